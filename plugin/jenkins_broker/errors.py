@@ -6,6 +6,11 @@ these classes::
 
     BrokerError
     ├── ConfigError                     a setting is missing or invalid (names it)
+    ├── RequestError                    the caller asked for something it cannot have (4xx)
+    │   ├── InvalidRequest              400: malformed input; names the field
+    │   ├── UnknownRole                 404: no such role
+    │   ├── LeaseNotFound               400: no such lease (Vault's answer too)
+    │   └── QuotaExceeded               429: the role's max_live_tokens is reached
     ├── JenkinsError                    talking to Jenkins failed (carries url, user)
     │   ├── JenkinsUnavailable          no usable answer; worth retrying later
     │   │   ├── JenkinsConnectionError  refused, reset, DNS, TLS handshake
@@ -62,6 +67,26 @@ class BrokerError(Exception):
 
 class ConfigError(BrokerError):
     """A setting is missing or invalid; the message names the setting."""
+
+
+class RequestError(BrokerError):
+    """The caller asked for something it cannot have; the HTTP layer answers 4xx."""
+
+
+class InvalidRequest(RequestError):
+    """Malformed input; the message names the field."""
+
+
+class UnknownRole(RequestError):
+    """No role of that name exists."""
+
+
+class LeaseNotFound(RequestError):
+    """No lease of that id exists (never issued, expired, or revoked)."""
+
+
+class QuotaExceeded(RequestError):
+    """The role already has ``max_live_tokens`` live tokens."""
 
 
 class JenkinsError(BrokerError):

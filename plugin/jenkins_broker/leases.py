@@ -1,0 +1,326 @@
+"""The lease lifecycle: mint, renew, revoke, look up and list per-request leases.
+
+This is domain code: it imports neither Flask, hvac nor requests. It receives a
+store (Vault), a Jenkins gateway and a scheduler (the reaper) in its
+constructor, so tests can hand in fakes.
+
+The ordering that the guarantees rest on:
+
+* mint: Jenkins token first, then the lease record in Vault, then the answer.
+  If the record cannot be written the token is revoked at once; if even that
+  fails, the token carries the role's name prefix and the reconciler finds it.
+* revoke: claim the record (check-and-set, so two replicas never both act),
+  revoke in Jenkins, then delete the record. A failed Jenkins call keeps the
+  record and schedules a retry with capped exponential backoff, for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import replace
+from typing import Any, Callable, Protocol
+
+from .errors import (BrokerError, InvalidRequest, JenkinsError, LeaseNotFound, QuotaExceeded,
+                     UnknownRole, VaultConflict, VaultError, redact)
+from .observability import Metrics, audit
+from .records import LeaseRecord, Requester, new_lease_suffix, split_lease_id, token_fingerprint
+from .roles import Role
+
+log = logging.getLogger(__name__)
+
+
+class Minted(Protocol):
+    """What the Jenkins gateway returns for a new token."""
+
+    user: str
+    uuid: str | None
+    name: str
+    value: str
+
+
+class Store(Protocol):
+    """The part of the Vault store the lease lifecycle needs."""
+
+    def get_role(self, name: str) -> Role | None: ...
+    def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
+    def put_lease(self, record: LeaseRecord, cas: int | None = None) -> int: ...
+    def delete_lease(self, role: str, suffix: str) -> None: ...
+    def list_leases(self, role: str) -> list[str]: ...
+
+
+class Gateway(Protocol):
+    """The part of the Jenkins side the lease lifecycle needs."""
+
+    jenkins_url: str
+
+    def mint(self, role: Role, name: str) -> Minted: ...
+    def revoke(self, record: LeaseRecord) -> None: ...
+
+
+class Scheduler(Protocol):
+    """Told about every lease whose expiry it must act on (the reaper)."""
+
+    def schedule(self, record: LeaseRecord, version: int) -> None: ...
+    def forget(self, role: str, suffix: str) -> None: ...
+
+
+class Backoff:
+    """Capped exponential backoff with jitter for failed revocations."""
+
+    def __init__(self, base: float = 1.0, cap: float = 300.0):
+        self.base = base
+        self.cap = cap
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failure (1-based)."""
+        raw = min(self.cap, self.base * (2 ** min(attempts - 1, 30)))
+        return raw * random.uniform(0.8, 1.0)
+
+
+class LeaseManager:
+    """Mints and ends leases. Thread-safe; one per process."""
+
+    def __init__(self, store: Store, gateway: Gateway, *, metrics: Metrics | None = None,
+                 scheduler: Scheduler | None = None, backoff: Backoff | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.store = store
+        self.gateway = gateway
+        self.metrics = metrics or Metrics()
+        self.scheduler = scheduler
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.claim_timeout = 30.0
+        self._role_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- helpers -------------------------------------------------------------
+
+    def role(self, name: str) -> Role:
+        """The role ``name``; raises ``UnknownRole``."""
+        role = self.store.get_role(name)
+        if role is None:
+            raise UnknownRole(f"no role named {name!r}; list roles with `jenkins-broker roles list`")
+        return role
+
+    def _lock_for(self, role: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._role_locks.setdefault(role, threading.Lock())
+
+    def _load(self, lease_id: str) -> tuple[LeaseRecord, int]:
+        parts = split_lease_id(lease_id)
+        if parts is None:
+            raise InvalidRequest(f"lease_id: {str(lease_id)[:80]!r} is not a jenkins-broker lease id "
+                                 "(expected jenkins/creds/<role>/<id>)")
+        found = self.store.get_lease(*parts)
+        if found is None:
+            raise LeaseNotFound("lease not found or lease is not renewable")
+        return found
+
+    # -- mint ----------------------------------------------------------------
+
+    def mint(self, role_name: str, *, ttl: int | None = None,
+             requester: Requester = Requester(), shared: bool = False) -> tuple[LeaseRecord, str]:
+        """Mint a token for ``role_name`` and record its lease; return ``(record, token value)``.
+
+        ``ttl`` is capped at the role's ``max_ttl``. Raises ``UnknownRole``,
+        ``QuotaExceeded``, ``JenkinsError`` or ``VaultError``; in every failure
+        case no recorded-but-unrevoked or unrecorded token is left behind
+        (except one the reconciler will find by its name prefix).
+        """
+        role = self.role(role_name)
+        if role.max_live_tokens and not shared:
+            with self._lock_for(role.name):
+                live = len(self.store.list_leases(role.name))
+                if live >= role.max_live_tokens:
+                    self.metrics.mint_failures.labels(role.name, "quota").inc()
+                    raise QuotaExceeded(
+                        f"role {role.name!r} already has {live} live tokens, its max_live_tokens; "
+                        "revoke one (`bao lease revoke`) or wait for one to expire")
+                return self._mint(role, ttl, requester, shared)
+        return self._mint(role, ttl, requester, shared)
+
+    def _mint(self, role: Role, ttl: int | None, requester: Requester,
+              shared: bool) -> tuple[LeaseRecord, str]:
+        suffix = new_lease_suffix()
+        name = f"{role.token_name_prefix}{role.name}-{suffix}"
+        lease_ttl = role.lease_ttl(ttl)
+        try:
+            minted = self.gateway.mint(role, name)
+        except JenkinsError as exc:
+            self.metrics.mint_failures.labels(role.name, type(exc).__name__).inc()
+            audit("mint-failed", role=role.name, jenkins_user=role.jenkins_user, token_name=name,
+                  requester=requester.display_name, error=redact(str(exc)))
+            raise
+        now = self.clock()
+        record = LeaseRecord(
+            role=role.name, suffix=suffix, jenkins_user=role.jenkins_user, strategy=role.strategy,
+            credential=role.credential, token_uuid=minted.uuid, token_name=minted.name,
+            token_sha256=token_fingerprint(minted.value), issued_at=now, expires_at=now + lease_ttl,
+            max_expires_at=now + role.max_ttl, requester=requester, shared=shared)
+        try:
+            version = self.store.put_lease(record)
+        except BaseException as exc:
+            # Never hand out a token Vault does not know about: take it back now.
+            self.metrics.mint_failures.labels(role.name, "record-write").inc()
+            self._revoke_unrecorded(record, exc)
+            raise
+        self.metrics.mints.labels(role.name).inc()
+        audit("mint", role=role.name, lease_id=record.lease_id, jenkins_user=record.jenkins_user,
+              token_uuid=record.token_uuid, token_name=record.token_name,
+              token_sha256=record.token_sha256, requester=requester.__dict__,
+              expires_at=record.expires_at, ttl=lease_ttl)
+        if self.scheduler is not None:
+            self.scheduler.schedule(record, version)
+        return record, minted.value
+
+    def _revoke_unrecorded(self, record: LeaseRecord, cause: BaseException) -> None:
+        try:
+            self.gateway.revoke(record)
+            audit("revoke", role=record.role, lease_id=record.lease_id, token_uuid=record.token_uuid,
+                  token_name=record.token_name, reason="lease record could not be written",
+                  error=redact(str(cause)))
+        except BrokerError as exc:
+            log.error("token %s of role %s was minted but neither recorded nor revoked (%s); "
+                      "reconciliation will revoke it by its name prefix",
+                      record.token_name, record.role, redact(str(exc)))
+            audit("revoke-failed", role=record.role, token_uuid=record.token_uuid,
+                  token_name=record.token_name, reason="orphan left for reconciliation",
+                  error=redact(str(exc)))
+
+    # -- renew, lookup, list ---------------------------------------------------
+
+    def renew(self, lease_id: str, increment: int | None = None) -> tuple[LeaseRecord, list[str]]:
+        """Extend a lease by ``increment`` seconds from now (default: the role's ttl),
+        never past its max TTL. Returns the record and Vault-style warnings.
+
+        Raises ``LeaseNotFound``, ``InvalidRequest`` (shared leases are not
+        renewable), ``VaultError``.
+        """
+        for _ in range(5):
+            record, version = self._load(lease_id)
+            if record.shared:
+                raise InvalidRequest("lease is not renewable: shared credentials are rotated by the broker")
+            now = self.clock()
+            if record.expires_at <= now:
+                raise LeaseNotFound("lease expired; it is being revoked")
+            role = self.store.get_role(record.role)
+            wanted = increment or (role.ttl if role else int(record.expires_at - record.issued_at))
+            new_expiry = min(now + wanted, record.max_expires_at)
+            warnings = []
+            if now + wanted > record.max_expires_at:
+                warnings.append("TTL of %ds exceeded the effective max_ttl of %ds; TTL value is capped "
+                                "accordingly" % (wanted, int(record.max_expires_at - now)))
+            renewed = record.renewed(now, new_expiry)
+            try:
+                new_version = self.store.put_lease(renewed, cas=version)
+            except VaultConflict:
+                continue  # renewed or claimed elsewhere meanwhile: look again
+            self.metrics.renewals.labels(record.role).inc()
+            audit("renew", role=record.role, lease_id=lease_id, token_uuid=record.token_uuid,
+                  expires_at=new_expiry, ttl=int(new_expiry - now))
+            if self.scheduler is not None:
+                self.scheduler.schedule(renewed, new_version)
+            return renewed, warnings
+        raise VaultConflict("the lease changed repeatedly while renewing; try again", path=lease_id)
+
+    def lookup(self, lease_id: str) -> LeaseRecord:
+        """The record of a live lease; raises ``LeaseNotFound``/``InvalidRequest``."""
+        return self._load(lease_id)[0]
+
+    def list(self, role: str) -> list[str]:
+        """The id suffixes of the live leases of ``role`` (empty if none)."""
+        return sorted(self.store.list_leases(role))
+
+    # -- revoke ---------------------------------------------------------------
+
+    def revoke(self, lease_id: str, *, cause: str = "request") -> bool:
+        """Revoke a lease now: the token in Jenkins, then its record.
+
+        Unknown leases are a success (as in Vault). Returns True if this call
+        revoked it. If Jenkins fails, the record is kept and a retry is
+        scheduled; the Jenkins error is raised so the caller learns it.
+        """
+        try:
+            record, version = self._load(lease_id)
+        except LeaseNotFound:
+            return False
+        return self.revoke_record(record, version, cause=cause)
+
+    def revoke_record(self, record: LeaseRecord, version: int, *, cause: str) -> bool:
+        """Claim, revoke in Jenkins and delete one record. Returns False if another
+        replica claimed it first. Raises the Jenkins error after scheduling a retry.
+        """
+        now = self.clock()
+        # If this replica dies mid-revocation, another one takes over after the claim times out.
+        claim = replace(record, next_attempt_at=now + self.claim_timeout)
+        try:
+            # The check-and-set write is the claim: if it loses, someone else renewed or revoked it.
+            claimed_version = self.store.put_lease(claim, cas=version)
+        except VaultConflict:
+            return False
+        try:
+            self.gateway.revoke(record)
+        except JenkinsError as exc:
+            self._revocation_failed(claim, claimed_version, exc)
+            raise
+        try:
+            self.store.delete_lease(record.role, record.suffix)
+        except VaultError as exc:
+            # The token is dead; the record will be found again and its revoke is idempotent.
+            log.warning("revoked %s in Jenkins but could not delete its record: %s",
+                        record.lease_id, redact(str(exc)))
+        if self.scheduler is not None:
+            self.scheduler.forget(record.role, record.suffix)
+        revoked_at = self.clock()
+        lag = revoked_at - record.expires_at
+        if cause == "expiry":
+            self.metrics.lag.observe(max(0.0, lag))
+        self.metrics.revokes.labels(record.role, cause).inc()
+        audit("revoke", role=record.role, lease_id=record.lease_id, jenkins_user=record.jenkins_user,
+              token_uuid=record.token_uuid, token_name=record.token_name,
+              token_sha256=record.token_sha256, reason=cause, attempts=record.revoke_attempts + 1,
+              lag_seconds=round(lag, 3) if cause == "expiry" else None)
+        return True
+
+    def _revocation_failed(self, claim: LeaseRecord, version: int, exc: JenkinsError) -> None:
+        now = self.clock()
+        failed = claim.failed(now, self.backoff.delay(claim.revoke_attempts + 1), redact(str(exc)))
+        self.metrics.revoke_failures.labels(claim.role, type(exc).__name__).inc()
+        audit("revoke-failed", role=claim.role, lease_id=claim.lease_id, token_uuid=claim.token_uuid,
+              token_name=claim.token_name, attempts=failed.revoke_attempts, error=failed.last_error)
+        log.warning("revocation of %s failed (attempt %d), retrying in %.0fs: %s", claim.lease_id,
+                    failed.revoke_attempts, failed.next_attempt_at - now, failed.last_error)
+        try:
+            version = self.store.put_lease(failed, cas=version)
+        except VaultError as store_exc:
+            log.warning("could not record the failed attempt for %s: %s", claim.lease_id,
+                        redact(str(store_exc)))
+            failed = claim.failed(now, self.backoff.delay(claim.revoke_attempts + 1), failed.last_error)
+        if self.scheduler is not None:
+            self.scheduler.schedule(failed, version)
+
+    def revoke_many(self, role: str, *, requester: str | None = None) -> dict[str, Any]:
+        """The incident button: revoke every lease of ``role`` now, or only those asked
+        for by ``requester`` (an accessor, entity id or display name).
+
+        Returns counts of ``revoked``, ``failed`` (retries scheduled) and ``skipped``.
+        """
+        counts = {"revoked": 0, "failed": 0, "skipped": 0}
+        for suffix in self.store.list_leases(role):
+            found = self.store.get_lease(role, suffix)
+            if found is None:
+                continue
+            record, version = found
+            who = record.requester
+            if requester and requester not in (who.accessor, who.entity_id, who.display_name):
+                counts["skipped"] += 1
+                continue
+            try:
+                counts["revoked" if self.revoke_record(record, version, cause="incident") else "skipped"] += 1
+            except JenkinsError:
+                counts["failed"] += 1
+        audit("revoke-all", role=role, requester=requester, count=counts["revoked"])
+        return counts

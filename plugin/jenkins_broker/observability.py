@@ -1,0 +1,58 @@
+"""Metrics (Prometheus) and the audit trail (one JSON log line per event).
+
+Labels are role names and outcome words, never token values, lease ids or
+requesters, so their number stays bounded and nothing secret is exported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+AUDIT_LOGGER = "jenkins_broker.audit"
+_audit = logging.getLogger(AUDIT_LOGGER)
+
+# Keys an audit line may carry. Anything else passed in is dropped, so a caller
+# cannot put a token value into the trail by accident.
+AUDIT_FIELDS = ("role", "lease_id", "jenkins_user", "token_uuid", "token_name", "token_sha256",
+                "requester", "expires_at", "ttl", "attempts", "error", "reason", "count", "lag_seconds")
+
+
+def audit(event: str, **fields: Any) -> None:
+    """Write one structured audit line: ``{"event": ..., "time": ..., <fields>}``."""
+    line = {"event": event, "time": round(time.time(), 3)}
+    line.update({k: v for k, v in fields.items() if k in AUDIT_FIELDS and v is not None})
+    _audit.info(json.dumps(line, sort_keys=True, default=str))
+
+
+class Metrics:
+    """The broker's Prometheus metrics, on a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.mints = Counter("jenkins_broker_mints_total", "Tokens minted", ["role"], registry=r)
+        self.mint_failures = Counter("jenkins_broker_mint_failures_total", "Mints that failed",
+                                     ["role", "reason"], registry=r)
+        self.revokes = Counter("jenkins_broker_revocations_total", "Tokens revoked in Jenkins",
+                               ["role", "cause"], registry=r)
+        self.revoke_failures = Counter("jenkins_broker_revocation_failures_total",
+                                       "Revocation attempts that failed and will be retried",
+                                       ["role", "reason"], registry=r)
+        self.renewals = Counter("jenkins_broker_renewals_total", "Leases renewed", ["role"], registry=r)
+        self.rotations = Counter("jenkins_broker_rotations_total", "Shared credentials rotated",
+                                 ["role"], registry=r)
+        self.orphans = Counter("jenkins_broker_orphans_revoked_total",
+                               "Tokens found in Jenkins without a lease, and revoked", ["role"], registry=r)
+        self.live = Gauge("jenkins_broker_live_leases", "Leases known to this replica", ["role"],
+                          registry=r)
+        self.pending_retries = Gauge("jenkins_broker_revocations_pending_retry",
+                                     "Expired leases whose revocation failed and waits for a retry",
+                                     registry=r)
+        self.lag = Histogram("jenkins_broker_revocation_lag_seconds",
+                             "Revoked-at minus expires-at, per lease", registry=r,
+                             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600))

@@ -1,0 +1,130 @@
+"""The lease record: one per minted token, stored at ``jenkins-broker/leases/<role>/<id>``.
+
+A record holds everything revocation needs (Jenkins user, strategy, credential
+name, token uuid and name) and who asked for the token, but never the token
+value. ``token_sha256`` lets an auditor join a record with Jenkins' and Vault's
+audit logs without being able to use the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
+from typing import Any
+
+LEASE_PREFIX = "jenkins/creds"
+
+
+def new_lease_suffix() -> str:
+    """A random lease id suffix: 24 hex digits (96 bits).
+
+    Hex has no ``-``, so a token name ``<prefix><role>-<suffix>`` splits back
+    into role and suffix unambiguously even when the role name has dashes.
+    """
+    return secrets.token_hex(12)
+
+
+def parse_token_name(name: str, prefix: str) -> tuple[str, str] | None:
+    """Return ``(role, suffix)`` from a token name the broker gave, else ``None``."""
+    if not name.startswith(prefix):
+        return None
+    role, sep, suffix = name[len(prefix):].rpartition("-")
+    if not sep or not role or len(suffix) != 24 or not all(c in "0123456789abcdef" for c in suffix):
+        return None
+    return role, suffix
+
+
+def token_fingerprint(value: str) -> str:
+    """SHA-256 hex of a token value: safe to log and store, useless to authenticate."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def lease_id_for(role: str, suffix: str) -> str:
+    """The lease id a caller sees: ``jenkins/creds/<role>/<suffix>``."""
+    return f"{LEASE_PREFIX}/{role}/{suffix}"
+
+
+def split_lease_id(lease_id: str) -> tuple[str, str] | None:
+    """Return ``(role, suffix)`` for a well-formed lease id, else ``None``."""
+    if not isinstance(lease_id, str) or len(lease_id) > 512:
+        return None
+    head, _, rest = lease_id.strip("/").partition(f"{LEASE_PREFIX}/")
+    if head or not rest:
+        return None
+    role, _, suffix = rest.partition("/")
+    if not role or not suffix or "/" in suffix:
+        return None
+    return role, suffix
+
+
+def rfc3339(epoch: float | None) -> str | None:
+    """Format an epoch time as Vault does (UTC, with microseconds and ``Z``)."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked for a token, from their Vault token's lookup-self."""
+
+    accessor: str = ""
+    entity_id: str = ""
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """One minted token's lease. Times are Unix epoch seconds."""
+
+    role: str
+    suffix: str
+    jenkins_user: str
+    strategy: str
+    credential: str
+    token_uuid: str | None
+    token_name: str
+    token_sha256: str
+    issued_at: float
+    expires_at: float
+    max_expires_at: float
+    requester: Requester = field(default_factory=Requester)
+    shared: bool = False
+    last_renewal: float | None = None
+    revoke_attempts: int = 0
+    next_attempt_at: float | None = None
+    last_error: str | None = None
+
+    @property
+    def lease_id(self) -> str:
+        """The lease id the caller holds."""
+        return lease_id_for(self.role, self.suffix)
+
+    @property
+    def due_at(self) -> float:
+        """When the reaper should next act on this lease."""
+        return max(self.expires_at, self.next_attempt_at or 0.0)
+
+    def renewed(self, now: float, expires_at: float) -> "LeaseRecord":
+        """A copy renewed at ``now`` to ``expires_at``."""
+        return replace(self, expires_at=expires_at, last_renewal=now)
+
+    def failed(self, now: float, delay: float, error: str) -> "LeaseRecord":
+        """A copy recording one more failed revocation, to be retried after ``delay``."""
+        return replace(self, revoke_attempts=self.revoke_attempts + 1,
+                       next_attempt_at=now + delay, last_error=error[:500])
+
+    def to_record(self) -> dict[str, Any]:
+        """The dict stored in Vault."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> "LeaseRecord":
+        """Rebuild a stored record, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["requester"] = Requester(**{k: v for k, v in (data.get("requester") or {}).items()
+                                           if k in ("accessor", "entity_id", "display_name")})
+        return cls(**values)

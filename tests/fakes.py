@@ -1,0 +1,119 @@
+"""In-memory stand-ins for the Vault store and the Jenkins gateway, for fast domain tests.
+
+They keep the semantics the domain relies on: KV v2 check-and-set (``cas=0``
+means "must not exist yet"), idempotent deletes, and a gateway that can be told
+to fail.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass
+
+from jenkins_broker.errors import JenkinsConnectionError, VaultConflict, VaultUnavailable
+from jenkins_broker.records import LeaseRecord
+from jenkins_broker.roles import Role
+
+
+class MemoryStore:
+    def __init__(self):
+        self.roles: dict[str, Role] = {}
+        self.leases: dict[tuple[str, str], tuple[dict, int]] = {}
+        self.rotation: dict[str, tuple[dict, int]] = {}
+        self.shared: dict[str, dict] = {}
+        self.fail_writes = False
+        self.lock = threading.Lock()
+
+    def get_role(self, name):
+        return self.roles.get(name)
+
+    def list_roles(self):
+        return sorted(self.roles)
+
+    def put_role(self, role):
+        self.roles[role.name] = role
+
+    def _cas(self, table, key, data, cas):
+        with self.lock:
+            if self.fail_writes:
+                raise VaultUnavailable("vault is down (test)")
+            current = table.get(key)
+            version = current[1] if current else 0
+            if cas is not None and cas != version:
+                raise VaultConflict("check-and-set mismatch")
+            table[key] = (data, version + 1)
+            return version + 1
+
+    def get_lease(self, role, suffix):
+        found = self.leases.get((role, suffix))
+        return (LeaseRecord.from_record(found[0]), found[1]) if found else None
+
+    def get_leases(self, keys):
+        return [found for found in (self.get_lease(*k) for k in keys) if found]
+
+    def put_lease(self, record, cas=None):
+        return self._cas(self.leases, (record.role, record.suffix), record.to_record(), cas)
+
+    def delete_lease(self, role, suffix):
+        self.leases.pop((role, suffix), None)
+
+    def list_leases(self, role):
+        return [s for (r, s) in self.leases if r == role]
+
+    def list_lease_roles(self):
+        return sorted({r for (r, _) in self.leases})
+
+    def get_rotation_state(self, role):
+        return self.rotation.get(role)
+
+    def put_rotation_state(self, role, state, cas):
+        return self._cas(self.rotation, role, dict(state), cas)
+
+    def write_shared(self, role, data):
+        self.shared[role] = dict(data)
+
+
+@dataclass
+class FakeMinted:
+    user: str
+    uuid: str
+    name: str
+    value: str
+
+
+class FakeGateway:
+    jenkins_url = "http://jenkins.test/"
+
+    def __init__(self):
+        self.live: dict[str, FakeMinted] = {}
+        self.revoked: list[str] = []
+        self.fail_mint = False
+        self.fail_revoke = False
+        self.lock = threading.Lock()
+
+    def mint(self, role, name):
+        if self.fail_mint:
+            raise JenkinsConnectionError("connection refused (test)", url=self.jenkins_url)
+        minted = FakeMinted(role.jenkins_user, secrets.token_hex(8), name, "11" + secrets.token_hex(16))
+        with self.lock:
+            self.live[minted.uuid] = minted
+        return minted
+
+    def revoke(self, record):
+        if self.fail_revoke:
+            raise JenkinsConnectionError("connection refused (test)", url=self.jenkins_url)
+        with self.lock:
+            self.live.pop(record.token_uuid, None)
+            self.revoked.append(record.token_uuid)
+
+
+class Clock:
+    def __init__(self, now=1_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds

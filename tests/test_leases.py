@@ -1,0 +1,136 @@
+"""The lease lifecycle against in-memory fakes: ordering, caps, renew limits, failures."""
+
+import pytest
+
+from jenkins_broker.errors import (InvalidRequest, JenkinsConnectionError, LeaseNotFound,
+                                   QuotaExceeded, UnknownRole, VaultUnavailable)
+from jenkins_broker.leases import Backoff, LeaseManager
+from jenkins_broker.records import Requester, parse_token_name, split_lease_id
+from jenkins_broker.roles import build_role
+from tests.fakes import Clock, FakeGateway, MemoryStore
+
+
+@pytest.fixture
+def world():
+    store, gateway, clock = MemoryStore(), FakeGateway(), Clock()
+    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
+                                         "credential": "ci-bot", "ttl": "10m", "max_ttl": "1h"}))
+    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=60))
+    return manager, store, gateway, clock
+
+
+def test_mint_records_lease_without_token_value(world):
+    manager, store, gateway, clock = world
+    record, value = manager.mint("ci-bot", requester=Requester("acc", "ent", "token-ci"))
+    assert value.startswith("11") and len(value) == 34
+    stored, version = store.get_lease("ci-bot", record.suffix)
+    assert stored == record and version == 1
+    assert value not in repr(store.leases)
+    assert record.expires_at - clock.now == 600
+    assert record.requester.display_name == "token-ci"
+    assert parse_token_name(record.token_name, "jenkins-broker-") == ("ci-bot", record.suffix)
+    assert split_lease_id(record.lease_id) == ("ci-bot", record.suffix)
+
+
+def test_requested_ttl_is_capped_at_max_ttl(world):
+    manager, _, _, clock = world
+    record, _ = manager.mint("ci-bot", ttl=7200)
+    assert record.expires_at - clock.now == 3600
+
+
+def test_unknown_role(world):
+    with pytest.raises(UnknownRole):
+        world[0].mint("nope")
+
+
+def test_record_write_failure_revokes_the_token(world):
+    manager, store, gateway, _ = world
+    store.fail_writes = True
+    with pytest.raises(VaultUnavailable):
+        manager.mint("ci-bot")
+    assert gateway.live == {} and len(gateway.revoked) == 1
+
+
+def test_jenkins_failure_leaves_nothing(world):
+    manager, store, gateway, _ = world
+    gateway.fail_mint = True
+    with pytest.raises(JenkinsConnectionError):
+        manager.mint("ci-bot")
+    assert store.leases == {}
+
+
+def test_max_live_tokens(world):
+    manager, store, _, _ = world
+    store.put_role(build_role("capped", {"jenkins_user": "ci-bot", "strategy": "user-token",
+                                         "credential": "ci-bot", "max_live_tokens": 2}))
+    manager.mint("capped")
+    record, _ = manager.mint("capped")
+    with pytest.raises(QuotaExceeded, match="max_live_tokens"):
+        manager.mint("capped")
+    manager.revoke(record.lease_id)
+    manager.mint("capped")
+
+
+def test_renew_never_passes_max_ttl(world):
+    manager, _, _, clock = world
+    record, _ = manager.mint("ci-bot")
+    clock.advance(300)
+    renewed, warnings = manager.renew(record.lease_id, 600)
+    assert renewed.expires_at == clock.now + 600 and not warnings
+    clock.advance(500)
+    renewed, warnings = manager.renew(record.lease_id, 3600)
+    assert renewed.expires_at == record.max_expires_at
+    assert warnings and "capped" in warnings[0]
+
+
+def test_renew_of_unknown_or_malformed_lease(world):
+    manager = world[0]
+    with pytest.raises(LeaseNotFound):
+        manager.renew("jenkins/creds/ci-bot/000000000000000000000000")
+    with pytest.raises(InvalidRequest):
+        manager.renew("aws/creds/x")
+
+
+def test_revoke_is_idempotent(world):
+    manager, store, gateway, _ = world
+    record, _ = manager.mint("ci-bot")
+    assert manager.revoke(record.lease_id) is True
+    assert gateway.live == {} and store.leases == {}
+    assert manager.revoke(record.lease_id) is False
+
+
+def test_failed_revoke_keeps_record_and_backs_off(world):
+    manager, store, gateway, clock = world
+    record, _ = manager.mint("ci-bot")
+    gateway.fail_revoke = True
+    with pytest.raises(JenkinsConnectionError):
+        manager.revoke(record.lease_id)
+    kept, _ = store.get_lease("ci-bot", record.suffix)
+    assert kept.revoke_attempts == 1 and kept.last_error
+    first_delay = kept.next_attempt_at - clock.now
+    with pytest.raises(JenkinsConnectionError):
+        manager.revoke(record.lease_id)
+    kept, _ = store.get_lease("ci-bot", record.suffix)
+    assert kept.revoke_attempts == 2
+    assert kept.next_attempt_at - clock.now > first_delay
+    gateway.fail_revoke = False
+    assert manager.revoke(record.lease_id)
+    assert store.leases == {}
+
+
+def test_backoff_is_capped():
+    backoff = Backoff(base=1, cap=60)
+    assert backoff.delay(1) <= 1
+    assert 48 <= backoff.delay(40) <= 60
+
+
+def test_incident_button_by_requester(world):
+    manager, store, gateway, _ = world
+    manager.mint("ci-bot", requester=Requester("acc-a", "ent-a", "alice"))
+    manager.mint("ci-bot", requester=Requester("acc-b", "ent-b", "bob"))
+    counts = manager.revoke_many("ci-bot", requester="ent-a")
+    assert counts == {"revoked": 1, "failed": 0, "skipped": 1}
+    assert [r.requester.display_name for r in (manager.lookup(f"jenkins/creds/ci-bot/{s}")
+                                                 for s in manager.list("ci-bot"))] == ["bob"]
+    assert manager.revoke_many("ci-bot")["revoked"] == 1
+    assert gateway.live == {}
