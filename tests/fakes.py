@@ -34,6 +34,9 @@ class MemoryStore:
     def put_role(self, role):
         self.roles[role.name] = role
 
+    def delete_role(self, name):
+        self.roles.pop(name, None)
+
     def _cas(self, table, key, data, cas):
         with self.lock:
             if self.fail_writes:

@@ -131,6 +131,10 @@ class LeaseManager:
         (except one the reconciler will find by its name prefix).
         """
         role = self.role(role_name)
+        if role.strategy == "legacy" and role.shared and not shared:
+            # A per-request mint would rotate the one legacy token and kill the shared credential.
+            raise InvalidRequest(f"role {role.name!r} hands out Jenkins' single legacy token as a shared "
+                                 "credential; read it from Vault (jenkins/creds/<role>) instead")
         if role.max_live_tokens and not shared:
             with self._lock_for(role.name):
                 live = len(self.store.list_leases(role.name))

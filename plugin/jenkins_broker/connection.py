@@ -1,0 +1,129 @@
+"""The Jenkins connection and the stored Jenkins credentials, validated on write.
+
+Stored in the broker's KV v2 mount: ``config`` holds the connection,
+``credentials/<name>`` one credential each. A credential's secret is written,
+used, and never read back through the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import InvalidRequest
+from .roles import check_name
+
+KINDS = ("jenkins", "cloudbees-operations-center", "cloudbees-controller")
+
+
+@dataclass(frozen=True)
+class JenkinsConfig:
+    """Where Jenkins is and how to talk to it."""
+
+    url: str
+    kind: str = "jenkins"
+    timeout: float = 10.0
+    verify_tls: bool = True
+    ca_bundle: str = ""  # PEM text; empty means the system trust store
+    verify_after_mint: bool | None = None  # None: on for CloudBees kinds
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_api(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ca_bundle"] = bool(self.ca_bundle)
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> "JenkinsConfig":
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class StoredCredential:
+    """A Jenkins credential: a user's password or API token. The secret never prints."""
+
+    name: str
+    username: str
+    kind: str  # "password" or "token"
+    secret: str = field(repr=False)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"username": self.username, "kind": self.kind, "secret": self.secret}
+
+    def to_api(self) -> dict[str, Any]:
+        return {"username": self.username, "kind": self.kind}
+
+    @classmethod
+    def from_record(cls, name: str, data: dict[str, Any]) -> "StoredCredential":
+        return cls(name=name, username=data["username"], kind=data.get("kind", "token"),
+                   secret=data["secret"])
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise InvalidRequest(f"{name}: expected true or false")
+
+
+def build_config(data: dict[str, Any], existing: JenkinsConfig | None = None) -> JenkinsConfig:
+    """Validate a write of the Jenkins connection; unknown or bad fields raise ``InvalidRequest``."""
+    known = set(JenkinsConfig.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidRequest(f"{unknown[0]}: unknown field; known fields are {', '.join(sorted(known))}")
+    merged = {**(existing.to_record() if existing else {}),
+              **{k: v for k, v in data.items() if v is not None}}
+    url = merged.get("url")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest("url: required, an http:// or https:// URL of Jenkins' root")
+    if parts.username or parts.password:
+        raise InvalidRequest("url: must not contain credentials; store them with the credentials endpoint")
+    if not url.endswith("/"):
+        url += "/"
+    kind = merged.get("kind", "jenkins")
+    if kind not in KINDS:
+        raise InvalidRequest(f"kind: must be one of {', '.join(KINDS)}")
+    try:
+        timeout = float(merged.get("timeout", 10.0))
+    except (TypeError, ValueError):
+        raise InvalidRequest("timeout: expected a number of seconds") from None
+    if not 0.1 <= timeout <= 300:
+        raise InvalidRequest("timeout: must be between 0.1 and 300 seconds")
+    ca_bundle = merged.get("ca_bundle", "")
+    if not isinstance(ca_bundle, str) or (ca_bundle and "-----BEGIN CERTIFICATE-----" not in ca_bundle):
+        raise InvalidRequest("ca_bundle: expected PEM text with at least one certificate")
+    verify_after = merged.get("verify_after_mint")
+    return JenkinsConfig(url=url, kind=kind, timeout=timeout,
+                         verify_tls=_flag("verify_tls", merged.get("verify_tls", True)),
+                         ca_bundle=ca_bundle,
+                         verify_after_mint=None if verify_after is None else _flag("verify_after_mint",
+                                                                                   verify_after))
+
+
+def build_credential(name: str, data: dict[str, Any]) -> StoredCredential:
+    """Validate a credential write: ``username`` and exactly one of ``password`` or ``token``."""
+    try:
+        check_name(name, what="credential")
+    except InvalidRequest as exc:
+        raise InvalidRequest(str(exc)) from None
+    unknown = sorted(set(data) - {"username", "password", "token"})
+    if unknown:
+        raise InvalidRequest(f"{unknown[0]}: unknown field; send username and password or token")
+    username = data.get("username")
+    if not isinstance(username, str) or not username or len(username) > 256:
+        raise InvalidRequest("username: required, the Jenkins user id this credential logs in as")
+    password, token = data.get("password"), data.get("token")
+    if bool(password) == bool(token):
+        raise InvalidRequest("password/token: send exactly one of them")
+    secret = password or token
+    if not isinstance(secret, str) or len(secret) > 4096:
+        raise InvalidRequest("password/token: must be text of at most 4096 characters")
+    return StoredCredential(name=name, username=username, kind="password" if password else "token",
+                            secret=secret)

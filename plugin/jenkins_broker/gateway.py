@@ -1,0 +1,117 @@
+"""The broker's door to Jenkins: builds the client and strategies from what is stored in Vault.
+
+The Jenkins connection and credentials live in Vault and can change at run
+time (``write jenkins/config``); the gateway caches the client and one
+strategy per (strategy, credential) pair, and :meth:`reset` drops them after
+such a write.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import tempfile
+import threading
+from typing import Any, Protocol
+
+from .connection import JenkinsConfig, StoredCredential
+from .errors import ConfigError
+from .jenkins import Credential, JenkinsClient, MintedToken, TokenInfo, make_strategy
+from .records import LeaseRecord
+from .roles import Role
+
+
+class ConnectionStore(Protocol):
+    def get_jenkins_config(self) -> JenkinsConfig | None: ...
+    def get_credential(self, name: str) -> StoredCredential | None: ...
+
+
+class JenkinsGateway:
+    """Mints, revokes and lists tokens with the stored connection and credentials."""
+
+    def __init__(self, store: ConnectionStore, *, client_options: dict[str, Any] | None = None):
+        self.store = store
+        self.client_options = client_options or {}
+        self._lock = threading.Lock()
+        self._client: JenkinsClient | None = None
+        self._config: JenkinsConfig | None = None
+        self._strategies: dict[tuple[str, str], Any] = {}
+        self._ca_file: str | None = None
+
+    @property
+    def jenkins_url(self) -> str:
+        """Jenkins' root URL, as configured."""
+        return self._connection()[1].url
+
+    def reset(self) -> None:
+        """Forget the cached client and strategies (after a config or credential write)."""
+        with self._lock:
+            client, self._client, self._config = self._client, None, None
+            self._strategies.clear()
+        if client is not None:
+            client.close()
+
+    close = reset
+
+    def _connection(self) -> tuple[JenkinsClient, JenkinsConfig]:
+        with self._lock:
+            if self._client is not None and self._config is not None:
+                return self._client, self._config
+            config = self.store.get_jenkins_config()
+            if config is None:
+                raise ConfigError("Jenkins is not configured: write jenkins/config url=<Jenkins root URL> "
+                                  "(or run `jenkins-broker config write`)")
+            verify: bool | str = config.verify_tls
+            if config.verify_tls and config.ca_bundle:
+                verify = self._write_ca(config.ca_bundle)
+            options = {"kind": config.kind, "timeout": config.timeout, "verify": verify}
+            if config.verify_after_mint is not None:
+                options["verify_after_mint"] = config.verify_after_mint
+            options.update(self.client_options)
+            self._client = JenkinsClient(config.url, **options)
+            self._config = config
+            return self._client, config
+
+    def _write_ca(self, pem: str) -> str:
+        # requests wants a file path for a CA bundle.
+        if self._ca_file is None:
+            handle, self._ca_file = tempfile.mkstemp(prefix="jenkins-broker-ca-", suffix=".pem")
+            os.close(handle)
+            atexit.register(lambda path=self._ca_file: os.path.exists(path) and os.unlink(path))
+        with open(self._ca_file, "w", encoding="ascii") as out:
+            out.write(pem)
+        return self._ca_file
+
+    def strategy(self, strategy: str, credential_name: str):
+        """The strategy object for a (strategy, stored credential) pair."""
+        client, _ = self._connection()
+        key = (strategy, credential_name)
+        with self._lock:
+            found = self._strategies.get(key)
+        if found is not None:
+            return found
+        stored = self.store.get_credential(credential_name)
+        if stored is None:
+            raise ConfigError(f"no Jenkins credential named {credential_name!r}: write "
+                              f"jenkins/credentials/{credential_name} username=... token=...")
+        made = make_strategy(strategy, client, Credential(stored.username, stored.secret, stored.kind))
+        with self._lock:
+            return self._strategies.setdefault(key, made)
+
+    def mint(self, role: Role, name: str) -> MintedToken:
+        """Mint a token named ``name`` for the role's Jenkins user (see the strategies)."""
+        return self.strategy(role.strategy, role.credential).mint(
+            user=role.jenkins_user, name=name, max_lease_seconds=role.max_ttl)
+
+    def revoke(self, record: LeaseRecord) -> None:
+        """Revoke the token of ``record`` with the strategy and credential that minted it."""
+        self.strategy(record.strategy, record.credential).revoke(
+            user=record.jenkins_user, uuid=record.token_uuid)
+
+    def list_tokens(self, role: Role) -> list[TokenInfo]:
+        """The tokens Jenkins holds for the role's user (for reconciliation)."""
+        return self.strategy(role.strategy, role.credential).list_tokens(user=role.jenkins_user)
+
+    def version(self) -> str | None:
+        """The Jenkins version (``X-Jenkins``), or None if Jenkins does not say."""
+        return self._connection()[0].version()

@@ -1,0 +1,94 @@
+"""Reconciliation: find tokens in Jenkins that no lease accounts for, and revoke them.
+
+A token becomes an orphan when the broker dies between minting it and writing
+its record, or when a record was lost. Every token the broker mints is named
+``<prefix><role>-<lease suffix>``, so listing each role's Jenkins user and
+looking the suffix up in Vault finds them. A grace period protects mints in
+flight (token made, record not yet written).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Protocol
+
+from .errors import BrokerError, redact
+from .observability import Metrics, audit
+from .records import LeaseRecord, parse_token_name
+from .roles import Role
+
+log = logging.getLogger(__name__)
+
+
+class ReconcileStore(Protocol):
+    def list_roles(self) -> list[str]: ...
+    def get_role(self, name: str) -> Role | None: ...
+    def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
+
+
+class Reconciler:
+    """Revokes broker-named tokens that have no lease record."""
+
+    def __init__(self, store: ReconcileStore, gateway, *, metrics: Metrics,
+                 grace: float = 60.0, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.gateway = gateway
+        self.metrics = metrics
+        self.grace = grace
+        self.clock = clock
+        self._first_seen: dict[str, float] = {}
+
+    def run(self) -> dict[str, int]:
+        """One reconciliation pass over every role; returns counts.
+
+        Roles sharing a Jenkins user and credential are listed once. Legacy
+        roles are skipped: a legacy token has no name to recognise.
+        """
+        counts = {"checked": 0, "orphans": 0, "revoked": 0, "errors": 0}
+        groups: dict[tuple[str, str, str], list[Role]] = {}
+        for name in self.store.list_roles():
+            role = self.store.get_role(name)
+            if role is not None and role.strategy != "legacy":
+                groups.setdefault((role.jenkins_user, role.strategy, role.credential), []).append(role)
+        now = self.clock()
+        seen: set[str] = set()
+        for roles in groups.values():
+            try:
+                tokens = self.gateway.list_tokens(roles[0])
+            except BrokerError as exc:
+                counts["errors"] += 1
+                log.warning("reconciliation could not list tokens of Jenkins user %s: %s",
+                            roles[0].jenkins_user, redact(str(exc)))
+                continue
+            prefixes = {r.token_name_prefix for r in roles}
+            for token in tokens:
+                parsed = next((p for p in (parse_token_name(token.name, x) for x in prefixes) if p), None)
+                if parsed is None:
+                    continue
+                counts["checked"] += 1
+                seen.add(token.uuid)
+                if self.store.get_lease(*parsed) is not None:
+                    continue
+                first = self._first_seen.setdefault(token.uuid, now)
+                created = token.creation_date.timestamp() if token.creation_date else first
+                if now - min(first, created) < self.grace:
+                    continue  # maybe a mint whose record is being written right now
+                counts["orphans"] += 1
+                try:
+                    self.gateway.strategy(roles[0].strategy, roles[0].credential).revoke(
+                        user=roles[0].jenkins_user, uuid=token.uuid)
+                except BrokerError as exc:
+                    counts["errors"] += 1
+                    log.warning("could not revoke orphaned token %s: %s", token.name, redact(str(exc)))
+                    continue
+                counts["revoked"] += 1
+                self._first_seen.pop(token.uuid, None)
+                self.metrics.orphans.labels(parsed[0]).inc()
+                audit("revoke", role=parsed[0], token_uuid=token.uuid, token_name=token.name,
+                      jenkins_user=roles[0].jenkins_user, reason="orphan: no lease record")
+        # Forget tokens that are gone, so the map does not grow for ever.
+        for uuid in list(self._first_seen):
+            if uuid not in seen:
+                del self._first_seen[uuid]
+        return counts

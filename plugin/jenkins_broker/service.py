@@ -1,0 +1,98 @@
+"""The composition root: builds the broker's parts from settings and runs their threads.
+
+``Services`` holds what the HTTP layer and the command line use: the Vault
+store, the Jenkins gateway, the caller authorizer, the lease manager, the
+reaper (which also drives shared rotation and reconciliation), and metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from . import __version__
+from .config import BrokerSettings
+from .errors import BrokerError, redact
+from .gateway import JenkinsGateway
+from .leases import Backoff, LeaseManager
+from .observability import Metrics
+from .reaper import Reaper
+from .reconcile import Reconciler
+from .shared import SharedRotator
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    """The broker's running parts. ``start`` loads leases and starts the background work."""
+
+    version = __version__
+
+    def __init__(self, store: Any, gateway: JenkinsGateway, authorizer: Any, *,
+                 settings: BrokerSettings | None = None, renewer: Any = None,
+                 closers: tuple = ()):
+        self.settings = settings or BrokerSettings()
+        self.store = store
+        self.gateway = gateway
+        self.authorizer = authorizer
+        self.renewer = renewer
+        self._closers = closers
+        self.metrics = Metrics()
+        s = self.settings
+        self.manager = LeaseManager(store, gateway, metrics=self.metrics,
+                                    backoff=Backoff(base=s.retry_base, cap=s.retry_cap))
+        self.rotator = SharedRotator(self.manager, store)
+        self.reconciler = Reconciler(store, gateway, metrics=self.metrics, grace=s.orphan_grace)
+        self.reaper = Reaper(self.manager, store, workers=s.reap_workers,
+                             resync_interval=s.resync_interval, tick=self._tick)
+        self._next_reconcile = 0.0
+
+    def _tick(self) -> float:
+        """Periodic work besides reaping: shared rotation, and now and then reconciliation."""
+        wait = self.rotator.tick()
+        now = time.time()
+        if now >= self._next_reconcile:
+            self._next_reconcile = now + self.settings.reconcile_interval
+            try:
+                counts = self.reconciler.run()
+                if counts["orphans"]:
+                    log.warning("reconciliation: %s", counts)
+            except BrokerError as exc:
+                log.warning("reconciliation failed, will retry: %s", redact(str(exc)))
+        return wait
+
+    def start(self) -> "Services":
+        """Start renewing the broker's Vault token, load every lease and start reaping."""
+        if self.renewer is not None:
+            self.renewer.start()
+        self.reaper.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop background work and close connections."""
+        self.reaper.stop()
+        if self.renewer is not None:
+            self.renewer.stop()
+        self.gateway.close()
+        for close in self._closers:
+            close()
+
+
+def build_services(settings: BrokerSettings, vault_settings: Any) -> Services:
+    """Log in to Vault and build every part; nothing is started yet.
+
+    Raises ``ConfigError`` or ``VaultError`` with a message naming what to fix.
+    """
+    from .vault.authz import CallerAuthz
+    from .vault.connection import connect
+    from .vault.renewal import TokenRenewer
+    from .vault.store import VaultStore
+
+    client, login = connect(vault_settings)
+    store = VaultStore(client, kv_mount=settings.kv_mount, shared_mount=settings.shared_mount,
+                       cache_seconds=settings.cache_seconds)
+    authorizer = CallerAuthz(vault_settings)
+    renewer = TokenRenewer(client, vault_settings, login_result=login)
+    return Services(store, JenkinsGateway(store), authorizer, settings=settings, renewer=renewer,
+                    closers=(authorizer.close,))

@@ -1,0 +1,181 @@
+"""The broker's state in Vault, in the layout of PRODUCT.md.
+
+``jenkins-broker/`` (KV v2, private)::
+
+    config                      the Jenkins connection
+    credentials/<name>          a Jenkins credential (username, kind, secret)
+    roles/<role>                a role
+    leases/<role>/<suffix>      one record per minted token (never its value)
+    shared/<role>               shared-mode rotation state (check-and-set)
+
+``jenkins/`` (KV v1, what consumers read in shared mode)::
+
+    creds/<role>                username, token, expires_at, ttl
+
+Roles, the connection and credentials are read on every mint, so they are
+cached for a few seconds; a write through this store refreshes the cache at
+once, and other replicas see it within ``cache_seconds``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable
+
+import hvac
+
+from ..connection import JenkinsConfig, StoredCredential
+from ..records import LeaseRecord
+from ..roles import Role
+from .kv import DEFAULT_KV1_MOUNT, DEFAULT_KV2_MOUNT, KVv1, KVv2
+from .translate import vault_call
+
+_MISSING = object()
+
+
+class _TTLCache:
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._data: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = load()
+        with self._lock:
+            self._data[key] = (now + self.seconds, value)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._data[key] = (time.monotonic() + self.seconds, value)
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+
+class VaultStore:
+    """Everything the broker keeps in Vault. Methods raise ``VaultError`` subclasses."""
+
+    def __init__(self, client: hvac.Client, *, kv_mount: str = DEFAULT_KV2_MOUNT,
+                 shared_mount: str = DEFAULT_KV1_MOUNT, cache_seconds: float = 5.0,
+                 read_workers: int = 8):
+        self.client = client
+        self.kv = KVv2(client, kv_mount)
+        self.shared = KVv1(client, shared_mount)
+        self._cache = _TTLCache(cache_seconds)
+        self._read_workers = read_workers
+
+    # -- config and credentials -------------------------------------------------
+
+    def get_jenkins_config(self) -> JenkinsConfig | None:
+        """The Jenkins connection, or None if not configured (cached)."""
+        def load():
+            found = self.kv.read("config")
+            return JenkinsConfig.from_record(found[0]) if found else None
+        return self._cache.get("config", load)
+
+    def put_jenkins_config(self, config: JenkinsConfig) -> None:
+        self.kv.write("config", config.to_record())
+        self._cache.put("config", config)
+
+    def get_credential(self, name: str) -> StoredCredential | None:
+        """A stored Jenkins credential, or None (cached)."""
+        def load():
+            found = self.kv.read(f"credentials/{name}")
+            return StoredCredential.from_record(name, found[0]) if found else None
+        return self._cache.get(f"credentials/{name}", load)
+
+    def put_credential(self, credential: StoredCredential) -> None:
+        self.kv.write(f"credentials/{credential.name}", credential.to_record())
+        self._cache.put(f"credentials/{credential.name}", credential)
+
+    def delete_credential(self, name: str) -> None:
+        self.kv.delete(f"credentials/{name}")
+        self._cache.drop(f"credentials/{name}")
+
+    def list_credentials(self) -> list[str]:
+        return self.kv.list("credentials")
+
+    # -- roles ------------------------------------------------------------------
+
+    def get_role(self, name: str) -> Role | None:
+        """A role, or None (cached)."""
+        def load():
+            found = self.kv.read(f"roles/{name}")
+            return Role.from_record(name, found[0]) if found else None
+        return self._cache.get(f"roles/{name}", load)
+
+    def put_role(self, role: Role) -> None:
+        self.kv.write(f"roles/{role.name}", role.to_record())
+        self._cache.put(f"roles/{role.name}", role)
+        self._cache.drop("roles/")
+
+    def delete_role(self, name: str) -> None:
+        self.kv.delete(f"roles/{name}")
+        self._cache.drop(f"roles/{name}")
+        self._cache.drop("roles/")
+
+    def list_roles(self) -> list[str]:
+        return self._cache.get("roles/", lambda: self.kv.list("roles"))
+
+    # -- lease records ---------------------------------------------------------
+
+    def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None:
+        found = self.kv.read(f"leases/{role}/{suffix}")
+        return (LeaseRecord.from_record(found[0]), found[1]) if found else None
+
+    def get_leases(self, keys: Iterable[tuple[str, str]]) -> list[tuple[LeaseRecord, int]]:
+        """Read many records at once (start-up, resync, audits); missing ones are skipped."""
+        keys = list(keys)
+        if len(keys) < 4:
+            found = [self.get_lease(*k) for k in keys]
+        else:
+            with ThreadPoolExecutor(max_workers=self._read_workers) as pool:
+                found = list(pool.map(lambda k: self.get_lease(*k), keys))
+        return [f for f in found if f is not None]
+
+    def put_lease(self, record: LeaseRecord, cas: int | None = None) -> int:
+        return self.kv.write(f"leases/{record.role}/{record.suffix}", record.to_record(), cas=cas)
+
+    def delete_lease(self, role: str, suffix: str) -> None:
+        self.kv.delete(f"leases/{role}/{suffix}")
+
+    def list_leases(self, role: str) -> list[str]:
+        return self.kv.list(f"leases/{role}")
+
+    def list_lease_roles(self) -> list[str]:
+        return [name.rstrip("/") for name in self.kv.list("leases") if name.endswith("/")]
+
+    # -- shared mode -----------------------------------------------------------
+
+    def get_rotation_state(self, role: str) -> tuple[dict[str, Any], int] | None:
+        return self.kv.read(f"shared/{role}")
+
+    def put_rotation_state(self, role: str, state: dict[str, Any], cas: int) -> int:
+        return self.kv.write(f"shared/{role}", state, cas=cas)
+
+    def read_shared(self, role: str) -> dict[str, Any] | None:
+        return self.shared.read(f"creds/{role}")
+
+    def write_shared(self, role: str, data: dict[str, Any]) -> None:
+        self.shared.write(f"creds/{role}", data)
+
+    def delete_shared(self, role: str) -> None:
+        self.shared.delete(f"creds/{role}")
+
+    # -- health ----------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """Vault's ``sys/health`` (initialized, sealed, version); raises ``VaultUnavailable``."""
+        with vault_call(addr=self.client.url, path="sys/health", action="check health of"):
+            resp = self.client.adapter.get("/v1/sys/health", raise_exception=False)
+        data = resp.json() if hasattr(resp, "json") else resp
+        return {k: data.get(k) for k in ("initialized", "sealed", "standby", "version")}

@@ -1,0 +1,31 @@
+"""The broker's Vault-compatible HTTP API.
+
+``create_app`` reads top to bottom as the start-up sequence: defaults, then the
+caller's overrides, then the services (built elsewhere, handed in), then error
+handling, then one blueprint per path group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from . import admin, creds, errors, leases, ops
+
+
+def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app around ``services`` (a :class:`jenkins_broker.service.Services`)."""
+    app = Flask(__name__)
+    app.config.from_mapping(
+        MAX_CONTENT_LENGTH=1024 * 1024,  # bodies over 1 MB get 413
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.url_map.strict_slashes = False
+    app.extensions["jenkins_broker"] = services
+    errors.init_app(app)
+    for blueprint in (creds.bp, leases.bp, admin.bp, ops.bp):
+        app.register_blueprint(blueprint)
+    return app

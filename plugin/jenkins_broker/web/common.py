@@ -1,0 +1,78 @@
+"""Request parsing and Vault-shaped responses shared by the blueprints."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import jsonify, request
+
+from ..durations import parse_duration
+from ..errors import InvalidRequest
+from ..records import LeaseRecord
+
+
+def body() -> dict[str, Any]:
+    """The request's JSON object (empty if none); raises ``InvalidRequest`` otherwise.
+
+    Vault's CLI sends JSON; form bodies and query parameters are accepted too.
+    """
+    if not request.get_data(cache=True):
+        data: Any = {}
+    else:
+        data = request.get_json(silent=True, force=True)
+        if data is None:
+            raise InvalidRequest("the request body is not valid JSON")
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    merged = {k: v for k, v in request.args.items() if k != "list"}
+    merged.update(data)
+    return merged
+
+
+def duration_param(data: dict[str, Any], name: str) -> int | None:
+    """``data[name]`` as seconds, ``None`` if absent or empty; raises ``InvalidRequest``."""
+    value = data.get(name)
+    if value in (None, "", 0, "0"):
+        return None
+    try:
+        return parse_duration(value, field=name)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def is_list() -> bool:
+    """True for Vault's LIST verb, or ``GET ?list=true``."""
+    return request.method == "LIST" or (request.method == "GET" and
+                                        request.args.get("list", "").lower() in ("true", "1"))
+
+
+def response(data: dict[str, Any] | None = None, *, lease_id: str = "", lease_duration: int = 0,
+             renewable: bool = False, warnings: list[str] | None = None, status: int = 200):
+    """A Vault secret/response envelope."""
+    out = jsonify({"request_id": str(uuid.uuid4()), "lease_id": lease_id, "renewable": renewable,
+                   "lease_duration": lease_duration, "data": data, "wrap_info": None,
+                   "warnings": warnings or None, "auth": None})
+    out.status_code = status
+    return out
+
+
+def keys_response(keys: list[str]):
+    """Vault's LIST answer; 404 with no errors when there is nothing, as Vault does."""
+    if not keys:
+        out = jsonify({"errors": []})
+        out.status_code = 404
+        return out
+    return response({"keys": keys})
+
+
+def lease_response(record: LeaseRecord, now: float, data: dict[str, Any] | None = None,
+                   warnings: list[str] | None = None):
+    """The envelope for a minted or renewed lease."""
+    return response(data, lease_id=record.lease_id, renewable=not record.shared,
+                    lease_duration=max(0, int(round(record.expires_at - now))), warnings=warnings)
+
+
+def no_content():
+    """Vault's 204 for writes that return nothing."""
+    return "", 204

@@ -1,0 +1,38 @@
+"""``jenkins/creds/<role>``: each read through the broker mints a new token under a new lease.
+
+This holds for shared roles too: their rotating credential is what Vault itself
+answers at ``jenkins/creds/<role>``; the broker's own answer is always fresh.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app
+
+from ..records import rfc3339
+from ..roles import check_name
+from .auth import require
+from .common import body, duration_param, lease_response
+
+bp = Blueprint("creds", __name__)
+
+
+@bp.route("/v1/jenkins/creds/<path:role>", methods=["GET", "POST", "PUT"])
+def creds(role: str):
+    """Mint a token for ``role`` under a new lease (``ttl`` optional, capped at max_ttl).
+
+    Needs ``read`` on ``jenkins/creds/<role>`` in the caller's Vault policies.
+    """
+    check_name(role)
+    requester = require(f"jenkins/creds/{role}", "read", who=True)
+    services = current_app.extensions["jenkins_broker"]
+    ttl = duration_param(body(), "ttl")
+    record, value = services.manager.mint(role, ttl=ttl, requester=requester)
+    return lease_response(record, time.time(), {
+        "username": record.jenkins_user,
+        "token": value,
+        "token_name": record.token_name,
+        "jenkins_url": services.gateway.jenkins_url,
+        "expires_at": rfc3339(record.expires_at),
+    })

@@ -1,0 +1,145 @@
+"""The Vault-compatible HTTP API: shapes, status codes and authorization."""
+
+import pytest
+
+from tests.web.conftest import as_
+
+
+def test_mint_returns_vault_secret_shape(client, services):
+    resp = client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
+    assert resp.status_code == 200, resp.json
+    body = resp.json
+    assert set(body) >= {"request_id", "lease_id", "lease_duration", "renewable", "data", "warnings"}
+    assert body["lease_id"].startswith("jenkins/creds/ci-bot/")
+    assert body["lease_duration"] == 600 and body["renewable"] is True
+    assert set(body["data"]) == {"username", "token", "token_name", "jenkins_url", "expires_at"}
+    assert body["data"]["username"] == "ci-bot" and body["data"]["token"].startswith("11")
+    record = services.manager.lookup(body["lease_id"])
+    assert record.requester.display_name == "token-ci"
+
+
+def test_mint_with_ttl_is_capped(client):
+    body = client.post("/v1/jenkins/creds/ci-bot", json={"ttl": "5h"}, headers=as_("ci")).json
+    assert body["lease_duration"] == 3600
+
+
+@pytest.mark.parametrize("headers,status", [({}, 401), (as_("admin"), 403), (as_("stranger"), 403),
+                                            ({"X-Vault-Token": "bad token\u00e9"}, 403)])
+def test_mint_authorization(client, headers, status):
+    resp = client.get("/v1/jenkins/creds/ci-bot", headers=headers)
+    assert resp.status_code == status
+    assert list(resp.json) == ["errors"] and resp.json["errors"]
+
+
+def test_missing_role_is_404_after_authorization(client):
+    assert client.get("/v1/jenkins/creds/nope", headers=as_("root")).status_code == 404
+    assert client.get("/v1/jenkins/creds/nope", headers=as_("ci")).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["..", "a/../b", "a%00b", "x" * 10_000, "-lead"])
+def test_bad_role_names_are_400(client, role):
+    resp = client.get(f"/v1/jenkins/creds/{role}", headers=as_("root"))
+    assert resp.status_code in (400, 404) and "errors" in resp.json
+
+
+@pytest.mark.parametrize("ttl", [-5, "abc", "9999999999d", True, [1]])
+def test_bad_ttl_is_400(client, ttl):
+    resp = client.post("/v1/jenkins/creds/ci-bot", json={"ttl": ttl}, headers=as_("ci"))
+    assert resp.status_code == 400 and "ttl" in resp.json["errors"][0]
+
+
+def test_body_over_1mb_is_413(client):
+    resp = client.post("/v1/jenkins/creds/ci-bot", data=b"{" + b" " * (1024 * 1024 + 10) + b"}",
+                       headers={**as_("ci"), "Content-Type": "application/json"})
+    assert resp.status_code == 413 and "errors" in resp.json
+
+
+def test_malformed_json_is_400(client):
+    resp = client.post("/v1/jenkins/creds/ci-bot", data=b"{nope", headers=as_("ci"))
+    assert resp.status_code == 400
+
+
+def test_jenkins_down_at_mint_is_503_and_leaves_nothing(client, services):
+    services.gateway.fail_mint = True
+    resp = client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
+    assert resp.status_code == 503 and "errors" in resp.json
+    assert services.store.leases == {}
+
+
+def test_renew_lookup_revoke_cycle(client, services):
+    lease_id = client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci")).json["lease_id"]
+    renewed = client.put("/v1/sys/leases/renew", json={"lease_id": lease_id, "increment": 120},
+                         headers=as_("ci"))
+    assert renewed.status_code == 200 and renewed.json["lease_duration"] == 120
+    looked = client.put("/v1/sys/leases/lookup", json={"lease_id": lease_id}, headers=as_("ci")).json
+    assert looked["data"]["id"] == lease_id and 0 < looked["data"]["ttl"] <= 120
+    assert looked["data"]["expire_time"].endswith("Z")
+    # The CI token may not revoke; the auditor may.
+    assert client.put("/v1/sys/leases/revoke", json={"lease_id": lease_id},
+                      headers=as_("ci")).status_code == 403
+    assert client.put("/v1/sys/leases/revoke", json={"lease_id": lease_id},
+                      headers=as_("auditor")).status_code == 204
+    assert services.gateway.live == {}
+    # Unknown lease: revoke is a no-op success, renew and lookup are 400 as in Vault.
+    assert client.put("/v1/sys/leases/revoke", json={"lease_id": lease_id},
+                      headers=as_("auditor")).status_code == 204
+    assert client.put("/v1/sys/leases/renew", json={"lease_id": lease_id},
+                      headers=as_("ci")).status_code == 400
+
+
+def test_list_leases(client):
+    ids = {client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci")).json["lease_id"] for _ in range(3)}
+    resp = client.open("/v1/sys/leases/lookup/jenkins/creds/ci-bot/", method="LIST", headers=as_("auditor"))
+    assert resp.status_code == 200
+    assert {f"jenkins/creds/ci-bot/{k}" for k in resp.json["data"]["keys"]} == ids
+    resp = client.get("/v1/sys/leases/lookup/jenkins/creds?list=true", headers=as_("auditor"))
+    assert resp.json["data"]["keys"] == ["ci-bot/"]
+    assert client.open("/v1/sys/leases/lookup/jenkins/creds/other", method="LIST",
+                       headers=as_("auditor")).status_code == 404
+    assert client.open("/v1/sys/leases/lookup/jenkins/creds/ci-bot", method="LIST",
+                       headers=as_("ci")).status_code == 403
+
+
+def test_incident_button_and_live_token_listing(client, services):
+    for _ in range(2):
+        client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
+    listing = client.get("/v1/jenkins/leases/ci-bot", headers=as_("auditor")).json["data"]["leases"]
+    assert len(listing) == 2 and listing[0]["requester"]["display_name"] == "token-ci"
+    assert all("token" not in row for row in listing)
+    resp = client.post("/v1/jenkins/revoke/ci-bot", json={"requester": "ent-ci"}, headers=as_("auditor"))
+    assert resp.json["data"] == {"revoked": 2, "failed": 0, "skipped": 0}
+    assert services.gateway.live == {}
+
+
+def test_revoke_prefix(client, services):
+    client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
+    resp = client.put("/v1/sys/leases/revoke-prefix/jenkins/creds/ci-bot", headers=as_("auditor"))
+    assert resp.status_code == 204 and services.gateway.live == {}
+
+
+def test_roles_admin(client):
+    resp = client.post("/v1/jenkins/roles/deploy", headers=as_("admin"),
+                       json={"jenkins_user": "deployer", "strategy": "admin-rest", "credential": "admin",
+                             "ttl": "5m"})
+    assert resp.status_code == 204
+    role = client.get("/v1/jenkins/roles/deploy", headers=as_("admin")).json["data"]
+    assert role["ttl"] == "5m" and role["strategy"] == "admin-rest"
+    bad = client.post("/v1/jenkins/roles/deploy", headers=as_("admin"), json={"strategy": "magic"})
+    assert bad.status_code == 400 and "strategy" in bad.json["errors"][0]
+    keys = client.open("/v1/jenkins/roles", method="LIST", headers=as_("admin")).json["data"]["keys"]
+    assert keys == ["ci-bot", "deploy"]
+    assert client.delete("/v1/jenkins/roles/deploy", headers=as_("admin")).status_code == 204
+    assert client.get("/v1/jenkins/roles/deploy", headers=as_("admin")).status_code == 404
+    assert client.post("/v1/jenkins/roles/x", headers=as_("ci"), json={}).status_code == 403
+
+
+def test_health_and_metrics(client):
+    client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
+    assert client.get("/v1/sys/health").status_code == 200
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'jenkins_broker_mints_total{role="ci-bot"} 1.0' in text
+
+
+def test_unknown_path_and_method(client):
+    assert client.get("/v1/nothing/here").json == {"errors": ["unsupported path"]}
+    assert client.delete("/v1/jenkins/creds/ci-bot", headers=as_("ci")).status_code == 405

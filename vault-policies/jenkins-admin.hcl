@@ -1,0 +1,54 @@
+# Holder: the platform team that configures the broker.
+# Manages the Jenkins connection, stored Jenkins credentials and roles, both
+# through the broker's API (jenkins/config, jenkins/credentials/*, jenkins/roles/*)
+# and with the `jenkins-broker` CLI, which talks to the broker's KV mount directly.
+# It does not grant minting (no jenkins/creds/*) or access to lease records.
+
+path "jenkins/config" {
+  capabilities = ["create", "read", "update"]
+}
+
+path "jenkins/credentials" {
+  capabilities = ["list"]
+}
+
+path "jenkins/credentials/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}
+
+path "jenkins/roles" {
+  capabilities = ["list"]
+}
+
+path "jenkins/roles/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}
+
+# The same objects in the broker's KV mount, for the CLI.
+path "jenkins-broker/data/config" {
+  capabilities = ["create", "read", "update"]
+}
+
+path "jenkins-broker/data/credentials/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+
+path "jenkins-broker/metadata/credentials/*" {
+  capabilities = ["list", "delete"]
+}
+
+path "jenkins-broker/data/roles/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+
+path "jenkins-broker/metadata/roles/*" {
+  capabilities = ["list", "delete"]
+}
+
+path "jenkins-broker/metadata/credentials" {
+  capabilities = ["list"]
+}
+
+path "jenkins-broker/metadata/roles" {
+  capabilities = ["list"]
+}

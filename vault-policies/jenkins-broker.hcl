@@ -1,0 +1,28 @@
+# Holder: the jenkins-broker service itself (its AppRole, token or Kubernetes login).
+# Grants exactly what the broker uses: its private KV v2 state, and writing the
+# shared credentials of shared-mode roles. No sudo, no policy or auth writes,
+# and no reading of anything else in Vault.
+
+# Private state: Jenkins connection, credentials, roles, lease records, rotation state.
+path "jenkins-broker/data/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+
+# Listing records, and deleting a record with all its versions.
+path "jenkins-broker/metadata/*" {
+  capabilities = ["list", "delete"]
+}
+
+# Shared mode: the broker writes jenkins/creds/<role>; it never needs to read it back.
+path "jenkins/creds/*" {
+  capabilities = ["create", "update", "delete"]
+}
+
+# Keep its own token alive (also in Vault's default policy; stated for clarity).
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
