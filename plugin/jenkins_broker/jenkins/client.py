@@ -1,0 +1,392 @@
+"""The Jenkins client: the only code in jenkins-broker that talks HTTP to Jenkins.
+
+One :class:`JenkinsClient` per Jenkins. It owns one ``requests.Session`` (so
+connections are kept alive and reused), puts a timeout on every call, applies
+the TLS setting, and turns every ``requests`` failure and every non-success
+answer into an errors.py exception through :mod:`.answers`.
+
+CSRF (jenkins-api.md §3): a POST authenticated with an API token needs no crumb
+and no cookie, so none is sent. A POST authenticated with a password needs the
+same Basic credentials plus the session cookie and the crumb obtained together
+from ``GET crumbIssuer/api/json``. That pair is cached per credential; on a 403
+"No valid crumb" (Jenkins restarted, session expired) it is fetched again once
+and the POST retried. A Jenkins without crumb issuer (404) needs no crumb.
+
+Cookies are deliberately not kept in the session's jar: every credential gets
+its own Jenkins session, held next to its crumb, because a crumb is bound to
+the (user, session) pair.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.cookiejar
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+from ..errors import ConfigError, JenkinsAuthError, JenkinsForbidden, JenkinsProtocolError
+from . import answers
+from .endpoints import TokenEndpoints
+from .models import Credential
+
+KINDS = ("jenkins", "cloudbees-operations-center", "cloudbees-controller")
+TOKEN_DESCRIPTOR = "descriptorByName/jenkins.security.ApiTokenProperty/"
+#: Jenkins versions at which behaviour the client depends on changed (§13).
+TOKEN_CSRF_EXEMPT_SINCE = (2, 96)
+EXPIRY_SINCE = (2, 548)
+
+
+class _BasicAuth(AuthBase):
+    """HTTP Basic with UTF-8, as Jenkins decodes it (requests' own uses Latin-1)."""
+
+    def __init__(self, credential: Credential):
+        raw = f"{credential.username}:{credential.secret}".encode("utf-8")
+        self._header = "Basic " + base64.b64encode(raw).decode("ascii")
+
+    def __call__(self, request):
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        return "<BasicAuth hidden>"
+
+
+class _Anonymous(AuthBase):
+    """No credentials at all; also stops requests from reading ~/.netrc."""
+
+    def __call__(self, request):
+        request.headers.pop("Authorization", None)
+        return request
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """The shared jar accepts nothing: sessions are kept per credential instead."""
+
+    def set_ok(self, cookie, request):  # noqa: D102
+        return False
+
+
+@dataclass
+class _Crumb:
+    field: str | None
+    value: str | None = field(repr=False)
+    cookies: dict[str, str] = field(repr=False, default_factory=dict)
+
+
+class JenkinsClient(TokenEndpoints):
+    """A connection to one Jenkins (or CloudBees CI Operations Center / controller).
+
+    ``url`` is the Jenkins root URL (http or https, no credentials in it).
+    ``kind`` is ``"jenkins"``, ``"cloudbees-operations-center"`` or
+    ``"cloudbees-controller"``; strategies refuse to mint on a controller.
+    ``timeout`` (seconds, or a ``(connect, read)`` pair) applies to every call.
+    ``verify`` is ``True``, ``False`` or the path of a CA bundle.
+    ``verify_after_mint``: check each new token with ``whoAmI`` before handing
+    it out. Default: on for the CloudBees kinds (where an Operations Center may
+    overwrite tokens), off for plain Jenkins, where the generate answer is
+    authoritative and one more round trip per mint is not worth it.
+    ``version_ttl``: seconds the detected Jenkins version is trusted.
+
+    Raises :class:`~jenkins_broker.errors.ConfigError` for a bad setting.
+    """
+
+    def __init__(self, url: str, *, kind: str = "jenkins", timeout: Any = 10.0,
+                 verify: bool | str = True, verify_after_mint: bool | None = None,
+                 version_ttl: float = 300.0, pool_size: int = 10):
+        self._url = _check_url(url)
+        if kind not in KINDS:
+            raise ConfigError(f"Jenkins kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        self.kind = kind
+        self.timeout = _check_timeout(timeout)
+        self.verify = _check_verify(verify)
+        self.verify_after_mint = (kind != "jenkins") if verify_after_mint is None else bool(verify_after_mint)
+        self.version_ttl = float(version_ttl)
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = "jenkins-broker"
+        # Jenkins localises some messages the client matches on (§4.7); ask for English.
+        self._session.headers["Accept-Language"] = "en"
+        self._session.cookies.set_policy(_NoCookies())
+        self._session.max_redirects = 5
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._lock = threading.Lock()
+        self._crumbs: dict[Credential, _Crumb] = {}
+        self._version: str | None = None
+        self._version_at: float | None = None
+        self._instance: str | None = None
+
+    # -- basics -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The Jenkins root URL, ending with ``/``."""
+        return self._url
+
+    @property
+    def is_cloudbees_controller(self) -> bool:
+        """True when configured as a CloudBees CI controller (minting is refused there)."""
+        return self.kind == "cloudbees-controller"
+
+    def close(self) -> None:
+        """Close the pooled connections. The client must not be used afterwards."""
+        self._session.close()
+
+    def __enter__(self) -> "JenkinsClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"JenkinsClient({self._url!r}, kind={self.kind!r})"
+
+    @staticmethod
+    def user_path(user: str, rest: str = "") -> str:
+        """The path of ``rest`` under ``/user/{user}/``, the id percent-encoded."""
+        return f"user/{quote(user, safe='')}/{rest}"
+
+    def token_endpoint(self, user: str, method: str) -> str:
+        """The path of an ``ApiTokenProperty`` endpoint of ``user`` (§4.0)."""
+        return self.user_path(user, TOKEN_DESCRIPTOR + method)
+
+    # -- transport ----------------------------------------------------------------
+
+    def _send(self, method: str, path: str, *, credential: Credential | None,
+              user: str | None, what: str, data: dict[str, str] | None = None,
+              headers: dict[str, str] | None = None,
+              cookies: dict[str, str] | None = None) -> requests.Response:
+        url = self._url + path
+        auth = _BasicAuth(credential) if credential is not None else _Anonymous()
+        try:
+            response = self._session.request(
+                method, url, data=data, headers=headers, cookies=cookies, auth=auth,
+                timeout=self.timeout, verify=self.verify,
+                # A redirected POST turns into a GET and loses its body: never follow one.
+                allow_redirects=(method == "GET"))
+        except (requests.RequestException, OSError) as exc:
+            # "from None": the requests exception holds the prepared request, whose
+            # Authorization header and body must not travel with our exception.
+            raise answers.error_for_transport(
+                exc, method=method, url=url, user=user, what=what, timeout=self.timeout,
+                secrets=(credential.secret,) if credential else ()) from None
+        self._observe(response)
+        return response
+
+    def _observe(self, response: requests.Response) -> None:
+        """Learn the version from any answer carrying X-Jenkins; notice restarts."""
+        version = response.headers.get("X-Jenkins")
+        if version:
+            self._version, self._version_at = version.strip(), time.monotonic()
+        instance = response.headers.get("X-Jenkins-Session")
+        if instance:
+            if self._instance is not None and instance != self._instance:
+                # Jenkins restarted: every session, hence every cached crumb, is gone.
+                with self._lock:
+                    self._crumbs.clear()
+            self._instance = instance
+
+    def _check(self, response: requests.Response, *, credential: Credential | None,
+               user: str | None, what: str, **extra: Any) -> requests.Response:
+        error = answers.error_for_status(
+            response.status_code, response.headers, response.text, url=response.url,
+            user=user, as_user=credential.username if credential else None, what=what,
+            reason=response.reason, secrets=(credential.secret,) if credential else (), **extra)
+        if error is not None:
+            raise error
+        return response
+
+    def get(self, path: str, *, credential: Credential | None = None,
+            user: str | None = None, what: str = "reading from Jenkins") -> requests.Response:
+        """GET ``{root}{path}``; return the 2xx answer or raise the mapped error."""
+        response = self._send("GET", path, credential=credential, user=user, what=what)
+        return self._check(response, credential=credential, user=user, what=what)
+
+    def post(self, path: str, *, credential: Credential, data: dict[str, str] | None = None,
+             user: str | None = None, what: str = "posting to Jenkins",
+             empty_403: type[JenkinsForbidden] | None = None,
+             empty_403_message: str | None = None) -> requests.Response:
+        """POST a form to ``{root}{path}`` with the CSRF handling ``credential`` needs.
+
+        Token credentials send no crumb and no cookie. Password credentials send
+        the cached crumb and session cookie, and on a 403 crumb error fetch them
+        again once and retry. Returns the 2xx answer; raises the mapped error
+        (:class:`~jenkins_broker.errors.JenkinsCrumbError` if the retry fails too).
+        """
+        needs_crumb = self._needs_crumb(credential)
+        for attempt in (1, 2):
+            headers: dict[str, str] = {}
+            cookies: dict[str, str] | None = None
+            if needs_crumb:
+                crumb = self._crumb(credential, refresh=attempt > 1, user=user)
+                if crumb.field:
+                    headers[crumb.field] = crumb.value or ""
+                cookies = crumb.cookies
+            response = self._send("POST", path, credential=credential, user=user, what=what,
+                                  data=data or {}, headers=headers, cookies=cookies)
+            if not (needs_crumb and attempt == 1 and answers.is_crumb_error(
+                    response.status_code, response.text, response.reason)):
+                break
+        return self._check(response, credential=credential, user=user, what=what,
+                           empty_403=empty_403, empty_403_message=empty_403_message)
+
+    # -- crumbs -------------------------------------------------------------------
+
+    def _needs_crumb(self, credential: Credential) -> bool:
+        if not credential.is_token:
+            return True
+        # Token-authenticated POSTs are exempt from CSRF only since 2.96 (JENKINS-22474).
+        return not self.at_least(*TOKEN_CSRF_EXEMPT_SINCE, credential=credential, unknown=True)
+
+    def _crumb(self, credential: Credential, *, refresh: bool, user: str | None) -> _Crumb:
+        with self._lock:
+            cached = None if refresh else self._crumbs.get(credential)
+        if cached is not None:
+            return cached
+        what = f"fetching a CSRF crumb as {credential.username!r}"
+        response = self._send("GET", "crumbIssuer/api/json", credential=credential,
+                              user=user, what=what)
+        if response.status_code == 404:
+            # No crumb issuer configured: Jenkins checks no crumbs (§3.1).
+            crumb = _Crumb(None, None, {})
+        else:
+            self._check(response, credential=credential, user=user, what=what)
+            document = answers.json_object(response.text, response.headers.get("Content-Type", ""),
+                                           url=response.url, user=user, what=what)
+            value, name = document.get("crumb"), document.get("crumbRequestField")
+            if not (isinstance(value, str) and value and isinstance(name, str) and name):
+                raise JenkinsProtocolError(
+                    f"Jenkins at {answers.safe_url(response.url)} answered the crumb request "
+                    "without 'crumb' and 'crumbRequestField'.", url=answers.safe_url(response.url),
+                    user=user, status=response.status_code)
+            # The session cookie's name varies (JSESSIONID.<hex>, §3.6): keep them all.
+            crumb = _Crumb(name, value, {c.name: c.value for c in response.cookies})
+        with self._lock:
+            self._crumbs[credential] = crumb
+        return crumb
+
+    def forget_sessions(self) -> None:
+        """Drop every cached crumb and session; the next POST fetches new ones."""
+        with self._lock:
+            self._crumbs.clear()
+
+    # -- version ------------------------------------------------------------------
+
+    def version(self, *, credential: Credential | None = None, refresh: bool = False) -> str | None:
+        """The Jenkins version from the ``X-Jenkins`` header, or ``None`` if not shown.
+
+        Reads ``GET {root}/api/json`` (the header is also on its 403 page), then
+        ``GET {root}/login``, then ``api/json`` again with ``credential`` if given
+        (§6). The result is cached for ``version_ttl`` seconds, and refreshed
+        whenever any answer carries the header. Raises
+        :class:`~jenkins_broker.errors.JenkinsUnavailable` (and subclasses) when
+        Jenkins cannot be reached or answers 5xx.
+        """
+        if (not refresh and self._version_at is not None
+                and time.monotonic() - self._version_at < self.version_ttl):
+            return self._version
+        found = None
+        probes: list[tuple[str, Credential | None]] = [("api/json", None), ("login", None)]
+        if credential is not None:
+            probes.append(("api/json", credential))
+        for path, who in probes:
+            what = "detecting the Jenkins version"
+            response = self._send("GET", path, credential=who, user=None, what=what)
+            if response.status_code >= 500:
+                # Broken, not silent about its version: do not cache "unknown".
+                self._check(response, credential=who, user=None, what=what)
+            found = response.headers.get("X-Jenkins")
+            if found:
+                break
+        self._version, self._version_at = (found.strip() if found else None), time.monotonic()
+        return self._version
+
+    def version_tuple(self, *, credential: Credential | None = None,
+                      refresh: bool = False) -> tuple[int, ...] | None:
+        """:meth:`version` as a tuple of ints (``(2, 555, 1)``), or ``None``."""
+        return answers.parse_version(self.version(credential=credential, refresh=refresh))
+
+    def at_least(self, *parts: int, credential: Credential | None = None,
+                 unknown: bool = True) -> bool:
+        """True if Jenkins is at least version ``parts``; ``unknown`` if it does not say."""
+        found = self.version_tuple(credential=credential)
+        if found is None:
+            return unknown
+        return found >= tuple(parts)
+
+    # -- identity -----------------------------------------------------------------
+
+    def whoami(self, user: str, secret: str) -> dict[str, Any]:
+        """``GET {root}/whoAmI/api/json`` as ``user`` with ``secret`` (token or password).
+
+        Returns the JSON object (``name``, ``authenticated``, ``anonymous``,
+        ``authorities``). Raises :class:`~jenkins_broker.errors.JenkinsAuthError`
+        on 401 and the other mapped errors.
+        """
+        credential = Credential(user, secret, "token")
+        what = f"checking the identity of user {user!r}"
+        response = self.get("whoAmI/api/json", credential=credential, user=user, what=what)
+        return answers.json_object(response.text, response.headers.get("Content-Type", ""),
+                                   url=response.url, user=user, what=what)
+
+    def verify_token(self, user: str, token: str) -> bool:
+        """True if ``token`` logs in to Jenkins as exactly ``user`` (``GET whoAmI/api/json``).
+
+        False on 401 (wrong, revoked or expired) and when Jenkins sees the caller
+        as anonymous, unauthenticated or another user. Raises the other mapped
+        errors (the answer says nothing about the token then).
+        """
+        try:
+            me = self.whoami(user, token)
+        except JenkinsAuthError:
+            return False
+        anonymous = me.get("anonymous", me.get("name") == "anonymous")
+        return me.get("authenticated") is True and anonymous is False and me.get("name") == user
+
+
+def _check_url(url: str) -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError("Jenkins URL setting is empty; set it to the Jenkins root URL")
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        raise ConfigError("Jenkins URL setting is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"Jenkins URL setting must be an http(s) URL with a host, such as "
+                          f"https://jenkins.example.com/; got {answers.safe_url(url)!r}")
+    if parts.username is not None or parts.password is not None:
+        # Credentials belong in the credential store, and a URL ends up in messages.
+        raise ConfigError("Jenkins URL setting must not contain a user name or password; "
+                          "configure the credential separately")
+    if parts.query or parts.fragment:
+        raise ConfigError("Jenkins URL setting must not have a query or fragment")
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _check_timeout(timeout: Any) -> Any:
+    values = timeout if isinstance(timeout, tuple) else (timeout,)
+    if len(values) not in (1, 2) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ConfigError(f"Jenkins timeout must be a positive number of seconds or a "
+                          f"(connect, read) pair; got {timeout!r}")
+    return timeout
+
+
+def _check_verify(verify: bool | str) -> bool | str:
+    if isinstance(verify, bool):
+        return verify
+    if isinstance(verify, (str, os.PathLike)) and os.path.exists(verify):
+        return os.fspath(verify)
+    raise ConfigError(f"Jenkins TLS verify setting must be true, false or the path of a CA "
+                      f"bundle that exists; got {verify!r}")
+
