@@ -30,6 +30,7 @@ from ..connection import JenkinsConfig, StoredCredential
 from ..records import LeaseRecord
 from ..roles import Role
 from .kv import DEFAULT_KV1_MOUNT, DEFAULT_KV2_MOUNT, KVv1, KVv2
+from ..errors import VaultForbidden
 from .translate import vault_call
 
 _MISSING = object()
@@ -119,9 +120,15 @@ class VaultStore:
         self._cache.drop("roles/")
 
     def delete_role(self, name: str) -> None:
+        """Delete a role and its shared-mode state. Its live leases stay and end as recorded."""
         self.kv.delete(f"roles/{name}")
         self._cache.drop(f"roles/{name}")
         self._cache.drop("roles/")
+        try:
+            self.kv.delete(f"shared/{name}")
+            self.shared.delete(f"creds/{name}")
+        except VaultForbidden:
+            pass  # an administrator's token may not touch these; the broker cleans them itself
 
     def list_roles(self) -> list[str]:
         return self._cache.get("roles/", lambda: self.kv.list("roles"))

@@ -1,0 +1,231 @@
+"""Preparing a Vault for the broker, idempotently, with an administrator's client.
+
+:func:`bootstrap` enables the two KV mounts, loads the policies from
+``vault-policies/``, enables AppRole auth and (re)writes the broker's role,
+then returns the role_id and a fresh secret_id. Running it twice changes
+nothing but the secret_id (each run issues a new one; earlier ones stay valid
+until their own ``secret_id_ttl``). :func:`create_token` issues a token with
+given policies, e.g. the demo's CI token.
+
+Both need an administrator's token (root, or sudo on ``sys/``); the broker's
+own policy deliberately cannot do any of this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import hvac
+
+from jenkins_broker.errors import ConfigError
+from jenkins_broker.vault.kv import check_path
+from jenkins_broker.vault.translate import vault_call
+
+
+@dataclasses.dataclass
+class BootstrapResult:
+    """What :func:`bootstrap` found and did; ``lines()`` is for the CLI."""
+
+    created: list[str] = dataclasses.field(default_factory=list)
+    updated: list[str] = dataclasses.field(default_factory=list)
+    unchanged: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    role_id: str = ""
+    secret_id: str = dataclasses.field(default="", repr=False)
+    secret_id_accessor: str = ""
+
+    def lines(self) -> list[str]:
+        """Human-readable lines, secret_id excluded."""
+        out = [f"created    {item}" for item in self.created]
+        out += [f"updated    {item}" for item in self.updated]
+        out += [f"unchanged  {item}" for item in self.unchanged]
+        out += [f"warning    {item}" for item in self.warnings]
+        return out
+
+    def as_dict(self, *, include_secret: bool = False) -> dict:
+        """For ``--json``; the secret_id only when asked for."""
+        data = dataclasses.asdict(self)
+        if not include_secret:
+            data.pop("secret_id")
+        return data
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedToken:
+    """A token made by :func:`create_token`; the value is hidden from repr."""
+
+    token: str = dataclasses.field(repr=False)
+    accessor: str
+    policies: tuple[str, ...]
+    ttl: int
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def _check_name(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
+        raise ConfigError(f"{what} must be letters, digits, '.', '_' or '-', not {value!r}")
+    return value
+
+
+def _kv_version(mount: dict) -> str | None:
+    if mount.get("type") == "generic":
+        return "1"
+    if mount.get("type") != "kv":
+        return None
+    return str((mount.get("options") or {}).get("version") or "1")
+
+
+def _ensure_kv_mount(client: hvac.Client, path: str, version: str, mounts: dict,
+                     result: BootstrapResult) -> None:
+    label = f"mount {path}/ (KV v{version})"
+    existing = mounts.get(f"{path}/")
+    if existing is not None:
+        found = _kv_version(existing)
+        if found != version:
+            kind = f"KV v{found}" if found else f"a {existing.get('type')!r} engine"
+            raise ConfigError(
+                f"Vault at {client.url} already has {kind} mounted at '{path}/', but the broker "
+                f"needs KV v{version} there: choose another mount path or disable that mount "
+                f"(bao secrets disable {path}) if nothing uses it")
+        result.unchanged.append(label)
+        return
+    with vault_call(addr=client.url, path=f"sys/mounts/{path}", action=f"enable {label}"):
+        client.sys.enable_secrets_engine(
+            "kv", path=path, options={"version": version},
+            description="jenkins-broker: " + ("shared Jenkins credentials" if version == "1"
+                                              else "broker state (config, roles, leases)"))
+    result.created.append(label)
+
+
+def _load_policies(client: hvac.Client, policies_dir: Path, result: BootstrapResult) -> set[str]:
+    if not policies_dir.is_dir():
+        raise ConfigError(f"policies directory {str(policies_dir)!r} does not exist")
+    loaded = set()
+    for file in sorted(policies_dir.glob("*.hcl")):
+        name = _check_name(file.stem, f"the policy file name {file.name!r}")
+        text = file.read_text(encoding="utf-8")
+        api = f"sys/policies/acl/{name}"
+        with vault_call(addr=client.url, path=api, action=f"read policy {name}"):
+            try:
+                current = client.sys.read_acl_policy(name)["data"]["policy"]
+            except hvac.exceptions.InvalidPath:
+                current = None
+        if current == text:
+            result.unchanged.append(f"policy {name} ({file.name})")
+        else:
+            with vault_call(addr=client.url, path=api, action=f"write policy {name} "
+                                                               f"from {file}"):
+                client.sys.create_or_update_acl_policy(name, text)
+            (result.created if current is None else result.updated).append(
+                f"policy {name} ({file.name})")
+        loaded.add(name)
+    return loaded
+
+
+def bootstrap(client: hvac.Client, *, policies_dir: str | Path | None,
+              kv1_mount: str | None = "jenkins", kv2_mount: str = "jenkins-broker",
+              approle_mount: str = "approle", role_name: str = "jenkins-broker",
+              policy_name: str = "jenkins-broker", token_ttl: str = "1h",
+              token_max_ttl: str = "24h", secret_id_ttl: str = "0") -> BootstrapResult:
+    """Make Vault ready for the broker; safe to run again.
+
+    1. ``kv1_mount`` as KV v1 (skipped if None, e.g. when the plugin is mounted
+       there) and ``kv2_mount`` as KV v2 (``GET sys/mounts``, ``POST sys/mounts/<path>``).
+    2. Every ``*.hcl`` in ``policies_dir`` as a policy named after the file stem
+       (``PUT sys/policies/acl/<name>``, only when the text changed).
+    3. AppRole auth at ``approle_mount`` (``POST sys/auth/<mount>``) and the role
+       ``role_name`` with ``policy_name``, ``token_ttl``, ``token_max_ttl`` and
+       ``secret_id_ttl`` (``"0"``: secret_ids do not expire).
+    4. The role_id and a new secret_id.
+
+    Raises ConfigError if a mount path is taken by an engine of another kind or
+    the policies directory is missing, and VaultError subclasses (VaultForbidden
+    when the client is not an administrator) for Vault failures.
+    """
+    result = BootstrapResult()
+    addr = client.url
+    _check_name(role_name, "the AppRole role name")
+    _check_name(policy_name, "the broker's policy name")
+    with vault_call(addr=addr, path="sys/mounts", action="list secrets engines"):
+        mounts = client.sys.list_mounted_secrets_engines()["data"]
+    if kv1_mount:
+        _ensure_kv_mount(client, check_path(kv1_mount), "1", mounts, result)
+    _ensure_kv_mount(client, check_path(kv2_mount), "2", mounts, result)
+
+    loaded = _load_policies(client, Path(policies_dir), result) if policies_dir else set()
+    if policy_name not in loaded:
+        with vault_call(addr=addr, path=f"sys/policies/acl/{policy_name}",
+                        action=f"read policy {policy_name}"):
+            try:
+                client.sys.read_acl_policy(policy_name)
+            except hvac.exceptions.InvalidPath:
+                result.warnings.append(
+                    f"policy {policy_name} does not exist (no {policy_name}.hcl in "
+                    f"{policies_dir}); tokens of role {role_name} will have no rights")
+
+    approle_mount = check_path(approle_mount)
+    with vault_call(addr=addr, path="sys/auth", action="list auth methods"):
+        auths = client.sys.list_auth_methods()["data"]
+    existing = auths.get(f"{approle_mount}/")
+    label = f"auth method {approle_mount}/ (approle)"
+    if existing is None:
+        with vault_call(addr=addr, path=f"sys/auth/{approle_mount}", action=f"enable {label}"):
+            client.sys.enable_auth_method("approle", path=approle_mount,
+                                          description="jenkins-broker login")
+        result.created.append(label)
+    elif existing.get("type") != "approle":
+        raise ConfigError(f"Vault at {addr} has a {existing.get('type')!r} auth method at "
+                          f"'{approle_mount}/', not AppRole: choose another AppRole mount path")
+    else:
+        result.unchanged.append(label)
+
+    role_api = f"auth/{approle_mount}/role/{role_name}"
+    with vault_call(addr=addr, path=role_api, action=f"read AppRole role {role_name}"):
+        try:
+            client.auth.approle.read_role(role_name, mount_point=approle_mount)
+            role_existed = True
+        except hvac.exceptions.InvalidPath:
+            role_existed = False
+    with vault_call(addr=addr, path=role_api, action=f"write AppRole role {role_name}"):
+        client.auth.approle.create_or_update_approle(
+            role_name, mount_point=approle_mount, token_policies=[policy_name],
+            token_ttl=token_ttl, token_max_ttl=token_max_ttl, secret_id_ttl=secret_id_ttl,
+            token_type="service")
+    role_label = (f"AppRole role {role_name} (policy {policy_name}, token_ttl {token_ttl}, "
+                  f"token_max_ttl {token_max_ttl}, secret_id_ttl {secret_id_ttl})")
+    (result.updated if role_existed else result.created).append(role_label)
+
+    with vault_call(addr=addr, path=f"{role_api}/role-id", action="read the role_id"):
+        result.role_id = client.auth.approle.read_role_id(
+            role_name, mount_point=approle_mount)["data"]["role_id"]
+    with vault_call(addr=addr, path=f"{role_api}/secret-id", action="issue a secret_id"):
+        data = client.auth.approle.generate_secret_id(role_name,
+                                                      mount_point=approle_mount)["data"]
+    result.secret_id = data["secret_id"]
+    result.secret_id_accessor = data.get("secret_id_accessor") or ""
+    result.created.append(f"secret_id for {role_name} (accessor {result.secret_id_accessor})")
+    return result
+
+
+def create_token(client: hvac.Client, policies: list[str], *, ttl: str = "24h",
+                 display_name: str = "jenkins-broker", renewable: bool = True,
+                 orphan: bool = True) -> IssuedToken:
+    """Issue a token with ``policies`` (e.g. the demo's CI token holding one consumer policy).
+
+    ``POST auth/token/create`` (``create-orphan`` when ``orphan``, so the token
+    outlives the administrator's). Raises VaultForbidden if the client may not
+    create tokens. The policies need not exist yet.
+    """
+    path = "auth/token/create-orphan" if orphan else "auth/token/create"
+    create = client.auth.token.create_orphan if orphan else client.auth.token.create
+    with vault_call(addr=client.url, path=path, action="create a token"):
+        auth = create(policies=list(policies), ttl=ttl, display_name=display_name,
+                      renewable=renewable)["auth"]
+    return IssuedToken(token=auth["client_token"], accessor=auth.get("accessor") or "",
+                       policies=tuple(auth.get("policies") or ()),
+                       ttl=int(auth.get("lease_duration") or 0))
+

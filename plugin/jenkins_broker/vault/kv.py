@@ -1,0 +1,213 @@
+"""Thin typed helpers over Vault's KV secrets engines.
+
+- :class:`KVv2` over the broker's private state mount (default ``jenkins-broker/``):
+  versioned records, check-and-set writes, deletes that leave nothing behind.
+- :class:`KVv1` over the shared-credentials mount (default ``jenkins/``), where
+  ``vault read jenkins/creds/<role>`` must answer without a ``data/`` prefix.
+
+Each method is exactly one HTTP request on the client's kept-alive session: no
+read-before-write, no metadata lookups. Paths are checked locally first,
+because ``requests`` collapses ``..`` segments and ``roles/../config`` would
+otherwise reach ``config``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import hvac
+import hvac.exceptions as hvac_exc
+
+from jenkins_broker.errors import VaultInvalidRequest
+from jenkins_broker.vault.translate import json_body, vault_call
+
+DEFAULT_KV2_MOUNT = "jenkins-broker"
+DEFAULT_KV1_MOUNT = "jenkins"
+_MAX_PATH = 1024
+
+
+def check_path(path: str, *, allow_empty: bool = False) -> str:
+    """Return ``path`` without surrounding slashes, or raise VaultInvalidRequest.
+
+    Refused: empty segments, ``.`` and ``..``, control characters, over 1024 chars.
+    """
+    if not isinstance(path, str):
+        raise VaultInvalidRequest(f"a Vault path must be a string, not {type(path).__name__}")
+    clean = path.strip("/")
+    if not clean:
+        if allow_empty:
+            return ""
+        raise VaultInvalidRequest("a Vault path must not be empty", path=path)
+    if len(clean) > _MAX_PATH:
+        raise VaultInvalidRequest(f"a Vault path must be at most {_MAX_PATH} characters",
+                                  path=clean[:64] + "…")
+    if not clean.isprintable():
+        raise VaultInvalidRequest("a Vault path must not contain control characters",
+                                  path=repr(clean))
+    if any(seg in ("", ".", "..") for seg in clean.split("/")):
+        raise VaultInvalidRequest(f"refusing Vault path {clean!r}: empty, '.' or '..' segment",
+                                  path=clean)
+    return clean
+
+
+def _mount(mount: str) -> str:
+    try:
+        return check_path(mount)
+    except VaultInvalidRequest:
+        raise VaultInvalidRequest(f"bad mount path {mount!r}") from None
+
+
+def _url(api: str) -> str:
+    # Quote everything but "/": a "?" or "#" in a key must not become a query.
+    return "/v1/" + quote(api, safe="/")
+
+
+def _absent(exc: hvac_exc.InvalidPath) -> bool:
+    """True if a 404 means "no such key" rather than "no such mount".
+
+    Vault answers a missing key with an empty ``errors`` list and a missing
+    mount with "no handler for route"; only the first is a normal answer.
+    """
+    return not [e for e in (exc.errors or []) if e]
+
+
+class _KV:
+    def __init__(self, client: hvac.Client, mount: str):
+        self._client = client
+        self.mount = _mount(mount)
+
+    @property
+    def _addr(self) -> str:
+        return self._client.url
+
+
+class KVv2(_KV):
+    """Typed access to a KV version 2 mount (default ``jenkins-broker``).
+
+    Every method raises VaultUnavailable (down, sealed, 5xx), VaultForbidden
+    (403), VaultNotFound (the mount does not exist), VaultInvalidRequest (a bad
+    path or a 400), as mapped in :mod:`jenkins_broker.vault.translate`.
+    """
+
+    def __init__(self, client: hvac.Client, mount: str = DEFAULT_KV2_MOUNT):
+        super().__init__(client, mount)
+
+    def read(self, path: str) -> tuple[dict[str, Any], int] | None:
+        """Return ``(data, version)`` of the latest version, or None if absent.
+
+        ``GET /v1/<mount>/data/<path>``. A soft-deleted latest version counts as absent.
+        """
+        path = check_path(path)
+        api = f"{self.mount}/data/{path}"
+        with vault_call(addr=self._addr, path=api, action="read"):
+            try:
+                resp = self._client.adapter.get(_url(api))
+            except hvac_exc.InvalidPath as exc:
+                if _absent(exc):  # also a soft-deleted latest version
+                    return None
+                raise
+        body = json_body(resp, addr=self._addr, path=api, action="read")["data"]
+        if body.get("data") is None:  # destroyed or deleted version returned as 200
+            return None
+        return body["data"], int(body["metadata"]["version"])
+
+    def write(self, path: str, data: dict[str, Any], cas: int | None = None) -> int:
+        """Write a new version and return its number.
+
+        ``POST /v1/<mount>/data/<path>``. With ``cas``, the write only succeeds if
+        the current version is ``cas`` (0: only if absent); otherwise
+        VaultConflict is raised.
+        """
+        path = check_path(path)
+        if not isinstance(data, dict):
+            raise VaultInvalidRequest("KV data must be a dict", path=path)
+        body: dict[str, Any] = {"data": data}
+        if cas is not None:
+            if isinstance(cas, bool) or not isinstance(cas, int) or cas < 0:
+                raise VaultInvalidRequest(f"cas must be a non-negative int, not {cas!r}",
+                                          path=path)
+            body["options"] = {"cas": cas}
+        api = f"{self.mount}/data/{path}"
+        with vault_call(addr=self._addr, path=api, action="write"):
+            resp = self._client.adapter.post(_url(api), json=body)
+        return int(json_body(resp, addr=self._addr, path=api, action="write")["data"]["version"])
+
+    def delete(self, path: str) -> None:
+        """Delete every version and the metadata of ``path``; nothing lingers.
+
+        ``DELETE /v1/<mount>/metadata/<path>``. Deleting an absent path is not an error.
+        """
+        path = check_path(path)
+        api = f"{self.mount}/metadata/{path}"
+        with vault_call(addr=self._addr, path=api, action="delete"):
+            self._client.adapter.delete(_url(api))
+
+    def list(self, path: str = "") -> list[str]:
+        """Return the keys under ``path`` (folders end in ``/``); [] if there are none.
+
+        ``LIST /v1/<mount>/metadata/<path>``.
+        """
+        path = check_path(path, allow_empty=True)
+        api = f"{self.mount}/metadata/{path}".rstrip("/")
+        return _list(self, api)
+
+
+class KVv1(_KV):
+    """Typed access to a KV version 1 mount (default ``jenkins``).
+
+    Raises as :class:`KVv2` does (no VaultConflict: KV v1 has no versions).
+    """
+
+    def __init__(self, client: hvac.Client, mount: str = DEFAULT_KV1_MOUNT):
+        super().__init__(client, mount)
+
+    def read(self, path: str) -> dict[str, Any] | None:
+        """Return the data at ``path``, or None if absent. ``GET /v1/<mount>/<path>``."""
+        path = check_path(path)
+        api = f"{self.mount}/{path}"
+        with vault_call(addr=self._addr, path=api, action="read"):
+            try:
+                resp = self._client.adapter.get(_url(api))
+            except hvac_exc.InvalidPath as exc:
+                if _absent(exc):
+                    return None
+                raise
+        return json_body(resp, addr=self._addr, path=api, action="read")["data"]
+
+    def write(self, path: str, data: dict[str, Any]) -> None:
+        """Replace the data at ``path``. ``POST /v1/<mount>/<path>``.
+
+        A ``ttl`` key makes ``vault read`` show it as ``refresh_interval``.
+        """
+        path = check_path(path)
+        if not isinstance(data, dict):
+            raise VaultInvalidRequest("KV data must be a dict", path=path)
+        api = f"{self.mount}/{path}"
+        with vault_call(addr=self._addr, path=api, action="write"):
+            self._client.adapter.post(_url(api), json=data)
+
+    def delete(self, path: str) -> None:
+        """Delete ``path``; absent is not an error. ``DELETE /v1/<mount>/<path>``."""
+        path = check_path(path)
+        api = f"{self.mount}/{path}"
+        with vault_call(addr=self._addr, path=api, action="delete"):
+            self._client.adapter.delete(_url(api))
+
+    def list(self, path: str = "") -> list[str]:
+        """Return the keys under ``path``; [] if none. ``LIST /v1/<mount>/<path>``."""
+        path = check_path(path, allow_empty=True)
+        api = f"{self.mount}/{path}".rstrip("/")
+        return _list(self, api)
+
+
+def _list(kv: _KV, api: str) -> list[str]:
+    with vault_call(addr=kv._addr, path=api, action="list"):
+        try:
+            resp = kv._client.adapter.list(_url(api))
+        except hvac_exc.InvalidPath as exc:
+            if _absent(exc):
+                return []
+            raise
+    body = json_body(resp, addr=kv._addr, path=api, action="list")
+    return list(body["data"].get("keys") or [])

@@ -1,0 +1,254 @@
+"""The one place where hvac and requests exceptions become jenkins_broker errors.
+
+Every call into Vault in this package runs inside :func:`vault_call`, which turns
+a foreign exception into a :class:`~jenkins_broker.errors.VaultError` subclass::
+
+    hvac / requests                         jenkins_broker.errors
+    ────────────────────────────────────    ─────────────────────────────────────
+    requests ConnectionError, Timeout,      VaultUnavailable
+      any other RequestException
+    hvac InternalServerError (500),         VaultUnavailable
+      VaultNotInitialized (501),
+      BadGateway (502), VaultDown (503,
+      sealed), RateLimitExceeded (429),
+      PreconditionFailed (412)
+    hvac InvalidRequest (400)               VaultInvalidRequest, or VaultConflict
+                                            when KV v2 reports a check-and-set miss
+    hvac Unauthorized (401),                VaultForbidden (VaultAuthError on a login)
+      Forbidden (403)
+    hvac InvalidPath (404)                  VaultNotFound (VaultAuthError on a login)
+    hvac UnsupportedOperation,              VaultInvalidRequest
+      ParamValidationError
+    hvac UnexpectedError, hvac VaultError   VaultError
+
+``tests/vault/test_translate.py`` fails if hvac grows an exception class that
+is not in :data:`HVAC_ERRORS`.
+
+Messages name the Vault address and path and say what to do next. They never
+contain a token, a secret_id or a JWT: Vault's own error text is passed through
+:func:`scrub` (which masks token-shaped strings and any secret the caller names)
+before it is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Iterator
+
+import hvac.exceptions as hvac_exc
+import requests
+
+from jenkins_broker.errors import (
+    VaultAuthError,
+    VaultConflict,
+    VaultError,
+    VaultForbidden,
+    VaultInvalidRequest,
+    VaultNotFound,
+    VaultUnavailable,
+    redact,
+)
+
+# What a call is about decides what a 401/403/404 means:
+#   "op"     the broker's own token acting on its own paths
+#   "login"  the broker logging in (AppRole, Kubernetes, or checking VAULT_TOKEN)
+#   "caller" a request made with a caller's token (authorization checks)
+KINDS = ("op", "login", "caller")
+
+# hvac raises one class per status; the status is not kept on the exception, so
+# this table restores it. UnsupportedOperation and ParamValidationError are hvac
+# refusing a request before sending it: treated as 400. None: no known status.
+HVAC_ERRORS: dict[type[hvac_exc.VaultError], int | None] = {
+    hvac_exc.InvalidRequest: 400,
+    hvac_exc.Unauthorized: 401,
+    hvac_exc.Forbidden: 403,
+    hvac_exc.InvalidPath: 404,
+    hvac_exc.PreconditionFailed: 412,
+    hvac_exc.RateLimitExceeded: 429,
+    hvac_exc.InternalServerError: 500,
+    hvac_exc.VaultNotInitialized: 501,
+    hvac_exc.BadGateway: 502,
+    hvac_exc.VaultDown: 503,
+    hvac_exc.UnsupportedOperation: 400,
+    hvac_exc.ParamValidationError: 400,
+    hvac_exc.UnexpectedError: None,
+    hvac_exc.VaultError: None,
+}
+
+# Vault service tokens ("s." / "hvs."), batch ("b." / "hvb.") and recovery ("r.")
+# tokens. Vault never puts a token into an error, but a proxy or a plugin might.
+_TOKENISH = re.compile(r"\b(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{20,}")
+_CAS_MISS = "check-and-set parameter did not match"
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Return ``text`` with the given secret values and anything token-shaped masked."""
+    text = text or ""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return redact(_TOKENISH.sub("<redacted>", text))
+
+
+def _where(addr: str, path: str | None) -> str:
+    addr = (addr or "").rstrip("/")
+    return f"{addr}/v1/{path}" if path else addr
+
+
+def error_for_status(status: int | None, vault_errors: Iterable[str] | str | None, *,
+                     addr: str, path: str | None, action: str, kind: str = "op",
+                     secrets: Iterable[str | None] = (), hint: str | None = None) -> VaultError:
+    """Build the VaultError for an HTTP answer of ``status`` from Vault.
+
+    ``vault_errors`` is Vault's ``errors`` list (or raw text); ``action`` says in
+    a few words what was being done ("read", "log in with AppRole"); ``hint``
+    replaces the generic advice for a refused login, forbidden or missing path.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if isinstance(vault_errors, str):
+        vault_errors = [vault_errors]
+    said = scrub("; ".join(e for e in (vault_errors or ()) if e), secrets)
+    where = _where(addr, path)
+    because = f" (Vault said: {said})" if said else ""
+    intro = f"Could not {action} at {where}: "
+
+    if status == 400 and _CAS_MISS in said:
+        return VaultConflict(
+            f"{intro}someone else wrote {path} first (check-and-set version mismatch); "
+            "read it again and retry.", path=path, status=status)
+    if kind == "login" and status in (400, 401, 403, 404):
+        return VaultAuthError(
+            f"{intro}the login was refused{because}. " + (hint or "Check that the auth method "
+            "is enabled at that mount and that the role and credential are current."),
+            path=path, status=status)
+    if kind == "caller" and status in (401, 403):
+        return VaultForbidden(
+            f"{intro}the Vault token sent by the caller is invalid, expired or revoked"
+            f"{because}. Log in to Vault again and retry with a fresh token.",
+            path=path, status=status)
+    if status in (401, 403):
+        return VaultForbidden(
+            f"{intro}permission denied{because}. The broker's Vault token lacks this "
+            "capability or has expired; check its policy (vault-policies/jenkins-broker.hcl) "
+            "and its login settings.", path=path, status=status)
+    if status == 404:
+        return VaultNotFound(
+            f"{intro}not found{because}. Is the mount enabled? "
+            "`jenkins-broker bootstrap` creates the mounts the broker needs.",
+            path=path, status=status)
+    if status in (400, 405, 409, 413, 422):
+        return VaultInvalidRequest(f"{intro}Vault rejected the request{because}.",
+                                   path=path, status=status)
+    if status == 501:
+        return VaultUnavailable(
+            f"{intro}Vault is not initialized{because}. Run `bao operator init` "
+            "(or `vault operator init`) and unseal it.", path=path, status=status)
+    if status == 503:
+        return VaultUnavailable(
+            f"{intro}Vault is sealed or not ready (503){because}. Unseal it "
+            "(`bao operator unseal`) and retry.", path=path, status=status)
+    if status == 429:
+        return VaultUnavailable(f"{intro}Vault is rate-limiting or in standby (429){because}; "
+                                "retry later.", path=path, status=status)
+    if status is not None and (status >= 500 or status == 412):
+        return VaultUnavailable(
+            f"{intro}Vault answered {status}{because}; retry later and see the Vault "
+            "server log.", path=path, status=status)
+    if status is None:
+        return VaultError(f"{intro}{said or 'unexpected error'}", path=path)
+    return VaultError(f"{intro}unexpected HTTP {status}{because}.", path=path, status=status)
+
+
+def _requests_error(exc: requests.RequestException, *, addr: str, path: str | None,
+                    action: str) -> VaultError:
+    where = _where(addr, path)
+    intro = f"Could not {action} at {where}: "
+    kind = _reason(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return VaultUnavailable(
+            f"{intro}TLS handshake failed ({kind}). Check VAULT_CACERT / VAULT_CAPATH "
+            "(or VAULT_SKIP_VERIFY for a test server only).", path=path)
+    if isinstance(exc, requests.Timeout):
+        return VaultUnavailable(
+            f"{intro}no answer within the client timeout ({kind}); is Vault overloaded "
+            "or unreachable? Retry later.", path=path)
+    if isinstance(exc, requests.ConnectionError):
+        return VaultUnavailable(
+            f"{intro}could not connect ({kind}). Is Vault running and is VAULT_ADDR "
+            "right?", path=path)
+    if isinstance(exc, requests.exceptions.InvalidJSONError):
+        return VaultUnavailable(
+            f"{intro}the answer was not Vault's JSON ({kind}); is VAULT_ADDR pointing "
+            "at Vault and not at a proxy page?", path=path)
+    return VaultUnavailable(f"{intro}the HTTP exchange failed ({kind}); retry later.",
+                            path=path)
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """A short, secret-free reason: the OS error or timeout text, else the class name."""
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", text) or re.search(
+        r"(?:Read|Connect|Connection) timed out", text)
+    reason = found.group(0).strip() if found else type(exc).__name__
+    return scrub(reason, ())
+
+
+def translate(exc: BaseException, *, addr: str, path: str | None, action: str,
+              kind: str = "op", secrets: Iterable[str | None] = (),
+              hint: str | None = None) -> VaultError:
+    """Return the jenkins_broker error for an hvac or requests exception.
+
+    Anything else (a bug of ours, a KeyError) is not translated: it is returned
+    unchanged only if it already is a VaultError, otherwise TypeError is raised.
+    """
+    if isinstance(exc, VaultError):
+        return exc
+    if isinstance(exc, hvac_exc.VaultError):
+        if type(exc) in HVAC_ERRORS:
+            status = HVAC_ERRORS[type(exc)]
+        else:
+            # A subclass hvac added after this table was written: use its parent's status.
+            status = next((code for cls in type(exc).__mro__ if cls in HVAC_ERRORS
+                           for code in (HVAC_ERRORS[cls],)), None)
+        errors = exc.errors if exc.errors else ([str(exc.args[0])] if exc.args and exc.args[0]
+                                               else [])
+        if isinstance(errors, str):
+            errors = [errors]
+        return error_for_status(status, errors, addr=addr, path=path, action=action,
+                                kind=kind, secrets=secrets, hint=hint)
+    if isinstance(exc, requests.RequestException):
+        return _requests_error(exc, addr=addr, path=path, action=action)
+    raise TypeError(f"not an hvac or requests exception: {type(exc).__name__}")
+
+
+def json_body(resp: object, *, addr: str, path: str | None, action: str) -> dict:
+    """Return hvac's parsed answer, or raise VaultUnavailable if it was not JSON.
+
+    hvac hands back the raw ``Response`` when a 200 body is not JSON (a proxy's
+    HTML page, say); indexing it would fail far from the cause.
+    """
+    if isinstance(resp, dict):
+        return resp
+    status = getattr(resp, "status_code", None)
+    raise VaultUnavailable(
+        f"Could not {action} at {_where(addr, path)}: the answer (HTTP {status}) was not "
+        "Vault's JSON; is VAULT_ADDR pointing at Vault and not at a proxy page?",
+        path=path, status=status)
+
+
+@contextlib.contextmanager
+def vault_call(*, addr: str, path: str | None, action: str, kind: str = "op",
+               secrets: Iterable[str | None] = (), hint: str | None = None) -> Iterator[None]:
+    """Run the body; re-raise any hvac/requests exception as a VaultError subclass.
+
+    The foreign exception is not chained (``from None``): its text is Vault's or
+    urllib3's unscrubbed, and a logged traceback would print it. What it says that
+    matters (Vault's errors, the OS error) is already in the scrubbed message.
+    """
+    try:
+        yield
+    except (hvac_exc.VaultError, requests.RequestException) as exc:
+        raise translate(exc, addr=addr, path=path, action=action, kind=kind,
+                        secrets=secrets, hint=hint) from None
