@@ -1,0 +1,71 @@
+"""``jenkins-broker bootstrap``: make a Vault ready for the broker.
+
+Runs with an administrator's Vault token (``VAULT_ADDR``, ``VAULT_TOKEN``):
+creates the mounts, loads every policy in ``vault-policies/``, and an AppRole
+for the broker whose role_id and secret_id it prints (or writes to a file
+readable only by its owner).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def policies_dir(given: str | None = None) -> Path:
+    """Where the ``.hcl`` policies are: ``given``, ``$JENKINS_BROKER_POLICIES_DIR``, or
+    the repository's ``vault-policies/``. Raises ``ConfigError`` if none exists."""
+    candidates = [given, os.environ.get("JENKINS_BROKER_POLICIES_DIR"),
+                  str(Path(__file__).resolve().parents[2] / "vault-policies")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    raise ConfigError("no policies directory found: pass --policies DIR or set "
+                      "JENKINS_BROKER_POLICIES_DIR to the repository's vault-policies/")
+
+
+def write_env_file(path: str, values: dict[str, str]) -> None:
+    """Write ``export NAME='value'`` lines, readable by the owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        for name, value in values.items():
+            out.write(f"export {name}='{value}'\n")
+
+
+def run_bootstrap(args: argparse.Namespace) -> int:
+    from .cli import emit
+    from .config import BrokerSettings
+    from .vault.bootstrap import bootstrap
+    from .vault.connection import connect
+    from .vault.settings import VaultSettings
+
+    settings = BrokerSettings.from_env()
+    vault_settings = VaultSettings.from_env()
+    client, _ = connect(vault_settings)
+    result = bootstrap(client, policies_dir=policies_dir(args.policies),
+                       kv1_mount=settings.shared_mount, kv2_mount=settings.kv_mount)
+    env = {"VAULT_ADDR": vault_settings.addr, "JENKINS_BROKER_VAULT_AUTH": "approle",
+           "JENKINS_BROKER_VAULT_ROLE_ID": result.role_id,
+           "JENKINS_BROKER_VAULT_SECRET_ID": result.secret_id}
+    if args.env_file:
+        write_env_file(args.env_file, env)
+    if args.json:
+        data = result.as_dict(include_secret=not args.env_file)
+        if args.env_file:
+            data["env_file"] = args.env_file
+        emit(args, data)
+        return 0
+    for line in result.lines():
+        print(line)
+    print()
+    if args.env_file:
+        print(f"The broker's AppRole settings are in {args.env_file} (mode 600); "
+              f"start it with: . {args.env_file} && jenkins-broker serve")
+    else:
+        print("Start the broker with these settings (keep the secret_id secret):")
+        for name, value in env.items():
+            print(f"export {name}='{value}'")
+    return 0

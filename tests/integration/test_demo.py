@@ -1,0 +1,88 @@
+"""The README's quickstart: `jenkins-broker demo`, then the CI user's commands in another shell."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import requests
+
+from jenkins_broker.vault import find_bao_binary
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _exports(path):
+    return dict(re.findall(r"^export (\w+)='([^']*)'$", Path(path).read_text(), re.M))
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_demo_end_to_end(tmp_path):
+    bao = find_bao_binary()
+    if not bao:
+        pytest.skip("OpenBao binary `bao` not found")
+    env_file = tmp_path / "demo.env"
+    log = open(tmp_path / "demo.log", "w+")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "JENKINS_"))}
+    demo = subprocess.Popen([sys.executable, "-m", "jenkins_broker.cli", "demo", "--ttl", "4s",
+                             "--env-file", str(env_file)], stdout=subprocess.PIPE, stderr=log,
+                            text=True, env=env, start_new_session=True)
+    bao_pid = None
+    try:
+        wait_for(lambda: env_file.exists() and "CI_VAULT_TOKEN" in env_file.read_text(), timeout=60,
+                 what="the demo's env file")
+        exports = _exports(env_file)
+        assert set(exports) == {"VAULT_ADDR", "VAULT_TOKEN", "JENKINS_URL", "JENKINS_BROKER_ADDR",
+                                "CI_VAULT_TOKEN"}
+        bao_pid = int(re.search(r"OpenBao is up at \S+ \(pid (\d+)\)", log_text(log)).group(1))
+
+        def bao_read(addr):
+            out = subprocess.run([bao, "read", "-format=json", "jenkins/creds/ci-bot"], text=True,
+                                 capture_output=True, timeout=30,
+                                 env={**env, "VAULT_ADDR": addr, "VAULT_TOKEN": exports["CI_VAULT_TOKEN"]})
+            assert out.returncode == 0, out.stderr
+            return json.loads(out.stdout)["data"]
+
+        def works(token):
+            return requests.get(exports["JENKINS_URL"] + "whoAmI/api/json", auth=("ci-bot", token),
+                                timeout=5).status_code
+
+        shared = bao_read(exports["VAULT_ADDR"])
+        fresh = [bao_read(exports["JENKINS_BROKER_ADDR"]) for _ in range(2)]
+        assert fresh[0]["token"] != fresh[1]["token"]
+        for secret in (shared, *fresh):
+            assert works(secret["token"]) == 200
+        for secret in (shared, *fresh):
+            ends = datetime.strptime(secret["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=timezone.utc).timestamp()
+            wait_for(lambda: works(secret["token"]) == 401, timeout=15, what="revocation at expiry")
+            assert time.time() - ends < 2.0, "revoked more than 2 s after the lease ended"
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        try:
+            demo.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait(10)
+    assert demo.returncode == 0, log_text(log)
+    assert bao_pid is not None and not _alive(bao_pid), "the demo left OpenBao running"
+
+
+def log_text(log):
+    log.flush()
+    log.seek(0)
+    return log.read()
