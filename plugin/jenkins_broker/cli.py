@@ -335,7 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", default="15m", help="ttl of the ci-bot role (default: %(default)s)")
 
     p = sub.add_parser("fake-jenkins", help="run the Jenkins test double",
-                       description="Run the Jenkins test double (see --help).")
+                       description="Serve a fake Jenkins whose token API, crumbs, sessions and "
+                                   "errors behave like Jenkins' own (see jenkins-api.md), for "
+                                   "demos and tests.")
     try:
         from .fakejenkins.command import add_arguments
         add_arguments(p)

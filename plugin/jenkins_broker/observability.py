@@ -11,7 +11,10 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+# The *_created series double the output and say nothing a scrape's own timestamps don't.
+disable_created_metrics()
 
 AUDIT_LOGGER = "jenkins_broker.audit"
 _audit = logging.getLogger(AUDIT_LOGGER)
