@@ -208,46 +208,51 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manage(args: argparse.Namespace, what: str, *, lister: Callable, getter: Callable,
+            deleter: Callable, writer: Callable[[], Any]) -> int:
+    """The list/read/delete/write pattern shared by ``credentials`` and ``roles``."""
+    if args.action == "list":
+        emit(args, lister())
+    elif args.action == "read":
+        found = getter(args.name)
+        if found is None:
+            raise BrokerError(f"no {what} named {args.name!r}")
+        emit(args, found.to_api())
+    elif args.action == "delete":
+        deleter(args.name)
+        emit(args, {"deleted": args.name})
+    else:
+        written = writer()
+        emit(args, written.to_api(), title=f"{what.capitalize()} {args.name} written:")
+    return 0
+
+
 def cmd_credentials(args: argparse.Namespace) -> int:
     from .connection import build_credential
     store = open_store()
-    if args.action == "list":
-        emit(args, store.list_credentials())
-    elif args.action == "read":
-        found = store.get_credential(args.name)
-        if found is None:
-            raise BrokerError(f"no credential named {args.name!r}")
-        emit(args, found.to_api())
-    elif args.action == "delete":
-        store.delete_credential(args.name)
-        emit(args, {"deleted": args.name})
-    else:
+
+    def write():
         password, token = read_secret(args, "password"), read_secret(args, "token")
         credential = build_credential(args.name, {"username": args.username,
                                                   "password": password, "token": token})
         store.put_credential(credential)
-        emit(args, credential.to_api(), title=f"Credential {args.name} written:")
-    return 0
+        return credential
+
+    return _manage(args, "credential", lister=store.list_credentials, getter=store.get_credential,
+                   deleter=store.delete_credential, writer=write)
 
 
 def cmd_roles(args: argparse.Namespace) -> int:
     from .roles import build_role
     store = open_store()
-    if args.action == "list":
-        emit(args, store.list_roles())
-    elif args.action == "read":
-        found = store.get_role(args.name)
-        if found is None:
-            raise BrokerError(f"no role named {args.name!r}")
-        emit(args, found.to_api())
-    elif args.action == "delete":
-        store.delete_role(args.name)
-        emit(args, {"deleted": args.name})
-    else:
+
+    def write():
         role = build_role(args.name, parse_pairs(args.fields), store.get_role(args.name))
         store.put_role(role)
-        emit(args, role.to_api(), title=f"Role {args.name} written:")
-    return 0
+        return role
+
+    return _manage(args, "role", lister=store.list_roles, getter=store.get_role,
+                   deleter=store.delete_role, writer=write)
 
 
 def cmd_mint(args: argparse.Namespace) -> int:
