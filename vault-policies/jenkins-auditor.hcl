@@ -34,13 +34,14 @@ path "sys/leases/revoke-prefix/jenkins/creds/*" {
   capabilities = ["update", "sudo"]
 }
 
-# Lease records in the broker's KV mount, for `jenkins-broker leases` and `revoke`.
+# Lease records in the broker's KV mount, for `jenkins-broker leases` without a broker.
+# Read only: revoking goes through the broker, which holds the Jenkins credentials.
 path "jenkins-broker/data/leases/*" {
-  capabilities = ["read", "update", "delete"]
+  capabilities = ["read"]
 }
 
 path "jenkins-broker/metadata/leases/*" {
-  capabilities = ["list", "delete"]
+  capabilities = ["list"]
 }
 
 path "jenkins-broker/metadata/leases" {

@@ -2,7 +2,9 @@
 
 Administrative commands talk to Vault directly with the operator's own Vault
 token (``VAULT_ADDR``, ``VAULT_TOKEN``, as the Vault CLI reads them), so they
-work whether or not a broker is running. Every command prints readable text,
+work whether or not a broker is running. ``leases`` and ``revoke`` go through a
+running broker's API instead when ``JENKINS_BROKER_ADDR`` is set: that is how
+an auditor, who may not read Jenkins credentials, kills tokens. Every command prints readable text,
 or JSON with ``--json``; errors go to stderr with exit status 1 (2 for usage).
 """
 
@@ -268,24 +270,51 @@ def cmd_mint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lease_row(record: dict[str, Any]) -> dict[str, Any]:
+    who = record.get("requester") or {}
+    return {"lease_id": record["lease_id"], "user": record["jenkins_user"],
+            "requester": who.get("display_name") or who.get("accessor", ""),
+            "entity_id": who.get("entity_id", ""), "issued_at": record["issued_at"],
+            "expires_at": record["expires_at"], "token_name": record["token_name"],
+            "attempts": record.get("revoke_attempts", 0)}
+
+
 def cmd_leases(args: argparse.Namespace) -> int:
+    from .apiclient import BrokerAPI
     from .records import rfc3339
-    store = open_store()
-    roles = [args.role] if args.role else store.list_lease_roles()
+    api = BrokerAPI.from_env()
     rows = []
-    for role in roles:
-        for record, _ in store.get_leases((role, s) for s in store.list_leases(role)):
-            rows.append({"lease_id": record.lease_id, "user": record.jenkins_user,
-                         "requester": record.requester.display_name or record.requester.accessor,
-                         "entity_id": record.requester.entity_id,
-                         "issued_at": rfc3339(record.issued_at), "expires_at": rfc3339(record.expires_at),
-                         "token_name": record.token_name, "attempts": record.revoke_attempts})
+    if api is not None:  # through the broker, with the caller's own Vault token
+        roles = [args.role] if args.role else [
+            k.rstrip("/") for k in ((api.call("LIST", "sys/leases/lookup/jenkins/creds") or {})
+                                    .get("data", {}).get("keys", []))]
+        for role in roles:
+            rows += [_lease_row(r) for r in api.call("GET", f"jenkins/leases/{role}")["data"]["leases"]]
+    else:
+        store = open_store()
+        roles = [args.role] if args.role else store.list_lease_roles()
+        for role in roles:
+            for record, _ in store.get_leases((role, s) for s in store.list_leases(role)):
+                row = record.to_record()
+                row.update(lease_id=record.lease_id, issued_at=rfc3339(record.issued_at),
+                           expires_at=rfc3339(record.expires_at))
+                rows.append(_lease_row(row))
     rows.sort(key=lambda r: r["expires_at"])
     emit_rows(args, rows, ["lease_id", "user", "requester", "expires_at", "attempts"])
     return 0
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
+    from .apiclient import BrokerAPI
+    api = BrokerAPI.from_env()
+    if api is not None:  # through the broker: auditors may revoke without Jenkins credentials
+        if args.lease_id:
+            api.call("PUT", "sys/leases/revoke", {"lease_id": args.lease_id})
+            emit(args, {"lease_id": args.lease_id, "revoked": True})
+        else:
+            body = {"requester": args.requester} if args.requester else {}
+            emit(args, api.call("POST", f"jenkins/revoke/{args.role}", body)["data"])
+        return 0
     manager, _, _ = open_manager()
     if args.lease_id:
         done = manager.revoke(args.lease_id, cause="cli")

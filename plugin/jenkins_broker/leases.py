@@ -23,9 +23,9 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Protocol
 
-from .errors import (BrokerError, InvalidRequest, JenkinsError, LeaseNotFound, QuotaExceeded,
-                     UnknownRole, VaultConflict, VaultError, redact)
-from .observability import Metrics, audit
+from .errors import (BrokerError, ConfigError, InvalidRequest, JenkinsError, LeaseNotFound,
+                     QuotaExceeded, UnknownRole, VaultConflict, VaultError, redact)
+from .observability import Metrics, audit, audit_lease
 from .records import LeaseRecord, Requester, new_lease_suffix, split_lease_id, token_fingerprint
 from .roles import Role
 
@@ -153,10 +153,10 @@ class LeaseManager:
         lease_ttl = role.lease_ttl(ttl)
         try:
             minted = self.gateway.mint(role, name)
-        except JenkinsError as exc:
+        except BrokerError as exc:  # Jenkins trouble, or a connection/credential not configured
             self.metrics.mint_failures.labels(role.name, type(exc).__name__).inc()
             audit("mint-failed", role=role.name, jenkins_user=role.jenkins_user, token_name=name,
-                  requester=requester.display_name, error=redact(str(exc)))
+                  requester=requester.__dict__, error=redact(str(exc)))
             raise
         now = self.clock()
         record = LeaseRecord(
@@ -172,10 +172,7 @@ class LeaseManager:
             self._revoke_unrecorded(record, exc)
             raise
         self.metrics.mints.labels(role.name).inc()
-        audit("mint", role=role.name, lease_id=record.lease_id, jenkins_user=record.jenkins_user,
-              token_uuid=record.token_uuid, token_name=record.token_name,
-              token_sha256=record.token_sha256, requester=requester.__dict__,
-              expires_at=record.expires_at, ttl=lease_ttl)
+        audit_lease("mint", record, ttl=lease_ttl)
         if self.scheduler is not None:
             self.scheduler.schedule(record, version)
         return record, minted.value
@@ -183,16 +180,14 @@ class LeaseManager:
     def _revoke_unrecorded(self, record: LeaseRecord, cause: BaseException) -> None:
         try:
             self.gateway.revoke(record)
-            audit("revoke", role=record.role, lease_id=record.lease_id, token_uuid=record.token_uuid,
-                  token_name=record.token_name, reason="lease record could not be written",
-                  error=redact(str(cause)))
+            audit_lease("revoke", record, reason="lease record could not be written",
+                        error=redact(str(cause)))
         except BrokerError as exc:
             log.error("token %s of role %s was minted but neither recorded nor revoked (%s); "
                       "reconciliation will revoke it by its name prefix",
                       record.token_name, record.role, redact(str(exc)))
-            audit("revoke-failed", role=record.role, token_uuid=record.token_uuid,
-                  token_name=record.token_name, reason="orphan left for reconciliation",
-                  error=redact(str(exc)))
+            audit_lease("revoke-failed", record, reason="orphan left for reconciliation",
+                        error=redact(str(exc)))
 
     # -- renew, lookup, list ---------------------------------------------------
 
@@ -223,8 +218,7 @@ class LeaseManager:
             except VaultConflict:
                 continue  # renewed or claimed elsewhere meanwhile: look again
             self.metrics.renewals.labels(record.role).inc()
-            audit("renew", role=record.role, lease_id=lease_id, token_uuid=record.token_uuid,
-                  expires_at=new_expiry, ttl=int(new_expiry - now))
+            audit_lease("renew", renewed, ttl=int(new_expiry - now))
             if self.scheduler is not None:
                 self.scheduler.schedule(renewed, new_version)
             return renewed, warnings
@@ -240,7 +234,7 @@ class LeaseManager:
 
     # -- revoke ---------------------------------------------------------------
 
-    def revoke(self, lease_id: str, *, cause: str = "request") -> bool:
+    def revoke(self, lease_id: str, *, cause: str = "request", actor: Requester | None = None) -> bool:
         """Revoke a lease now: the token in Jenkins, then its record.
 
         Unknown leases are a success (as in Vault). Returns True if this call
@@ -251,11 +245,13 @@ class LeaseManager:
             record, version = self._load(lease_id)
         except LeaseNotFound:
             return False
-        return self.revoke_record(record, version, cause=cause)
+        return self.revoke_record(record, version, cause=cause, actor=actor)
 
-    def revoke_record(self, record: LeaseRecord, version: int, *, cause: str) -> bool:
+    def revoke_record(self, record: LeaseRecord, version: int, *, cause: str,
+                      actor: Requester | None = None) -> bool:
         """Claim, revoke in Jenkins and delete one record. Returns False if another
         replica claimed it first. Raises the Jenkins error after scheduling a retry.
+        ``actor`` is who asked for the revocation (for the audit trail).
         """
         now = self.clock()
         # If this replica dies mid-revocation, another one takes over after the claim times out.
@@ -267,7 +263,7 @@ class LeaseManager:
             return False
         try:
             self.gateway.revoke(record)
-        except JenkinsError as exc:
+        except (JenkinsError, ConfigError) as exc:  # e.g. Jenkins down, or its credential deleted
             self._revocation_failed(claim, claimed_version, exc)
             raise
         try:
@@ -283,18 +279,16 @@ class LeaseManager:
         if cause == "expiry":
             self.metrics.lag.observe(max(0.0, lag))
         self.metrics.revokes.labels(record.role, cause).inc()
-        audit("revoke", role=record.role, lease_id=record.lease_id, jenkins_user=record.jenkins_user,
-              token_uuid=record.token_uuid, token_name=record.token_name,
-              token_sha256=record.token_sha256, reason=cause, attempts=record.revoke_attempts + 1,
-              lag_seconds=round(lag, 3) if cause == "expiry" else None)
+        audit_lease("revoke", record, reason=cause, actor=actor.__dict__ if actor else None,
+                    attempts=record.revoke_attempts + 1,
+                    lag_seconds=round(lag, 3) if cause == "expiry" else None)
         return True
 
-    def _revocation_failed(self, claim: LeaseRecord, version: int, exc: JenkinsError) -> None:
+    def _revocation_failed(self, claim: LeaseRecord, version: int, exc: BrokerError) -> None:
         now = self.clock()
         failed = claim.failed(now, self.backoff.delay(claim.revoke_attempts + 1), redact(str(exc)))
         self.metrics.revoke_failures.labels(claim.role, type(exc).__name__).inc()
-        audit("revoke-failed", role=claim.role, lease_id=claim.lease_id, token_uuid=claim.token_uuid,
-              token_name=claim.token_name, attempts=failed.revoke_attempts, error=failed.last_error)
+        audit_lease("revoke-failed", claim, attempts=failed.revoke_attempts, error=failed.last_error)
         log.warning("revocation of %s failed (attempt %d), retrying in %.0fs: %s", claim.lease_id,
                     failed.revoke_attempts, failed.next_attempt_at - now, failed.last_error)
         try:
@@ -306,7 +300,8 @@ class LeaseManager:
         if self.scheduler is not None:
             self.scheduler.schedule(failed, version)
 
-    def revoke_many(self, role: str, *, requester: str | None = None) -> dict[str, Any]:
+    def revoke_many(self, role: str, *, requester: str | None = None,
+                    actor: Requester | None = None) -> dict[str, Any]:
         """The incident button: revoke every lease of ``role`` now, or only those asked
         for by ``requester`` (an accessor, entity id or display name).
 
@@ -323,8 +318,10 @@ class LeaseManager:
                 counts["skipped"] += 1
                 continue
             try:
-                counts["revoked" if self.revoke_record(record, version, cause="incident") else "skipped"] += 1
-            except JenkinsError:
+                done = self.revoke_record(record, version, cause="incident", actor=actor)
+                counts["revoked" if done else "skipped"] += 1
+            except (JenkinsError, ConfigError):
                 counts["failed"] += 1
-        audit("revoke-all", role=role, requester=requester, count=counts["revoked"])
+        audit("revoke-all", role=role, requester=requester, count=counts["revoked"],
+              actor=actor.__dict__ if actor else None)
         return counts

@@ -22,7 +22,8 @@ _audit = logging.getLogger(AUDIT_LOGGER)
 # Keys an audit line may carry. Anything else passed in is dropped, so a caller
 # cannot put a token value into the trail by accident.
 AUDIT_FIELDS = ("role", "lease_id", "jenkins_user", "token_uuid", "token_name", "token_sha256",
-                "requester", "expires_at", "ttl", "attempts", "error", "reason", "count", "lag_seconds")
+                "requester", "actor", "expires_at", "ttl", "attempts", "error", "reason", "count",
+                "lag_seconds")
 
 
 def audit(event: str, **fields: Any) -> None:
@@ -30,6 +31,15 @@ def audit(event: str, **fields: Any) -> None:
     line = {"event": event, "time": round(time.time(), 3)}
     line.update({k: v for k, v in fields.items() if k in AUDIT_FIELDS and v is not None})
     _audit.info(json.dumps(line, sort_keys=True, default=str))
+
+
+def audit_lease(event: str, record: Any, **fields: Any) -> None:
+    """An audit line about one lease record, with its standard fields filled in:
+    role, lease id, Jenkins user, token uuid, name and SHA-256, and who asked."""
+    audit(event, role=record.role, lease_id=record.lease_id, jenkins_user=record.jenkins_user,
+          token_uuid=record.token_uuid, token_name=record.token_name,
+          token_sha256=record.token_sha256, requester=record.requester.__dict__,
+          expires_at=record.expires_at, **fields)
 
 
 class Metrics:

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable, Protocol
 
-from .errors import BrokerError, JenkinsError, redact
+from .errors import BrokerError, ConfigError, JenkinsError, redact
 from .leases import LeaseManager
 from .records import LeaseRecord
 
@@ -160,7 +160,7 @@ class Reaper:
                 else:
                     self.schedule(*found)
                 return
-        except JenkinsError:
+        except (JenkinsError, ConfigError):
             pass  # the manager recorded the failure and rescheduled the lease
         except BrokerError as exc:
             # Vault trouble while claiming: keep the lease and look again shortly.

@@ -22,7 +22,7 @@ from typing import Any, Callable, Protocol
 from .durations import format_duration
 from .errors import BrokerError, VaultConflict, redact
 from .leases import LeaseManager
-from .observability import audit
+from .observability import audit_lease
 from .records import Requester, rfc3339
 from .roles import Role
 
@@ -122,7 +122,5 @@ class SharedRotator:
             if self.manager.scheduler is not None:
                 self.manager.scheduler.forget(role.name, previous)
         self.manager.metrics.rotations.labels(role.name).inc()
-        audit("rotate", role=role.name, lease_id=record.lease_id, token_uuid=record.token_uuid,
-              token_name=record.token_name, token_sha256=record.token_sha256,
-              expires_at=record.expires_at)
+        audit_lease("rotate", record)
         return now + period

@@ -98,3 +98,40 @@ def test_no_token_value_in_any_log_line(stack, caplog):
     for value in values:
         assert value not in text and value[2:] not in text
     assert ci not in text
+
+
+def test_auditor_lists_and_kills_through_the_broker(stack, monkeypatch, capsys):
+    """With JENKINS_BROKER_ADDR set, `leases` and `revoke` act through the broker with the
+    caller's token: an auditor (no access to Jenkins credentials) can see and kill tokens."""
+    role = stack.role("audited")
+    alice, bob = stack.consumer(role), stack.consumer(role)
+    minted = {who: [stack.mint(role, tok).json() for _ in range(2)] for who, tok in
+              (("alice", alice), ("bob", bob))}
+    auditor = stack.token("jenkins-auditor")
+    monkeypatch.setenv("JENKINS_BROKER_ADDR", stack.broker_url)
+    monkeypatch.setenv("VAULT_TOKEN", auditor)
+    monkeypatch.delenv("VAULT_ADDR", raising=False)
+
+    def run(*argv, expect=0):
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        assert code == expect, err
+        return out, err
+
+    rows = json.loads(run("leases", role, "--json")[0])
+    assert len(rows) == 4 and {r["attempts"] for r in rows} == {0}
+    assert all(r["requester"].startswith("token-test-") for r in rows)  # Vault adds "token-"
+    first = minted["alice"][0]
+    run("revoke", first["lease_id"])
+    assert requests.get(f"{stack.jenkins.url}whoAmI/api/json", auth=("ci-bot", first["data"]["token"]),
+                        timeout=5).status_code == 401
+    bob_accessor = stack.bao.client().auth.token.lookup(bob)["data"]["accessor"]
+    counts = json.loads(run("revoke", "--role", role, "--requester", bob_accessor, "--json")[0])
+    assert counts == {"revoked": 2, "failed": 0, "skipped": 1}
+    for secret in minted["bob"]:
+        assert requests.get(f"{stack.jenkins.url}whoAmI/api/json", auth=("ci-bot", secret["data"]["token"]),
+                            timeout=5).status_code == 401
+    # A consumer token may not do any of it.
+    monkeypatch.setenv("VAULT_TOKEN", alice)
+    _, err = run("revoke", "--role", role, expect=1)
+    assert "403" in err and "permission denied" in err

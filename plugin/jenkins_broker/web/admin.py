@@ -132,9 +132,9 @@ def incident(name: str):
     """The incident button: revoke every token of a role now, or only one requester's
     (``requester`` = accessor, entity id or display name)."""
     check_name(name)
-    require(f"jenkins/revoke/{name}", *_WRITE)
+    actor = require(f"jenkins/revoke/{name}", *_WRITE, who=True)
     who = body().get("requester")
     if who is not None and (not isinstance(who, str) or not who):
         raise InvalidRequest("requester: expected an accessor, entity id or display name")
-    counts = _services().manager.revoke_many(name, requester=who)
+    counts = _services().manager.revoke_many(name, requester=who, actor=actor)
     return response(counts)

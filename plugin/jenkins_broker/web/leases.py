@@ -50,11 +50,11 @@ def revoke(lease_id: str | None = None):
     With ``sync=false`` a Jenkins failure still answers 202: the revocation is
     queued and retried, as Vault does.
     """
-    require("sys/leases/revoke", "update")
+    actor = require("sys/leases/revoke", "update", who=True)
     lease_id = _lease_id(lease_id)
     sync = str(body().get("sync", "true")).lower() not in ("false", "0")
     try:
-        _manager().revoke(lease_id)
+        _manager().revoke(lease_id, actor=actor)
     except JenkinsError as exc:
         if sync:
             raise type(exc)(f"{exc} The lease is kept and its revocation will be retried.",
@@ -66,12 +66,12 @@ def revoke(lease_id: str | None = None):
 @bp.route("/v1/sys/leases/revoke-prefix/<path:prefix>", methods=["PUT", "POST"])
 def revoke_prefix(prefix: str):
     """Revoke every lease of a role (``jenkins/creds/<role>``): the incident button."""
-    require(f"sys/leases/revoke-prefix/{prefix}", "sudo")
+    actor = require(f"sys/leases/revoke-prefix/{prefix}", "sudo", who=True)
     head, _, role = prefix.strip("/").partition(f"{LEASE_PREFIX}/")
     if head or not role or "/" in role:
         raise InvalidRequest(f"prefix: expected {LEASE_PREFIX}/<role>")
     check_name(role)
-    counts = _manager().revoke_many(role)
+    counts = _manager().revoke_many(role, actor=actor)
     if counts["failed"]:
         return vault_error(502, f"{counts['failed']} of the leases could not be revoked in Jenkins now; "
                                 "they are kept and retried")

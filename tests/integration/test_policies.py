@@ -1,0 +1,115 @@
+"""The policies of vault-policies/, loaded into the real OpenBao and checked path by path.
+
+Each row of a matrix is a Vault path and the exact capabilities the holder must
+have there, as OpenBao computes them (`sys/capabilities` for a token holding
+the policy, and Vault's default policy, as real tokens do). ``{"deny"}`` means
+no access at all.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from jenkins_broker.bootstrap import policies_dir
+
+pytestmark = pytest.mark.integration
+
+DENY = {"deny"}
+CRUD = {"create", "read", "update", "delete"}
+
+MATRIX = {
+    "jenkins-consumer-ci-bot": {
+        "jenkins/creds/ci-bot": {"read"},
+        "jenkins/creds/deployer": DENY,
+        "jenkins/roles/ci-bot": DENY,
+        "jenkins/config": DENY,
+        "jenkins/leases/ci-bot": DENY,
+        "jenkins/revoke/ci-bot": DENY,
+        "jenkins-broker/data/credentials/ci-bot": DENY,
+        "jenkins-broker/data/leases/ci-bot/x": DENY,
+        "sys/leases/revoke": DENY,
+        "sys/leases/revoke-prefix/jenkins/creds/ci-bot": DENY,
+        "sys/leases/lookup/jenkins/creds/ci-bot": DENY,
+        # From Vault's default policy, which every token carries: renew and look up own leases.
+        "sys/leases/renew": {"update"},
+        "sys/leases/lookup": {"update"},
+    },
+    "jenkins-broker": {
+        "jenkins-broker/data/leases/ci-bot/abc": CRUD,
+        "jenkins-broker/data/roles/ci-bot": CRUD,
+        "jenkins-broker/data/config": CRUD,
+        "jenkins-broker/data/credentials/ci-bot": CRUD,
+        "jenkins-broker/data/shared/ci-bot": CRUD,
+        "jenkins-broker/metadata/leases/ci-bot": {"list", "delete"},
+        "jenkins/creds/ci-bot": {"create", "update", "delete"},  # writes shared creds, never reads them
+        "auth/token/renew-self": {"update"},
+        "auth/token/lookup-self": {"read"},
+        "sys/policies/acl/jenkins-broker": DENY,
+        "sys/mounts/jenkins": DENY,
+        "sys/auth/approle": DENY,
+        "auth/approle/role/jenkins-broker": DENY,
+        "auth/token/create": DENY,
+        "secret/data/anything": DENY,
+        "sys/leases/revoke-prefix/jenkins/creds/ci-bot": DENY,
+        "jenkins/roles/ci-bot": DENY,
+    },
+    "jenkins-admin": {
+        "jenkins/config": {"create", "read", "update"},
+        "jenkins/roles/ci-bot": CRUD | {"list"},
+        "jenkins/roles": {"list"},
+        "jenkins/credentials/ci-bot": CRUD | {"list"},
+        "jenkins-broker/data/roles/ci-bot": CRUD,
+        "jenkins-broker/data/credentials/ci-bot": CRUD,
+        "jenkins-broker/data/config": {"create", "read", "update"},
+        "jenkins/creds/ci-bot": DENY,
+        "jenkins/leases/ci-bot": DENY,
+        "jenkins/revoke/ci-bot": DENY,
+        "jenkins-broker/data/leases/ci-bot/x": DENY,
+        "sys/leases/revoke": DENY,
+    },
+    "jenkins-auditor": {
+        "jenkins/leases/ci-bot": {"read", "list"},
+        "jenkins/revoke/ci-bot": {"update"},
+        "sys/leases/lookup": {"update"},
+        "sys/leases/lookup/jenkins/creds/ci-bot": {"list", "sudo"},
+        "sys/leases/lookup/jenkins/creds": {"list", "sudo"},
+        "sys/leases/revoke": {"update"},
+        "sys/leases/revoke-prefix/jenkins/creds/ci-bot": {"update", "sudo"},
+        "jenkins-broker/data/leases/ci-bot/x": {"read"},
+        "jenkins-broker/metadata/leases/ci-bot": {"list"},
+        "jenkins/creds/ci-bot": DENY,
+        "jenkins-broker/data/credentials/ci-bot": DENY,
+        "jenkins-broker/data/config": DENY,
+        "jenkins/config": DENY,
+        "jenkins/roles/ci-bot": DENY,
+        "jenkins-broker/data/roles/ci-bot": DENY,
+    },
+}
+
+
+def test_every_shipped_policy_has_a_matrix():
+    assert {p.stem for p in policies_dir().glob("*.hcl")} == set(MATRIX)
+
+
+@pytest.mark.parametrize("policy", sorted(MATRIX))
+def test_capability_matrix(vault_sandbox, policy):
+    hcl = (Path(policies_dir()) / f"{policy}.hcl").read_text()
+    name = vault_sandbox.policy(policy, hcl)
+    token = vault_sandbox.token([name])["client_token"]
+    client = vault_sandbox.client
+    paths = sorted(MATRIX[policy])
+    got = client.adapter.post("/v1/sys/capabilities", json={"token": token, "paths": paths})["data"]
+    wrong = {p: (sorted(got[p]), sorted(MATRIX[policy][p])) for p in paths
+             if set(got[p]) != MATRIX[policy][p]}
+    assert not wrong, f"{policy}: path -> (got, expected): {wrong}"
+
+
+def test_the_broker_policy_has_no_sudo_and_no_policy_or_auth_writes():
+    text = (Path(policies_dir()) / "jenkins-broker.hcl").read_text()
+    hcl = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert "path" in hcl and "sudo" not in hcl and "sys/" not in hcl and "auth/approle" not in hcl
+
+
+def test_the_end_to_end_broker_holds_only_its_own_policy(stack):
+    me = stack.services.store.client.auth.token.lookup_self()["data"]
+    assert sorted(me["policies"]) == ["default", "jenkins-broker"]

@@ -1,0 +1,72 @@
+"""The audit trail: one JSON line per event, with the fields that let an auditor join logs."""
+
+import json
+import logging
+
+import pytest
+
+from jenkins_broker.errors import JenkinsConnectionError
+from jenkins_broker.leases import Backoff, LeaseManager
+from jenkins_broker.observability import AUDIT_LOGGER
+from jenkins_broker.reaper import Reaper
+from jenkins_broker.records import Requester, token_fingerprint
+from jenkins_broker.roles import build_role
+from jenkins_broker.shared import SharedRotator
+from tests.fakes import Clock, FakeGateway, MemoryStore
+
+STANDARD = {"role", "lease_id", "jenkins_user", "token_uuid", "token_name", "token_sha256", "requester"}
+
+
+@pytest.fixture
+def trail(caplog):
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+
+    def lines():
+        return [json.loads(r.getMessage()) for r in caplog.records if r.name == AUDIT_LOGGER]
+    return lines
+
+
+def test_every_lifecycle_event_is_one_json_line_with_the_standard_fields(trail):
+    store, gateway, clock = MemoryStore(), FakeGateway(), Clock()
+    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
+                                         "credential": "ci-bot", "ttl": 60, "shared": True}))
+    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=4))
+    reaper = Reaper(manager, store, clock=clock)
+    alice = Requester("acc-a", "ent-a", "alice")
+    record, value = manager.mint("ci-bot", requester=alice)
+    manager.renew(record.lease_id, 30)
+    SharedRotator(manager, store, clock=clock).tick()
+    gateway.fail_revoke = True
+    with pytest.raises(JenkinsConnectionError):
+        manager.revoke(record.lease_id, actor=Requester("acc-s", "ent-s", "security"))
+    gateway.fail_revoke = False
+    clock.advance(120)
+    reaper.run_once()
+    gateway.fail_mint = True
+    with pytest.raises(JenkinsConnectionError):
+        manager.mint("ci-bot", requester=alice)
+    reaper.stop()
+
+    events = trail()
+    kinds = [e["event"] for e in events]
+    assert kinds[:3] == ["mint", "renew", "mint"] and "rotate" in kinds
+    assert {"revoke-failed", "revoke", "mint-failed"} <= set(kinds)
+    for event in events:
+        if event["event"] in ("mint", "renew", "rotate", "revoke", "revoke-failed"):
+            assert STANDARD <= set(event), event
+    first = [e for e in events if e.get("lease_id") == record.lease_id]
+    assert all(e["token_sha256"] == token_fingerprint(value) for e in first)
+    assert first[0]["requester"] == {"accessor": "acc-a", "entity_id": "ent-a", "display_name": "alice"}
+    failed = next(e for e in events if e["event"] == "revoke-failed")
+    assert failed["attempts"] == 1 and "refused" in failed["error"]
+    revoked = next(e for e in events if e["event"] == "revoke" and e["lease_id"] == record.lease_id)
+    assert revoked["reason"] == "expiry" and "lag_seconds" in revoked
+    text = json.dumps(events)
+    assert value not in text and value[2:] not in text
+    assert all(live.value not in text for live in gateway.live.values())
+
+
+def test_fields_outside_the_schema_are_dropped(trail):
+    from jenkins_broker.observability import audit
+    audit("mint", role="r", token="11" + "a" * 32, value="secret")
+    assert trail() == [{"event": "mint", "role": "r", "time": trail()[0]["time"]}]
