@@ -31,6 +31,7 @@ class BrokerSettings:
     orphan_grace: float = 60.0            # [JENKINS_BROKER_ORPHAN_GRACE] s before an unrecorded token is an orphan
     retry_base: float = 1.0               # [JENKINS_BROKER_RETRY_BASE] first revocation retry delay, s
     retry_cap: float = 300.0              # [JENKINS_BROKER_RETRY_CAP] longest revocation retry delay, s
+    claim_timeout: float = 30.0           # [JENKINS_BROKER_CLAIM_TIMEOUT] s before another replica may take over a revocation
     cache_seconds: float = 5.0            # [JENKINS_BROKER_CACHE_SECONDS] role/config cache lifetime
     tls_cert: str = ""                    # [JENKINS_BROKER_TLS_CERT] serve HTTPS with this cert (PEM)
     tls_key: str = ""                     # [JENKINS_BROKER_TLS_KEY] and this key
@@ -73,7 +74,8 @@ class BrokerSettings:
         for name in ("threads", "reap_workers"):
             if not 1 <= getattr(self, name) <= 512:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be between 1 and 512")
-        for name in ("resync_interval", "reconcile_interval", "retry_base", "retry_cap"):
+        for name in ("resync_interval", "reconcile_interval", "retry_base", "retry_cap",
+                     "claim_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         if self.retry_cap < self.retry_base:

@@ -23,8 +23,10 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Protocol
 
-from .errors import (BrokerError, ConfigError, InvalidRequest, JenkinsError, LeaseNotFound,
-                     QuotaExceeded, UnknownRole, VaultConflict, VaultError, redact)
+from .errors import (BrokerError, ConfigError, InvalidRequest, JenkinsError, JenkinsProtocolError,
+                     JenkinsUnavailable, LeaseNotFound, QuotaExceeded, UnknownRole, VaultConflict,
+                     VaultError, redact)
+from .faults import crash_point
 from .observability import Metrics, audit, audit_lease
 from .records import LeaseRecord, Requester, new_lease_suffix, split_lease_id, token_fingerprint
 from .roles import Role
@@ -93,6 +95,8 @@ class LeaseManager:
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.claim_timeout = 30.0
+        # Called with (role, token name) when a mint failed after maybe reaching Jenkins.
+        self.on_uncertain_mint: Callable[[Role, str], None] | None = None
         self._role_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -157,7 +161,11 @@ class LeaseManager:
             self.metrics.mint_failures.labels(role.name, type(exc).__name__).inc()
             audit("mint-failed", role=role.name, jenkins_user=role.jenkins_user, token_name=name,
                   requester=requester.__dict__, error=redact(str(exc)))
+            if isinstance(exc, (JenkinsUnavailable, JenkinsProtocolError)) and self.on_uncertain_mint:
+                # The request may have reached Jenkins: a token of this name may exist.
+                self.on_uncertain_mint(role, name)
             raise
+        crash_point("mint:after-jenkins")
         now = self.clock()
         record = LeaseRecord(
             role=role.name, suffix=suffix, jenkins_user=role.jenkins_user, strategy=role.strategy,
@@ -171,6 +179,7 @@ class LeaseManager:
             self.metrics.mint_failures.labels(role.name, "record-write").inc()
             self._revoke_unrecorded(record, exc)
             raise
+        crash_point("mint:after-record")
         self.metrics.mints.labels(role.name).inc()
         audit_lease("mint", record, ttl=lease_ttl)
         if self.scheduler is not None:
@@ -261,11 +270,13 @@ class LeaseManager:
             claimed_version = self.store.put_lease(claim, cas=version)
         except VaultConflict:
             return False
+        crash_point("revoke:after-claim")
         try:
             self.gateway.revoke(record)
         except (JenkinsError, ConfigError) as exc:  # e.g. Jenkins down, or its credential deleted
             self._revocation_failed(claim, claimed_version, exc)
             raise
+        crash_point("revoke:after-jenkins")
         try:
             self.store.delete_lease(record.role, record.suffix)
         except VaultError as exc:

@@ -10,6 +10,7 @@ flight (token made, record not yet written).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Callable, Protocol
 
@@ -38,6 +39,67 @@ class Reconciler:
         self.grace = grace
         self.clock = clock
         self._first_seen: dict[str, float] = {}
+        # Token names whose mint failed in a way that may have left the token in Jenkins
+        # (timeout, reset, 5xx): role name -> names. No record will ever exist for them.
+        self._suspects: dict[str, set[str]] = {}
+        self._suspects_lock = threading.Lock()
+        self._suspect_failures = 0
+        self.next_suspect_check = 0.0
+
+    def suspect(self, role: Role, token_name: str) -> None:
+        """Remember a token name whose mint failed uncertainly; :meth:`run_suspects`
+        revokes it if Jenkins did create it."""
+        with self._suspects_lock:
+            self._suspects.setdefault(role.name, set()).add(token_name)
+        self.next_suspect_check = 0.0
+
+    @property
+    def has_suspects(self) -> bool:
+        with self._suspects_lock:
+            return any(self._suspects.values())
+
+    def run_suspects(self) -> int:
+        """Look for the tokens of failed mints and revoke them; returns how many were revoked.
+
+        A name is forgotten once revoked, or once a listing shows Jenkins never
+        made it. While Jenkins cannot be listed, checks back off (up to a minute).
+        """
+        with self._suspects_lock:
+            pending = {role: set(names) for role, names in self._suspects.items() if names}
+        revoked = 0
+        failed = False
+        for role_name, names in pending.items():
+            role = self.store.get_role(role_name)
+            if role is None or role.strategy == "legacy":
+                settled = names
+            else:
+                try:
+                    tokens = self.gateway.list_tokens(role)
+                    strategy = self.gateway.strategy(role.strategy, role.credential)
+                    settled = set(names)
+                    for token in tokens:
+                        if token.name in names:
+                            try:
+                                strategy.revoke(user=role.jenkins_user, uuid=token.uuid)
+                            except BrokerError:
+                                settled.discard(token.name)
+                                failed = True
+                                continue
+                            revoked += 1
+                            self.metrics.orphans.labels(role_name).inc()
+                            audit("revoke", role=role_name, token_uuid=token.uuid, token_name=token.name,
+                                  jenkins_user=role.jenkins_user,
+                                  reason="orphan: its mint failed after Jenkins may have made it")
+                except BrokerError as exc:
+                    log.info("cannot check the tokens of failed mints of role %s yet: %s", role_name,
+                             redact(str(exc)))
+                    settled, failed = set(), True
+            with self._suspects_lock:
+                self._suspects[role_name] -= settled
+        self._suspect_failures = self._suspect_failures + 1 if failed else 0
+        self.next_suspect_check = self.clock() + (min(60.0, 2.0 ** self._suspect_failures)
+                                                  if failed else 0.0)
+        return revoked
 
     def run(self) -> dict[str, int]:
         """One reconciliation pass over every role; returns counts.

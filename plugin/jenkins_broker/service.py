@@ -42,8 +42,10 @@ class Services:
         s = self.settings
         self.manager = LeaseManager(store, gateway, metrics=self.metrics,
                                     backoff=Backoff(base=s.retry_base, cap=s.retry_cap))
+        self.manager.claim_timeout = s.claim_timeout
         self.rotator = SharedRotator(self.manager, store)
         self.reconciler = Reconciler(store, gateway, metrics=self.metrics, grace=s.orphan_grace)
+        self.manager.on_uncertain_mint = self.reconciler.suspect
         self.reaper = Reaper(self.manager, store, workers=s.reap_workers,
                              resync_interval=s.resync_interval, tick=self._tick)
         self._next_reconcile = 0.0
@@ -52,6 +54,11 @@ class Services:
         """Periodic work besides reaping: shared rotation, and now and then reconciliation."""
         wait = self.rotator.tick()
         now = time.time()
+        if self.reconciler.has_suspects and now >= self.reconciler.next_suspect_check:
+            try:
+                self.reconciler.run_suspects()
+            except BrokerError as exc:
+                log.warning("checking failed mints failed, will retry: %s", redact(str(exc)))
         if now >= self._next_reconcile:
             self._next_reconcile = now + self.settings.reconcile_interval
             try:
@@ -90,9 +97,9 @@ def build_services(settings: BrokerSettings, vault_settings: Any) -> Services:
     from .vault.store import VaultStore
 
     client, login = connect(vault_settings)
-    store = VaultStore(client, kv_mount=settings.kv_mount, shared_mount=settings.shared_mount,
-                       cache_seconds=settings.cache_seconds)
-    authorizer = CallerAuthz(vault_settings)
     renewer = TokenRenewer(client, vault_settings, login_result=login)
+    store = VaultStore(client, kv_mount=settings.kv_mount, shared_mount=settings.shared_mount,
+                       cache_seconds=settings.cache_seconds, on_forbidden=renewer.refused)
+    authorizer = CallerAuthz(vault_settings)
     return Services(store, JenkinsGateway(store), authorizer, settings=settings, renewer=renewer,
                     closers=(authorizer.close,))

@@ -51,6 +51,8 @@ class TokenRenewer:
         self._min = min_interval
         self._max_retry = max_retry_interval
         self._stop = threading.Event()
+        self._wake = threading.Event()  # stop() or refused(): end the current wait early
+        self._force_login = False
         self._thread: threading.Thread | None = None
         self._login_client: hvac.Client | None = None
         self.renewals = 0
@@ -68,6 +70,7 @@ class TokenRenewer:
         if self._thread is not None:
             raise RuntimeError("TokenRenewer already started")
         self._stop.clear()
+        self._wake.clear()
         self._thread = threading.Thread(target=self._run, name="vault-token-renewer",
                                         daemon=True)
         self._thread.start()
@@ -76,6 +79,7 @@ class TokenRenewer:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the thread to stop and wait for it (at most ``timeout`` seconds)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -85,6 +89,13 @@ class TokenRenewer:
         if self._login_client is not None:
             self._login_client.adapter.close()
             self._login_client = None
+
+    def refused(self) -> None:
+        """Vault refused the broker's token elsewhere (revoked, expired early): with
+        AppRole or Kubernetes auth, log in again now rather than at the next renewal."""
+        if self._can_relogin:
+            self._force_login = True
+            self._wake.set()
 
     @property
     def running(self) -> bool:
@@ -154,7 +165,9 @@ class TokenRenewer:
 
     def _wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True if stop() was called meanwhile."""
-        return self._stop.wait(max(self._min, seconds))
+        self._wake.wait(max(self._min, seconds))
+        self._wake.clear()
+        return self._stop.is_set()
 
     def _run(self) -> None:
         try:
@@ -179,6 +192,9 @@ class TokenRenewer:
         need_login = False
         delay = self._remaining() * 2 / 3
         while not self._wait(delay):
+            if self._force_login:
+                self._force_login = False
+                need_login = True
             try:
                 if need_login or not self._renewable:
                     self._relogin()

@@ -62,15 +62,37 @@ class _TTLCache:
             self._data.pop(key, None)
 
 
+class _Guarded:
+    """Wraps a KV helper so that a refusal of the broker's own token is reported."""
+
+    def __init__(self, kv: Any, on_forbidden: Callable[[], None] | None):
+        self._kv = kv
+        self._on_forbidden = on_forbidden
+        self.mount = kv.mount
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._kv, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except VaultForbidden:
+                if self._on_forbidden is not None:
+                    self._on_forbidden()
+                raise
+        return call
+
+
 class VaultStore:
     """Everything the broker keeps in Vault. Methods raise ``VaultError`` subclasses."""
 
     def __init__(self, client: hvac.Client, *, kv_mount: str = DEFAULT_KV2_MOUNT,
                  shared_mount: str = DEFAULT_KV1_MOUNT, cache_seconds: float = 5.0,
-                 read_workers: int = 8):
+                 read_workers: int = 8, on_forbidden: Callable[[], None] | None = None):
         self.client = client
-        self.kv = KVv2(client, kv_mount)
-        self.shared = KVv1(client, shared_mount)
+        # on_forbidden: Vault refused the broker's own token (revoked?): the renewer logs in again.
+        self.kv = _Guarded(KVv2(client, kv_mount), on_forbidden)
+        self.shared = _Guarded(KVv1(client, shared_mount), on_forbidden)
         self._cache = _TTLCache(cache_seconds)
         self._read_workers = read_workers
 

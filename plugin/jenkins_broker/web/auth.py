@@ -14,6 +14,7 @@ from typing import Iterable, Protocol
 
 from flask import current_app, request
 
+from ..errors import VaultForbidden
 from ..records import Requester
 from .errors import Forbidden, Unauthorized
 
@@ -67,6 +68,10 @@ def require(path: str, *capabilities: str, who: bool = False) -> Requester | Non
         if lookup is None:
             return None
         info = lookup.result()
+    except VaultForbidden as exc:
+        # The caller's token is invalid or expired: the caller's problem (403). Elsewhere a
+        # VaultForbidden means the broker's own token was refused, which is a 503.
+        raise Forbidden(f"permission denied: {exc}") from None
     finally:
         if lookup is not None and not lookup.done():
             lookup.cancel()

@@ -27,7 +27,7 @@ STATUS = (
     (e.JenkinsConnectionError, 503),
     (e.JenkinsServerError, 502),
     (e.JenkinsError, 502),
-    (e.VaultForbidden, 403),
+    (e.VaultForbidden, 503),  # the broker's own Vault token was refused (callers' become Forbidden)
     (e.VaultInvalidRequest, 400),
     (e.VaultConflict, 409),
     (e.VaultError, 503),
