@@ -27,7 +27,8 @@ class BrokerAPI:
         self.addr = addr.rstrip("/")
         self._session = requests.Session()
         self._session.headers["X-Vault-Token"] = token
-        self._session.verify = verify
+        # Per request, not on the session: REQUESTS_CA_BUNDLE would override a session's CA.
+        self._verify = verify
         self.timeout = timeout
 
     @classmethod
@@ -47,7 +48,8 @@ class BrokerAPI:
         """
         url = f"{self.addr}/v1/{path.lstrip('/')}"
         try:
-            resp = self._session.request(method, url, json=body, timeout=self.timeout)
+            resp = self._session.request(method, url, json=body, timeout=self.timeout,
+                                         verify=self._verify)
         except requests.RequestException as exc:
             raise BrokerError(f"cannot reach the broker at {self.addr}: {type(exc).__name__}") from None
         if resp.status_code == 204 or (method == "LIST" and resp.status_code == 404):

@@ -76,6 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="let changeToken create a legacy token for users without one")
     parser.add_argument("--latency-ms", type=float, default=0.0, metavar="N",
                         help="milliseconds added to every request (default: 0)")
+    parser.add_argument("--tls-cert", default="", metavar="PEM",
+                        help="serve HTTPS with this certificate chain (PEM; may hold the key)")
+    parser.add_argument("--tls-key", default="", metavar="PEM",
+                        help="the private key of --tls-cert (PEM), if not in that file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
             users=args.users, version=args.jenkins_version,
             admin_can_generate_new_tokens=args.admin_can_generate_new_tokens,
             creation_of_legacy_token_enabled=args.creation_of_legacy_token_enabled,
-            latency=max(0.0, args.latency_ms) / 1000.0, host=args.host, port=args.port)
+            latency=max(0.0, args.latency_ms) / 1000.0, host=args.host, port=args.port,
+            tls_cert=getattr(args, "tls_cert", ""), tls_key=getattr(args, "tls_key", ""))
         with fake:
             print(fake.url, flush=True)
             while not stop.wait(1.0):

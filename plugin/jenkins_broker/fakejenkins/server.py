@@ -14,6 +14,11 @@ Faults (:meth:`FakeJenkins.set_fault`):
   (then they are answered) or the server stops or restarts (then they are dropped);
 * ``"error500"``: every request gets the oops page with status 500;
 * ``"reset"``: every request's connection is closed without an answer.
+
+TLS: with ``tls_cert``/``tls_key`` (PEM files) or an ``ssl_context``, the fake
+serves HTTPS and :attr:`FakeJenkins.url` starts with ``https://``. The TLS
+handshake runs in each connection's own thread, so a client that connects and
+stays silent holds only its own connection, never the accept loop.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import ssl
 import threading
 import time
 
@@ -38,6 +44,21 @@ _READY_DEADLINE = 10.0
 _STOP_DEADLINE = 5.0
 
 
+def _server_context(cert: str, key: str,
+                    context: ssl.SSLContext | None) -> ssl.SSLContext | None:
+    if context is not None:
+        if cert or key:
+            raise ValueError("give either ssl_context or tls_cert/tls_key, not both")
+        return context
+    if not cert and not key:
+        return None
+    if not cert:
+        raise ValueError("tls_key needs tls_cert (a PEM certificate chain file)")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key or None)   # key may be inside the cert file
+    return context
+
+
 class FakeJenkins:
     """A fake Jenkins on ``host:port`` (0 = a free port); see the package docstring."""
 
@@ -45,7 +66,9 @@ class FakeJenkins:
                  admin_can_generate_new_tokens: bool = False,
                  creation_of_legacy_token_enabled: bool = False,
                  show_token_to_admins: bool = False,
-                 latency: float = 0.0, host: str = "127.0.0.1", port: int = 0):
+                 latency: float = 0.0, host: str = "127.0.0.1", port: int = 0,
+                 tls_cert: str = "", tls_key: str = "",
+                 ssl_context: ssl.SSLContext | None = None):
         self.state = JenkinsState(users, version=version,
                                   admin_can_generate_new_tokens=admin_can_generate_new_tokens,
                                   creation_of_legacy_token_enabled=creation_of_legacy_token_enabled,
@@ -54,6 +77,7 @@ class FakeJenkins:
         self.latency = float(latency)
         self.host = host
         self.port = int(port)
+        self.ssl_context = _server_context(tls_cert, tls_key, ssl_context)
         self._control = threading.RLock()      # start/stop/restart/set_fault, one at a time
         self._cond = threading.Condition()      # wakes requests held by latency or "hang"
         self._fault: str | None = None
@@ -70,11 +94,13 @@ class FakeJenkins:
 
     @property
     def url(self) -> str:
-        """The root URL with a trailing slash, e.g. ``http://127.0.0.1:40123/``."""
+        """The root URL with a trailing slash, e.g. ``http://127.0.0.1:40123/``
+        (``https://`` with TLS)."""
         host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}/"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}/"
 
     @property
     def running(self) -> bool:
@@ -276,6 +302,12 @@ class FakeJenkins:
         except SystemExit:        # werkzeug exits on bind errors; make it an exception
             raise OSError(f"cannot bind {self.host}:{self.port}") from None
         self.port = server.port
+        if self.ssl_context is not None:
+            # Accepted connections are wrapped without a handshake; it happens on the
+            # first read, in the connection's thread (werkzeug would do it in accept).
+            server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True,
+                                                         do_handshake_on_connect=False)
+            server.ssl_context = self.ssl_context   # wsgi.url_scheme "https"
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
                                   name=f"fake-jenkins-{self.port}", daemon=True)
         self._server, self._thread = server, thread

@@ -64,8 +64,10 @@ class CallerAuthz:
         self._addr = settings.addr.rstrip("/")
         self._timeout = settings.timeout
         self._session = requests.Session()
-        self._session.verify = settings.verify
-        self._session.cert = settings.cert or None
+        # Passed on every request, not set on the session: requests lets REQUESTS_CA_BUNDLE
+        # override a session's CA, which would silently drop VAULT_CACERT.
+        self._verify = settings.verify
+        self._cert = settings.cert or None
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -90,6 +92,7 @@ class CallerAuthz:
                         secrets=(token,)):
             resp = self._session.request(
                 method, f"{self._addr}/v1/{api}", json=json, timeout=self._timeout,
+                verify=self._verify, cert=self._cert,
                 headers={**self._headers, "X-Vault-Token": token})
             if resp.status_code == 200:
                 return resp.json()

@@ -190,7 +190,9 @@ def _reason(exc: requests.RequestException) -> str:
     """A short, secret-free reason: the OS error or timeout text, else the class name."""
     text = str(exc)
     found = re.search(r"\[Errno -?\d+\][^'\")]*", text) or re.search(
-        r"(?:Read|Connect|Connection) timed out", text)
+        r"(?:Read|Connect|Connection) timed out", text) or re.search(
+        r"certificate verify failed[^'\")]*|hostname \S+ doesn't match[^'\")]*|"
+        r"wrong version number", text)
     reason = found.group(0).strip() if found else type(exc).__name__
     return scrub(reason, ())
 
