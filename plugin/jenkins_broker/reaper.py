@@ -42,15 +42,11 @@ class Reaper:
     """Schedules and performs revocations at lease end. Also the manager's scheduler."""
 
     def __init__(self, manager: LeaseManager, store: IndexStore, *, workers: int = 8,
-                 resync_interval: float = 60.0, clock: Callable[[], float] = time.time,
-                 tick: Callable[[], float | None] | None = None):
+                 resync_interval: float = 60.0, clock: Callable[[], float] = time.time):
         self.manager = manager
         self.store = store
         self.clock = clock
         self.resync_interval = resync_interval
-        # Extra periodic work (shared rotation, reconciliation) run by the loop;
-        # it returns how many seconds until it wants to run again.
-        self.tick = tick
         self._heap: list[tuple[float, int, Key]] = []
         self._known: dict[Key, tuple[LeaseRecord, int]] = {}
         self._counts: dict[str, int] = {}
@@ -195,13 +191,12 @@ class Reaper:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _loop(self) -> None:
-        next_tick = 0.0
         while True:
             with self._cond:
                 if self._stopping:
                     return
                 now = self.clock()
-                wake = min(self._last_resync + self.resync_interval, next_tick or now + 1.0)
+                wake = self._last_resync + self.resync_interval
                 if self._heap:
                     wake = min(wake, self._heap[0][0])
                 if wake > now:
@@ -211,8 +206,6 @@ class Reaper:
             try:
                 self.run_once(wait=False)
                 now = self.clock()
-                if self.tick is not None and now >= next_tick:
-                    next_tick = now + (self.tick() or 1.0)
                 if now - self._last_resync >= self.resync_interval:
                     self.load()
                 else:

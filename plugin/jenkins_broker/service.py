@@ -8,6 +8,7 @@ reaper (which also drives shared rotation and reconciliation), and metrics.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -47,11 +48,25 @@ class Services:
         self.reconciler = Reconciler(store, gateway, metrics=self.metrics, grace=s.orphan_grace)
         self.manager.on_uncertain_mint = self.reconciler.suspect
         self.reaper = Reaper(self.manager, store, workers=s.reap_workers,
-                             resync_interval=s.resync_interval, tick=self._tick)
+                             resync_interval=s.resync_interval)
         self._next_reconcile = 0.0
+        self._stopping = threading.Event()
+        self._maintenance: threading.Thread | None = None
+
+    def _maintain(self) -> None:
+        # Its own thread, so a Jenkins that hangs during a rotation or a listing never
+        # delays the reaper, whose revocations are the security boundary.
+        while not self._stopping.is_set():
+            try:
+                wait = self._tick()
+            except Exception:  # keep maintaining whatever happens; it is logged
+                log.exception("shared rotation or reconciliation failed unexpectedly")
+                wait = 1.0
+            self._stopping.wait(min(max(wait, 0.05), 1.0))
 
     def _tick(self) -> float:
-        """Periodic work besides reaping: shared rotation, and now and then reconciliation."""
+        """Periodic work besides reaping: shared rotation, the tokens of failed mints,
+        and now and then a full reconciliation. Returns seconds until it is due again."""
         wait = self.rotator.tick()
         now = time.time()
         if self.reconciler.has_suspects and now >= self.reconciler.next_suspect_check:
@@ -74,10 +89,17 @@ class Services:
         if self.renewer is not None:
             self.renewer.start()
         self.reaper.start()
+        self._stopping.clear()
+        self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
+        self._maintenance.start()
         return self
 
     def stop(self) -> None:
         """Stop background work and close connections."""
+        self._stopping.set()
+        if self._maintenance is not None:
+            self._maintenance.join(30)
+            self._maintenance = None
         self.reaper.stop()
         if self.renewer is not None:
             self.renewer.stop()
