@@ -174,6 +174,13 @@ def cmd_fake_jenkins(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_plugin(args: argparse.Namespace) -> int:
+    if getattr(args, "plugin_missing", False):
+        raise BrokerError("plugin mode needs the plugin extra: pip install 'jenkins-broker[plugin]'")
+    from .vaultplugin.command import run
+    return run(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     return run_demo(args)
@@ -379,6 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     p.set_defaults(func=cmd_fake_jenkins)
 
+    p = sub.add_parser("plugin", help="the OpenBao/Vault secrets-engine plugin: build it, or run as it",
+                       description="Plugin mode: `plugin build [--output DIR]` writes the engine as "
+                                   "one file and prints the commands that register it; `plugin "
+                                   "serve` is what that file runs under OpenBao/Vault.")
+    try:
+        from .vaultplugin.command import add_arguments as add_plugin_arguments
+        add_plugin_arguments(p)
+    except ImportError:  # the plugin extra (grpclib, protobuf, ecdsa) is not installed
+        p.set_defaults(plugin_missing=True)
+    p.set_defaults(func=cmd_plugin)
+
     p = add("bootstrap", cmd_bootstrap, "create the Vault mounts, load vault-policies/, and an "
                                         "AppRole for the broker (needs an admin VAULT_TOKEN)")
     p.add_argument("--policies", help="directory of .hcl policies (default: the bundled ones)")
@@ -440,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("credentials write needs --username")
     if args.command == "revoke" and bool(args.lease_id) == bool(args.role):
         parser.error("revoke needs a lease id or --role (not both)")
-    if args.command not in ("serve", "demo", "fake-jenkins"):
+    if args.command not in ("serve", "demo", "fake-jenkins", "plugin"):
         setup_logging("WARNING")
     try:
         return args.func(args) or 0

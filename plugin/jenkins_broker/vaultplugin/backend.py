@@ -1,0 +1,205 @@
+"""The Jenkins secrets engine: its paths, request routing, and its door to Jenkins.
+
+:class:`JenkinsBackend` is what OpenBao's ``pb.Backend`` calls end up in
+(through :mod:`.grpcbackend`). It knows nothing of gRPC: a request comes in as
+a :class:`~.logical.Request`, an answer goes out as a
+:class:`~.logical.Response` or a :class:`~.logical.LogicalError`.
+
+Paths (one module each, as HashiCorp's engines do)::
+
+    config                 path_config        the Jenkins connection and credential
+    roles/, roles/<role>   path_roles         who gets tokens, how, for how long
+    creds/<role>           path_creds         read = mint, under a new lease
+    rotate-root            path_rotate_root   a credential only the engine knows
+    (revoke, renew)        secret_token       the lease's end and extension
+
+Operations OpenBao sends besides the paths' own: ``help`` (path-help),
+``revoke`` and ``renew`` (leases), ``rollback`` (every minute; nothing to do).
+
+Foreign errors are mapped here, in one place: the broker's ``RequestError`` and
+``ConfigError`` become 400, ``JenkinsError`` 502, storage faults 500.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import tempfile
+import threading
+from typing import Any
+
+from ..connection import JenkinsConfig
+from ..errors import BrokerError, ConfigError, JenkinsError, RequestError, redact
+from ..jenkins import Credential, JenkinsClient, Strategy, make_strategy
+from . import path_config, path_creds, path_roles, path_rotate_root, secret_token
+from .framework import Path
+from .logical import (BadRequest, LogicalError, Request, Response, UnsupportedOperation, UnsupportedPath,
+                      UpstreamError)
+from .storage import Storage, StorageError
+
+#: Backend type as OpenBao counts them: 1 is a secrets engine ("logical"), 2 an auth method.
+TYPE_LOGICAL = 1
+WRITES = ("create", "update")
+
+BACKEND_HELP = """\
+The Jenkins secrets engine mints a new Jenkins API token for every read of
+jenkins/creds/<role>, under a Vault lease: revoking the lease, or letting it
+expire, revokes the token in Jenkins.
+
+Configure the connection at jenkins/config, define roles at jenkins/roles/<role>,
+then read jenkins/creds/<role>. jenkins/rotate-root replaces the stored
+credential with a token only the engine knows.
+"""
+
+
+class JenkinsBackend:
+    """The engine. Thread-safe: requests are handled in worker threads.
+
+    ``client_options`` are passed to every :class:`JenkinsClient` (tests use it).
+    """
+
+    def __init__(self, *, client_options: dict[str, Any] | None = None,
+                 logger: logging.Logger | None = None):
+        self.client_options = dict(client_options or {})
+        self.log = logger or logging.getLogger("jenkins_broker.vaultplugin")
+        self.paths: list[Path] = [*path_config.paths(), *path_roles.paths(), *path_creds.paths(),
+                                  *path_rotate_root.paths()]
+        self._lock = threading.Lock()
+        self._client: JenkinsClient | None = None
+        self._config: path_config.PluginConfig | None = None
+        self._strategies: dict[str, Strategy] = {}
+        self._ca_files: list[str] = []
+
+    # -- requests -------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response | None:
+        """Answer one request. Raises :class:`LogicalError` (the status is on the class)."""
+        try:
+            return self._dispatch(request)
+        except LogicalError:
+            raise
+        except (RequestError, ConfigError) as exc:
+            raise BadRequest(redact(str(exc), limit=1000)) from None
+        except JenkinsError as exc:
+            raise UpstreamError(redact(str(exc), limit=1000)) from None
+        except (BrokerError, StorageError) as exc:
+            raise LogicalError(redact(str(exc), limit=1000)) from None
+
+    def _dispatch(self, request: Request) -> Response | None:
+        operation = request.operation
+        if operation == "revoke":
+            return secret_token.revoke(self, request)
+        if operation == "renew":
+            return secret_token.renew(self, request)
+        if operation == "rollback":
+            return None
+        if operation == "help":
+            return self.help(request.path)
+        path, groups = self.route(request.path)
+        handler = path.operations.get(operation)
+        if handler is None:
+            raise UnsupportedOperation(f"{request.path}: unsupported operation {operation!r}")
+        if operation in WRITES:
+            path.check_fields(request)
+        return handler(self, request, groups)
+
+    def route(self, request_path: str) -> tuple[Path, dict[str, str]]:
+        """The path serving ``request_path`` and its named groups; raises :class:`UnsupportedPath`."""
+        for path in self.paths:
+            groups = path.match(request_path)
+            if groups is not None:
+                return path, groups
+        raise UnsupportedPath(f"unsupported path {request_path!r}")
+
+    def existence_check(self, request: Request) -> tuple[bool, bool]:
+        """``(check_found, exists)`` for a write: tells OpenBao whether it is a create or an update."""
+        try:
+            path, groups = self.route(request.path)
+        except UnsupportedPath:
+            return False, False
+        if path.exists is None:
+            return False, False
+        try:
+            return True, path.exists(self, request, groups)
+        except StorageError as exc:
+            raise LogicalError(str(exc)) from None
+
+    def help(self, request_path: str) -> Response:
+        """``path-help``: the backend's help for the root, else the matching path's."""
+        if request_path in ("", "/"):
+            listing = "\n".join(f"    ^{p.pattern}$\n        {p.synopsis}" for p in self.paths)
+            return Response(data={"help": f"{BACKEND_HELP}\n## PATHS\n\n{listing}\n"})
+        path, _ = self.route(request_path)
+        return Response(data={"help": path.help_text(request_path)})
+
+    # -- Jenkins ----------------------------------------------------------------------
+
+    def _connection(self, storage: Storage) -> tuple[JenkinsClient, path_config.PluginConfig]:
+        with self._lock:
+            if self._client is None or self._config is None:
+                config = path_config.load_config(storage)
+                if config is None:
+                    raise ConfigError("Jenkins is not configured: write jenkins/config url=... "
+                                      "username=... token=...")
+                self._client, self._config = self.make_client(config.connection), config
+            return self._client, self._config
+
+    def client(self, storage: Storage) -> JenkinsClient:
+        """The cached client of the configured Jenkins. Raises ``ConfigError`` if there is none."""
+        return self._connection(storage)[0]
+
+    def strategy(self, storage: Storage, strategy: str, credential: str) -> Strategy:
+        """The minting strategy ``strategy`` bound to the stored credential ``credential``.
+
+        Raises :class:`~jenkins_broker.errors.ConfigError` when Jenkins is not
+        configured, the credential is unknown, or it does not fit the strategy.
+        """
+        client, config = self._connection(storage)
+        if credential != path_config.ROOT_CREDENTIAL:
+            raise ConfigError(f"no stored credential named {credential!r}; plugin mode has "
+                              f"{path_config.ROOT_CREDENTIAL!r} only")
+        with self._lock:
+            found = self._strategies.get(strategy)
+        if found is None:
+            stored = config.credential
+            found = make_strategy(strategy, client, Credential(stored.username, stored.secret, stored.kind))
+            with self._lock:
+                found = self._strategies.setdefault(strategy, found)
+        return found
+
+    def make_client(self, connection: JenkinsConfig) -> JenkinsClient:
+        """A new client for ``connection`` (to check a config before storing it); close it after use."""
+        verify: bool | str = connection.verify_tls
+        if connection.verify_tls and connection.ca_bundle:
+            handle, verify = tempfile.mkstemp(prefix="jenkins-broker-ca-", suffix=".pem")
+            with os.fdopen(handle, "w", encoding="ascii") as out:
+                out.write(connection.ca_bundle)
+            self._ca_files.append(verify)
+            atexit.register(lambda path=verify: os.path.exists(path) and os.unlink(path))
+        options: dict[str, Any] = {"kind": connection.kind, "timeout": connection.timeout, "verify": verify}
+        if connection.verify_after_mint is not None:
+            options["verify_after_mint"] = connection.verify_after_mint
+        options.update(self.client_options)
+        return JenkinsClient(connection.url, **options)
+
+    def forget_connection(self) -> None:
+        """Drop the cached client and strategies (after the config changed)."""
+        with self._lock:
+            client, self._client, self._config = self._client, None, None
+            self._strategies.clear()
+        if client is not None:
+            client.close()
+
+    def invalidate(self, key: str) -> None:
+        """OpenBao says a storage entry changed elsewhere."""
+        if key == path_config.STORAGE_KEY:
+            self.forget_connection()
+
+    def cleanup(self) -> None:
+        """The mount is going away (unmount, reload, shutdown): close connections."""
+        self.forget_connection()
+        for path in self._ca_files:
+            if os.path.exists(path):
+                os.unlink(path)
+        self._ca_files.clear()

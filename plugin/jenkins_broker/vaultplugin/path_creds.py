@@ -1,0 +1,94 @@
+"""``jenkins/creds/<role>``: a read mints a new Jenkins token under a new Vault lease.
+
+The answer has the same shape as broker mode's: ``username``, ``token``,
+``token_name``, ``jenkins_url``, ``expires_at``. The lease gets the role's ttl
+(or the ``ttl`` asked for, up to ``max_ttl``); its internal data
+(:class:`.secret_token.TokenLease`) holds what revocation needs.
+
+Token names are ``<prefix><role>-<deadline>-<8 hex>``, where ``deadline`` is
+the Unix time at which ``max_ttl`` ends: anything that finds such a token in
+Jenkins after that moment knows its lease is over (see docs/plugin-mode.md).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from ..durations import parse_duration
+from ..errors import BrokerError, ConfigError, redact
+from .framework import NAME, Field, Path
+from .logical import BadRequest, NotFound, Request, Response, UpstreamError
+from .path_config import load_config
+from .path_roles import load_role
+from .secret_token import TokenLease, lease_secret
+
+if TYPE_CHECKING:
+    from .backend import JenkinsBackend
+
+
+def token_name(prefix: str, role: str, deadline: float) -> str:
+    """A fresh token name for ``role`` whose lease cannot outlive ``deadline`` (Unix time)."""
+    return f"{prefix}{role}-{int(deadline)}-{secrets.token_hex(4)}"
+
+
+def _mint(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
+    name = groups["name"]
+    role = load_role(request.storage, name)
+    if role is None:
+        raise NotFound(f"unknown role {name!r}: write jenkins/roles/{name} first")
+    requested = None
+    if request.data.get("ttl") not in (None, ""):
+        try:
+            requested = parse_duration(request.data["ttl"], field="ttl")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+    ttl = role.lease_ttl(requested)
+    config = load_config(request.storage)
+    if config is None:
+        raise BadRequest("Jenkins is not configured: write jenkins/config url=... username=... token=...")
+    try:
+        strategy = backend.strategy(request.storage, role.strategy, role.credential)
+    except ConfigError as exc:
+        raise BadRequest(f"role {name!r} cannot mint with the stored credential: {redact(str(exc))}") from None
+    issued = time.time()
+    try:
+        minted = strategy.mint(user=role.jenkins_user, name=token_name(role.token_name_prefix, name,
+                                                                        issued + role.max_ttl),
+                               max_lease_seconds=role.max_ttl)
+    except ConfigError as exc:
+        raise BadRequest(f"role {name!r}: {redact(str(exc))}") from None
+    except BrokerError as exc:
+        raise UpstreamError(f"minting a token for role {name!r} failed: {redact(str(exc))}") from None
+    lease = TokenLease.for_minted(role, config, minted, issued_at=issued, ttl=ttl)
+    expires = datetime.fromtimestamp(issued + ttl, timezone.utc).replace(microsecond=0)
+    backend.log.info("minted token %s (%s) for Jenkins user %s, role %s, ttl %ss", minted.name, minted.uuid,
+                     minted.user, name, ttl)
+    return Response(
+        data={"username": minted.user, "token": minted.value, "token_name": minted.name,
+              "jenkins_url": config.connection.url,
+              "expires_at": expires.isoformat().replace("+00:00", "Z")},
+        secret=lease_secret(lease))
+
+
+FIELDS = {
+    "ttl": Field("duration", "Lease ttl wanted (default: the role's ttl; capped at its max_ttl)."),
+}
+
+
+def paths() -> list[Path]:
+    """The ``creds/<role>`` path."""
+    return [Path(
+        pattern=f"creds/{NAME}",
+        operations={"read": _mint, "update": _mint, "create": _mint},
+        fields=FIELDS,
+        synopsis="Mint a Jenkins API token for a role, under a new lease.",
+        description="""
+        Each read creates a new API token in Jenkins for the role's user and returns
+        username, token, token_name, jenkins_url and expires_at, with a Vault lease
+        of the role's ttl (or ttl=... when written). Renewing the lease extends it up
+        to the role's max_ttl; revoking it, or letting it expire, revokes the token
+        in Jenkins.
+        """)]

@@ -1,0 +1,128 @@
+"""``jenkins/roles/<role>`` and ``LIST jenkins/roles``: which Jenkins user a read of
+``jenkins/creds/<role>`` gets a token for, how it is minted, and for how long.
+
+Validated by the broker's own rules (:func:`roles.build_role`); fields not sent
+on an update keep their stored values. Shared mode and rotation periods belong
+to broker mode: here every read mints its own token under its own Vault lease.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, STRATEGIES, InvalidRole, Role, build_role
+from .framework import NAME, Field, Path
+from .logical import BadRequest, Request, Response
+from .path_config import ROOT_CREDENTIAL
+from .storage import Storage, get_json, put_json
+
+if TYPE_CHECKING:
+    from .backend import JenkinsBackend
+
+PREFIX = "roles/"
+#: Token names of the engine start with this unless a role says otherwise. It differs
+#: from the broker's default, so broker-mode reconciliation never takes an engine's
+#: token for one of its own.
+DEFAULT_TOKEN_PREFIX = "vault-jenkins-"
+_BROKER_ONLY = ("shared", "rotation_period")
+
+
+def load_role(storage: Storage, name: str) -> Role | None:
+    """The role called ``name``, or ``None``."""
+    data = get_json(storage, PREFIX + name)
+    return Role.from_record(name, data) if data else None
+
+
+def _read(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
+    role = load_role(request.storage, groups["name"])
+    if role is None:
+        return None
+    data = role.to_api()
+    for key in (*_BROKER_ONLY, "credential"):
+        data.pop(key, None)
+    data["credential"] = role.credential
+    return Response(data=data)
+
+
+def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
+    name = groups["name"]
+    data = {k: v for k, v in request.data.items()}
+    for key in _BROKER_ONLY:
+        if key in data and data[key] not in (None, "", False, "false", 0, "0", "0s"):
+            raise BadRequest(f"{key}: a broker-mode setting; in plugin mode every read mints its own "
+                             "token under its own Vault lease")
+        data.pop(key, None)
+    existing = load_role(request.storage, name)
+    if existing is None:
+        data.setdefault("credential", ROOT_CREDENTIAL)
+        data.setdefault("token_name_prefix", DEFAULT_TOKEN_PREFIX)
+    if data.get("credential") not in (None, ROOT_CREDENTIAL):
+        raise BadRequest(f"credential: plugin mode has one stored credential, {ROOT_CREDENTIAL!r} "
+                         "(written at jenkins/config)")
+    try:
+        role = build_role(name, data, existing)
+    except InvalidRole as exc:
+        raise BadRequest(str(exc)) from None
+    if role.max_live_tokens and role.strategy != "legacy":
+        raise BadRequest("max_live_tokens: not enforced in plugin mode yet; use Vault's lease count "
+                         "quotas (sys/quotas/lease-count) on jenkins/creds/<role>")
+    put_json(request.storage, PREFIX + name, role.to_record())
+    if role.strategy == "legacy":
+        return Response(warnings=[
+            "legacy: Jenkins keeps one legacy token per user, so every read rotates it and the "
+            "previous lease's token stops working"])
+    return None
+
+
+def _delete(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
+    request.storage.delete(PREFIX + groups["name"])
+    return None
+
+
+def _list(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
+    return Response(data={"keys": request.storage.list(PREFIX)})
+
+
+def _exists(backend: "JenkinsBackend", request: Request, groups: dict) -> bool:
+    return request.storage.get(PREFIX + groups["name"]) is not None
+
+
+FIELDS = {
+    "jenkins_user": Field("string", "The Jenkins user id the tokens belong to (required)."),
+    "strategy": Field("string", f"How tokens are minted: {', '.join(STRATEGIES)} (required). "
+                                "user-token and user-password mint with the user's own credential; "
+                                "admin-script and admin-rest with an administrator's."),
+    "credential": Field("string", f"The stored credential to mint with; only {ROOT_CREDENTIAL!r}, the "
+                                  "one written at jenkins/config."),
+    "ttl": Field("duration", f"Lease duration of a token (default {DEFAULT_TTL}s). A read may ask "
+                             "for less or more with ttl=..., capped by max_ttl."),
+    "max_ttl": Field("duration", f"Longest a token may live, renewals included (default "
+                                 f"{DEFAULT_MAX_TTL}s). On Jenkins 2.548+ tokens also get a Jenkins-side "
+                                 "expiry past it, in whole days."),
+    "token_name_prefix": Field("string", f"Start of the Jenkins token names (default {DEFAULT_TOKEN_PREFIX})."),
+    "max_live_tokens": Field("int", "Must be 0 (legacy roles: 1); cap live tokens with Vault's lease "
+                                    "count quotas instead."),
+    "description": Field("string", "Free text for people."),
+    "shared": Field("bool", "Broker mode only; must be false."),
+    "rotation_period": Field("duration", "Broker mode only; must be 0."),
+}
+
+
+def paths() -> list[Path]:
+    """``roles/<name>`` and the ``roles/`` listing."""
+    return [
+        Path(pattern="roles/?", operations={"list": _list},
+             synopsis="List the roles.",
+             description="LIST jenkins/roles returns the names of all roles."),
+        Path(pattern=f"roles/{NAME}",
+             operations={"read": _read, "create": _write, "update": _write, "delete": _delete},
+             fields=FIELDS, exists=_exists,
+             synopsis="Manage the roles that jenkins/creds/<role> mints tokens for.",
+             description="""
+             A role names a Jenkins user, the strategy that mints its tokens, and the
+             lease's ttl and max_ttl. A read of jenkins/creds/<role> mints a new token
+             for that user under a new Vault lease; revoking or expiring the lease
+             revokes the token in Jenkins. Deleting a role leaves existing leases alone:
+             they are still revoked when they end.
+             """),
+    ]

@@ -1,0 +1,1 @@
+"""Protocol buffers of the plugin interfaces (own .proto subsets; see regenerate.py)."""

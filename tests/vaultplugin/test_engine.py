@@ -1,0 +1,250 @@
+"""The engine's paths against the fake Jenkins, without gRPC: config, roles, creds,
+revoke, renew, rotate-root, help and routing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from jenkins_broker.vaultplugin.logical import (BadRequest, NotFound, UnsupportedOperation, UnsupportedPath,
+                                                UpstreamError)
+from jenkins_broker.vaultplugin.secret_token import TokenLease
+
+
+def works(fake, user, token) -> bool:
+    return requests.get(fake.url + "whoAmI/api/json", auth=(user, token), timeout=10).status_code == 200
+
+
+# -- config ---------------------------------------------------------------------------------
+
+def test_config_read_never_shows_the_secret(configured, bot_token):
+    data = configured.call("read", "config").data
+    assert data["url"].startswith("http://127.0.0.1:")
+    assert data["username"] == "ci-bot" and data["credential_kind"] == "token"
+    assert data["credential_managed"] is False
+    assert bot_token not in repr(data) and "token" not in data and "password" not in data
+
+
+def test_config_write_checks_the_credential(engine, fake_jenkins):
+    with pytest.raises(BadRequest, match="connection check failed"):
+        engine.call("update", "config", {"url": fake_jenkins.url, "username": "ci-bot", "password": "wrong"})
+    assert engine.call("read", "config") is None
+    engine.call("update", "config", {"url": fake_jenkins.url, "username": "ci-bot", "password": "wrong",
+                                     "verify_connection": "false"})
+    assert engine.call("read", "config").data["credential_kind"] == "password"
+
+
+def test_config_write_validates_fields(engine, fake_jenkins):
+    with pytest.raises(BadRequest, match="url"):
+        engine.call("update", "config", {"url": "ftp://x", "username": "a", "token": "b"})
+    with pytest.raises(BadRequest, match="exactly one"):
+        engine.call("update", "config", {"url": fake_jenkins.url, "username": "a", "token": "b", "password": "c"})
+    with pytest.raises(BadRequest, match="required on the first write"):
+        engine.call("update", "config", {"url": fake_jenkins.url})
+    with pytest.raises(BadRequest, match="bogus: unknown field"):
+        engine.call("update", "config", {"bogus": 1})
+
+
+def test_config_update_keeps_what_was_not_sent(configured):
+    configured.call("update", "config", {"timeout": "20"})
+    data = configured.call("read", "config").data
+    assert data["timeout"] == 20.0 and data["username"] == "ci-bot"
+
+
+def test_existence_check(configured):
+    from jenkins_broker.vaultplugin.logical import Request
+    check = lambda path: configured.backend.existence_check(Request("update", path, configured.storage))
+    assert check("config") == (True, True)
+    assert check("roles/ci-bot") == (True, True)
+    assert check("roles/nope") == (True, False)
+    assert check("creds/ci-bot") == (False, False)
+    assert check("nowhere") == (False, False)
+
+
+# -- roles ------------------------------------------------------------------------------------
+
+def test_roles_crud_and_list(configured):
+    role = configured.call("read", "roles/ci-bot").data
+    assert role["ttl"] == "10m" and role["max_ttl"] == "1h" and role["credential"] == "root"
+    assert role["token_name_prefix"] == "vault-jenkins-"
+    assert "shared" not in role and "rotation_period" not in role
+    configured.call("update", "roles/ci-bot", {"ttl": "5m"})
+    assert configured.call("read", "roles/ci-bot").data["ttl"] == "5m"
+    configured.call("create", "roles/admin-made", {"jenkins_user": "other", "strategy": "admin-script"})
+    assert configured.call("list", "roles/").data["keys"] == ["admin-made", "ci-bot"]
+    configured.call("delete", "roles/admin-made")
+    assert configured.call("read", "roles/admin-made") is None
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"strategy": "user-token"}, "jenkins_user"),
+    ({"jenkins_user": "x", "strategy": "nope"}, "strategy"),
+    ({"jenkins_user": "x", "strategy": "user-token", "ttl": "2h", "max_ttl": "1h"}, "max_ttl"),
+    ({"jenkins_user": "x", "strategy": "user-token", "shared": "true"}, "shared"),
+    ({"jenkins_user": "x", "strategy": "user-token", "credential": "other"}, "credential"),
+    ({"jenkins_user": "x", "strategy": "user-token", "max_live_tokens": 3}, "max_live_tokens"),
+])
+def test_role_writes_are_validated(engine, data, field):
+    with pytest.raises(BadRequest, match=field):
+        engine.call("create", "roles/r", data)
+
+
+def test_bad_role_name_is_not_a_path(engine):
+    with pytest.raises(UnsupportedPath):
+        engine.call("create", "roles/../x", {"jenkins_user": "x", "strategy": "user-token"})
+
+
+# -- creds, revoke, renew ---------------------------------------------------------------------
+
+def test_read_mints_a_working_token_under_a_lease(configured, fake_jenkins):
+    response = configured.call("read", "creds/ci-bot")
+    data = response.data
+    assert set(data) == {"username", "token", "token_name", "jenkins_url", "expires_at"}
+    assert data["username"] == "ci-bot" and works(fake_jenkins, "ci-bot", data["token"])
+    assert data["token_name"].startswith("vault-jenkins-ci-bot-")
+    lease = response.secret.lease
+    assert lease.ttl == 600 and lease.max_ttl == 3600 and lease.renewable and lease.issue_time
+    internal = TokenLease.from_internal(response.secret.internal_data)
+    assert internal.jenkins_user == "ci-bot" and internal.strategy == "user-token"
+    assert internal.credential_username == "ci-bot" and internal.credential_kind == "token"
+    assert data["token"] not in repr(response.secret.internal_data)
+    # the deadline in the name is when max_ttl ends
+    deadline = int(data["token_name"].rsplit("-", 2)[1])
+    assert abs(deadline - (internal.issued_at + 3600)) < 2
+
+
+def test_read_with_ttl_is_capped_by_max_ttl(configured):
+    assert configured.call("update", "creds/ci-bot", {"ttl": "2m"}).secret.lease.ttl == 120
+    assert configured.call("update", "creds/ci-bot", {"ttl": "5h"}).secret.lease.ttl == 3600
+    with pytest.raises(BadRequest, match="ttl"):
+        configured.call("update", "creds/ci-bot", {"ttl": "soon"})
+
+
+def test_unknown_role_is_404(configured):
+    with pytest.raises(NotFound, match="unknown role 'nope'"):
+        configured.call("read", "creds/nope")
+
+
+def test_revoke_revokes_in_jenkins_and_is_idempotent(configured, fake_jenkins):
+    response = configured.call("read", "creds/ci-bot")
+    token = response.data["token"]
+    assert configured.revoke(response) is None
+    assert not works(fake_jenkins, "ci-bot", token)
+    assert configured.revoke(response) is None  # again: still fine
+
+
+def test_revoke_still_works_after_the_role_is_deleted(configured, fake_jenkins):
+    response = configured.call("read", "creds/ci-bot")
+    configured.call("delete", "roles/ci-bot")
+    configured.revoke(response)
+    assert not works(fake_jenkins, "ci-bot", response.data["token"])
+
+
+def test_revoke_fails_while_jenkins_is_down_then_succeeds(configured, fake_jenkins):
+    response = configured.call("read", "creds/ci-bot")
+    fake_jenkins.set_fault("refuse")
+    try:
+        with pytest.raises(UpstreamError, match="revoking token"):
+            configured.revoke(response)
+    finally:
+        fake_jenkins.set_fault(None)
+    configured.revoke(response)
+    assert not works(fake_jenkins, "ci-bot", response.data["token"])
+
+
+def test_renew_extends_within_max_ttl(configured):
+    response = configured.call("read", "creds/ci-bot")
+    renewed = configured.renew(response, increment=1200)
+    assert renewed.secret.lease.ttl == 1200 and renewed.secret.lease.max_ttl == 3600
+    assert renewed.data == {}  # the token value is not kept in the lease after a renewal
+    late = configured.renew(response, increment=1200, issue_time=time.time() - 3500)
+    assert 95 <= late.secret.lease.ttl <= 100
+    with pytest.raises(BadRequest, match="max_ttl"):
+        configured.renew(response, issue_time=time.time() - 3601)
+
+
+def test_internal_data_round_trip(configured):
+    response = configured.call("read", "creds/ci-bot")
+    internal = response.secret.internal_data
+    assert TokenLease.from_internal(internal).to_internal() == internal
+    with pytest.raises(BadRequest, match="not a jenkins_token"):
+        TokenLease.from_internal({"secret_type": "other"})
+    with pytest.raises(BadRequest, match="lacks"):
+        TokenLease.from_internal({"secret_type": "jenkins_token", "role": "x"})
+
+
+def test_admin_script_role_mints_for_another_user(engine, fake_jenkins):
+    engine.call("update", "config", {"url": fake_jenkins.url, "username": "admin", "password": "adminpw"})
+    engine.call("create", "roles/other", {"jenkins_user": "other", "strategy": "admin-script"})
+    response = engine.call("read", "creds/other")
+    assert response.data["username"] == "other" and works(fake_jenkins, "other", response.data["token"])
+    engine.revoke(response)
+    assert not works(fake_jenkins, "other", response.data["token"])
+
+
+def test_mint_without_config_is_a_clear_400(engine):
+    engine.call("create", "roles/ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token"})
+    with pytest.raises(BadRequest, match="not configured"):
+        engine.call("read", "creds/ci-bot")
+
+
+def test_jenkins_down_on_mint_is_502(configured, fake_jenkins):
+    fake_jenkins.set_fault("refuse")
+    try:
+        with pytest.raises(UpstreamError, match="minting a token for role 'ci-bot' failed"):
+            configured.call("read", "creds/ci-bot")
+    finally:
+        fake_jenkins.set_fault(None)
+
+
+# -- rotate-root ------------------------------------------------------------------------------
+
+def test_rotate_root_twice_revokes_the_engine_made_token(configured, fake_jenkins, bot_token):
+    first = configured.call("update", "rotate-root")
+    assert any("written by hand" in w for w in first.warnings)
+    assert configured.call("read", "config").data["credential_managed"] is True
+    assert works(fake_jenkins, "ci-bot", bot_token)  # unknown uuid: left alone, with a warning
+    first_uuid = first.data["token_uuid"]
+    assert "token" not in first.data
+    second = configured.call("update", "rotate-root")
+    assert second.warnings == []
+    uuids = {t["uuid"] for t in fake_jenkins.tokens("ci-bot")}
+    assert first_uuid not in uuids and second.data["token_uuid"] in uuids
+    # minting still works with the new credential
+    assert works(fake_jenkins, "ci-bot", configured.call("read", "creds/ci-bot").data["token"])
+
+
+def test_rotate_root_of_a_password(engine, fake_jenkins):
+    engine.call("update", "config", {"url": fake_jenkins.url, "username": "admin", "password": "adminpw"})
+    engine.call("create", "roles/pw", {"jenkins_user": "admin", "strategy": "user-password"})
+    with pytest.raises(BadRequest, match="pw use the user-password strategy"):
+        engine.call("update", "rotate-root")
+    engine.call("delete", "roles/pw")
+    response = engine.call("update", "rotate-root")
+    assert any("password" in w for w in response.warnings)
+    assert engine.call("read", "config").data["credential_kind"] == "token"
+    engine.call("create", "roles/other", {"jenkins_user": "other", "strategy": "admin-script"})
+    assert works(fake_jenkins, "other", engine.call("read", "creds/other").data["token"])
+
+
+# -- routing and help ---------------------------------------------------------------------------
+
+def test_routing_errors(engine):
+    with pytest.raises(UnsupportedPath):
+        engine.call("read", "nowhere")
+    with pytest.raises(UnsupportedOperation):
+        engine.call("delete", "creds/x")
+
+
+def test_rollback_is_a_no_op(engine):
+    assert engine.call("rollback", "") is None
+
+
+def test_help_for_each_path(engine):
+    assert "jenkins/creds/<role>" in engine.call("help", "").data["help"]
+    for path, word in (("config", "verify_connection"), ("roles/x", "strategy"), ("creds/x", "ttl"),
+                       ("rotate-root", "only the engine knows"), ("roles/", "LIST")):
+        text = engine.call("help", path).data["help"]
+        assert word in text, path
