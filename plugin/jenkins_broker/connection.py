@@ -80,8 +80,12 @@ def build_config(data: dict[str, Any], existing: JenkinsConfig | None = None) ->
     merged = {**(existing.to_record() if existing else {}),
               **{k: v for k, v in data.items() if v is not None}}
     url = merged.get("url")
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        port = parts.port if parts else None  # raises ValueError for a port out of range
+    except ValueError as exc:
+        raise InvalidRequest(f"url: not a valid URL ({exc})") from None
+    if not parts or parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
         raise InvalidRequest("url: required, an http:// or https:// URL of Jenkins' root")
     if parts.username or parts.password:
         raise InvalidRequest("url: must not contain credentials; store them with the credentials endpoint")

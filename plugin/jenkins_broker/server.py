@@ -2,14 +2,97 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import socket
 import threading
 
 from cheroot import wsgi
-from cheroot.server import HTTPConnection
+from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 log = logging.getLogger(__name__)
+
+MAX_HEADERS = 64 * 1024         # a Vault token is well under 1 kB
+# Headers a request may carry once: two tokens, or two lengths, are ambiguous
+# (Vault takes the first token; the HTTP layer here would take the last).
+_SINGLE = {b"X-Vault-Token", b"Authorization", b"Content-Length", b"Transfer-Encoding"}
+_DIGITS = re.compile(rb"[0-9]{1,19}")
+
+
+class _StrictHeaders(HeaderReader):
+    """cheroot's header reader, refusing folded lines and repeated sensitive headers."""
+
+    def __call__(self, rfile, hdict=None):
+        hdict = {} if hdict is None else hdict
+        seen: set[bytes] = set()
+        while True:
+            line = rfile.readline()
+            if not line:
+                raise ValueError("Illegal end of headers.")
+            if line == b"\r\n":
+                return hdict
+            if not line.endswith(b"\r\n"):
+                raise ValueError("HTTP requires CRLF terminators")
+            if line[:1] in (b" ", b"\t"):
+                raise ValueError("folded (continuation) header lines are not accepted")
+            name, sep, value = line.partition(b":")
+            if not sep:
+                raise ValueError("Illegal header line.")
+            key = self._transform_key(name)
+            if key in _SINGLE and key in seen:
+                raise ValueError(f"the {key.decode('latin-1')} header may be sent only once")
+            seen.add(key)
+            value = value.strip()
+            if key in hdict and key not in _SINGLE:
+                value = hdict[key] + b", " + value
+            hdict[key] = value
+
+
+class _Request(HTTPRequest):
+    """Requests whose every refusal is in Vault's error shape, never cheroot's plain text."""
+
+    header_reader = _StrictHeaders()
+
+    def read_request_headers(self):
+        if not super().read_request_headers():
+            return False
+        length = self.inheaders.get(b"Content-Length")
+        if length is not None and not _DIGITS.fullmatch(length):
+            # int() would take "-1" or "1_0" and the worker would wait for a body that never comes.
+            self.simple_response("400 Bad Request", "Malformed Content-Length header.")
+            return False
+        return True
+
+    def respond(self):
+        super().respond()
+        if self.chunked_read and not self.rfile.closed:
+            # The handler did not read the whole chunked body: what is left must not be
+            # parsed as a next request on this connection.
+            self.close_connection = True
+
+    def simple_response(self, status, msg=""):
+        status = str(status)
+        if status.startswith("501"):  # an unknown Transfer-Encoding is the caller's mistake
+            status, msg = "400 Bad Request", msg or "unsupported Transfer-Encoding"
+        elif status.startswith("413"):
+            msg = "request headers too large (the limit is 64 kB)"
+        body = json.dumps({"errors": [str(msg) or status[4:]]}).encode()
+        head = [f"{self.server.protocol} {status}", "Content-Type: application/json",
+                f"Content-Length: {len(body)}"]
+        if status[:3] in ("400", "413", "414", "431"):
+            self.close_connection = True
+            head.append("Connection: close")
+        try:
+            self.conn.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        except OSError as exc:
+            if not isinstance(exc, (socket.timeout, ConnectionError, BrokenPipeError)):
+                raise
+
+
+class _Connection(HTTPConnection):
+    RequestHandlerClass = _Request
 
 
 class _DeferredHandshakeAdapter(BuiltinSSLAdapter):
@@ -25,7 +108,7 @@ class _DeferredHandshakeAdapter(BuiltinSSLAdapter):
         return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), {}
 
 
-class _TLSConnection(HTTPConnection):
+class _TLSConnection(_Connection):
     """A connection that completes the TLS handshake before its first request."""
 
     _handshaken = False
@@ -49,6 +132,9 @@ class HTTPServer:
                  tls_cert: str = "", tls_key: str = ""):
         self._server = wsgi.Server((host, port), app, numthreads=threads,
                                    server_name="jenkins-broker", shutdown_timeout=5)
+        # Bodies over 1 MB are refused by the app (413 in Vault's shape), which reads none of it.
+        self._server.max_request_header_size = MAX_HEADERS
+        self._server.ConnectionClass = _Connection
         if tls_cert:
             # tls_cert may hold the whole chain (leaf first), tls_key may be in it.
             self._server.ssl_adapter = _DeferredHandshakeAdapter(tls_cert, tls_key or None)

@@ -11,12 +11,12 @@ from typing import Any
 
 from flask import Flask
 
-from . import admin, creds, errors, leases, ops
+from . import admin, creds, docs, errors, leases, ops
 
 
 def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app around ``services`` (a :class:`jenkins_broker.service.Services`)."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no /static route: this is an API
     app.config.from_mapping(
         MAX_CONTENT_LENGTH=1024 * 1024,  # bodies over 1 MB get 413
         JSON_SORT_KEYS=False,
@@ -26,6 +26,6 @@ def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flas
     app.url_map.strict_slashes = False
     app.extensions["jenkins_broker"] = services
     errors.init_app(app)
-    for blueprint in (creds.bp, leases.bp, admin.bp, ops.bp):
+    for blueprint in (creds.bp, leases.bp, admin.bp, ops.bp, docs.bp):
         app.register_blueprint(blueprint)
     return app

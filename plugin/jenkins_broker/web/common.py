@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..durations import parse_duration
 from ..errors import InvalidRequest
@@ -17,10 +18,17 @@ def body() -> dict[str, Any]:
 
     Vault's CLI sends JSON; form bodies and query parameters are accepted too.
     """
-    if not request.get_data(cache=True):
+    raw = request.get_data(cache=True)
+    if request.content_length is None and len(raw) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        # A chunked body is cut at the limit by werkzeug rather than refused: refuse it.
+        raise RequestEntityTooLarge()
+    if not raw:
         data: Any = {}
     else:
-        data = request.get_json(silent=True, force=True)
+        try:
+            data = request.get_json(silent=True, force=True)
+        except RecursionError:
+            raise InvalidRequest("the request body is nested too deeply") from None
         if data is None:
             raise InvalidRequest("the request body is not valid JSON")
     if not isinstance(data, dict):
@@ -33,7 +41,8 @@ def body() -> dict[str, Any]:
 def duration_param(data: dict[str, Any], name: str) -> int | None:
     """``data[name]`` as seconds, ``None`` if absent or empty; raises ``InvalidRequest``."""
     value = data.get(name)
-    if value in (None, "", 0, "0"):
+    # As in Vault, an empty or zero duration means "the default"; a boolean is a mistake.
+    if value is None or (not isinstance(value, bool) and value in ("", 0, "0")):
         return None
     try:
         return parse_duration(value, field=name)
