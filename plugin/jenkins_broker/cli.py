@@ -158,8 +158,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services.start()
     server = HTTPServer(create_app(services), settings.host, settings.port, threads=settings.threads,
                         tls_cert=settings.tls_cert, tls_key=settings.tls_key).start()
-    log.info("jenkins-broker %s serving on %s (%d leases loaded)", __version__, server.url,
-             services.reaper.live_count())
+    log.info("jenkins-broker %s serving on %s; loading the lease records in the background",
+             __version__, server.url)
     try:
         wait_for_signal()
     finally:

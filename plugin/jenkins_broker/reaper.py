@@ -58,6 +58,7 @@ class Reaper:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._last_resync = 0.0
+        self.loaded = threading.Event()
         manager.scheduler = self
 
     # -- the scheduler interface --------------------------------------------
@@ -94,6 +95,7 @@ class Reaper:
         Used at start-up and by the periodic resync; records already known with
         the same version are left alone.
         """
+        started = time.monotonic()
         keys = [(role, suffix) for role in self.store.list_lease_roles()
                 for suffix in self.store.list_leases(role)]
         with self._cond:
@@ -104,6 +106,9 @@ class Reaper:
             loaded += 1
         self._last_resync = self.clock()
         self._update_gauges()
+        if loaded:
+            log.info("loaded %d lease records from Vault in %.1fs", loaded, time.monotonic() - started)
+        self.loaded.set()
         return loaded
 
     def _update_gauges(self) -> None:
@@ -173,8 +178,11 @@ class Reaper:
     # -- the background loop ------------------------------------------------
 
     def start(self) -> "Reaper":
-        """Load the index from Vault and start the background loop."""
-        self.load()
+        """Start the background loop; its first act is to load the index from Vault.
+
+        Loading 10,000 records takes seconds, so the broker serves meanwhile
+        (mints are scheduled as they happen); :attr:`loaded` is set when done.
+        """
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="reaper-loop", daemon=True)
         self._thread.start()
@@ -191,6 +199,15 @@ class Reaper:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _loop(self) -> None:
+        while not self.loaded.is_set():
+            try:
+                self.load()
+            except Exception as exc:  # Vault down or sealed at start: keep trying
+                log.warning("could not load the lease records yet, retrying: %s", redact(str(exc)))
+                with self._cond:
+                    self._cond.wait(2.0)
+                    if self._stopping:
+                        return
         while True:
             with self._cond:
                 if self._stopping:

@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 
 from .errors import BrokerError, redact
 from .observability import Metrics, audit
-from .records import LeaseRecord, parse_token_name
+from .records import parse_token_name
 from .roles import Role
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 class ReconcileStore(Protocol):
     def list_roles(self) -> list[str]: ...
     def get_role(self, name: str) -> Role | None: ...
-    def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
+    def list_leases(self, role: str) -> list[str]: ...
+    def delete_lease(self, role: str, suffix: str) -> None: ...
 
 
 class Reconciler:
@@ -101,11 +102,13 @@ class Reconciler:
                                                   if failed else 0.0)
         return revoked
 
-    def run(self) -> dict[str, int]:
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, int]:
         """One reconciliation pass over every role; returns counts.
 
-        Roles sharing a Jenkins user and credential are listed once. Legacy
-        roles are skipped: a legacy token has no name to recognise.
+        Roles sharing a Jenkins user and credential are listed once, and each role's
+        lease records are listed once (not read one by one). Legacy roles are
+        skipped: a legacy token has no name to recognise. ``should_stop`` is asked
+        between tokens, so a shutdown does not wait for a long pass.
         """
         counts = {"checked": 0, "orphans": 0, "revoked": 0, "errors": 0}
         groups: dict[tuple[str, str, str], list[Role]] = {}
@@ -124,13 +127,19 @@ class Reconciler:
                             roles[0].jenkins_user, redact(str(exc)))
                 continue
             prefixes = {r.token_name_prefix for r in roles}
+            recorded: dict[str, set[str]] = {}  # role -> lease suffixes, listed after the tokens
             for token in tokens:
+                if should_stop():
+                    return counts
                 parsed = next((p for p in (parse_token_name(token.name, x) for x in prefixes) if p), None)
                 if parsed is None:
                     continue
                 counts["checked"] += 1
                 seen.add(token.uuid)
-                if self.store.get_lease(*parsed) is not None:
+                if parsed[0] not in recorded:
+                    recorded[parsed[0]] = set(self.store.list_leases(parsed[0]))
+                malformed = parsed in getattr(self.store, "malformed", ())
+                if parsed[1] in recorded[parsed[0]] and not malformed:
                     continue
                 first = self._first_seen.setdefault(token.uuid, now)
                 created = token.creation_date.timestamp() if token.creation_date else first
@@ -148,7 +157,11 @@ class Reconciler:
                 self._first_seen.pop(token.uuid, None)
                 self.metrics.orphans.labels(parsed[0]).inc()
                 audit("revoke", role=parsed[0], token_uuid=token.uuid, token_name=token.name,
-                      jenkins_user=roles[0].jenkins_user, reason="orphan: no lease record")
+                      jenkins_user=roles[0].jenkins_user,
+                      reason="orphan: malformed lease record" if malformed else "orphan: no lease record")
+                if malformed:
+                    self.store.delete_lease(*parsed)
+                    self.store.malformed.discard(parsed)
         # Forget tokens that are gone, so the map does not grow for ever.
         for uuid in list(self._first_seen):
             if uuid not in seen:

@@ -77,7 +77,7 @@ class Services:
         if now >= self._next_reconcile:
             self._next_reconcile = now + self.settings.reconcile_interval
             try:
-                counts = self.reconciler.run()
+                counts = self.reconciler.run(should_stop=self._stopping.is_set)
                 if counts["orphans"]:
                     log.warning("reconciliation: %s", counts)
             except BrokerError as exc:

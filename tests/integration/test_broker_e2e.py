@@ -124,3 +124,43 @@ def test_health_and_metrics(stack):
     assert requests.get(f"{stack.broker_url}/v1/sys/health", timeout=5).json()["sealed"] is False
     text = requests.get(f"{stack.broker_url}/metrics", timeout=5).text
     assert "jenkins_broker_mints_total" in text and "jenkins_broker_revocation_lag_seconds" in text
+
+
+def test_a_token_that_loses_its_rights_gets_nothing_even_on_the_fast_path(stack):
+    """Repeat mints overlap the capability check with the Jenkins call; a mint whose
+    check now says no is revoked before anything is answered."""
+    role = stack.role("fastpath")
+    client = stack.bao.client()
+    client.sys.create_or_update_acl_policy("fastpath", 'path "jenkins/creds/fastpath" { capabilities = ["read"] }')
+    ci = stack.token("fastpath")
+    first = stack.mint(role, ci)
+    second = stack.mint(role, ci)  # within the minute: the fast path
+    assert first.status_code == second.status_code == 200
+    client.sys.create_or_update_acl_policy("fastpath", 'path "jenkins/creds/other" { capabilities = ["read"] }')
+    before = {t["name"] for t in stack.jenkins.tokens("ci-bot")}
+    denied = stack.mint(role, ci)
+    assert denied.status_code == 403 and "permission denied" in denied.json()["errors"][0]
+    made = {t["name"] for t in stack.jenkins.tokens("ci-bot")} - before
+    assert not made, "the speculative token was left in Jenkins"
+    leases = {f"jenkins/creds/{role}/{s}" for s in stack.services.store.list_leases(role)}
+    assert leases == {first.json()["lease_id"], second.json()["lease_id"]}
+    # A revoked Vault token is refused at once too.
+    client.sys.create_or_update_acl_policy("fastpath", 'path "jenkins/creds/fastpath" { capabilities = ["read"] }')
+    assert stack.mint(role, ci).status_code == 200
+    client.auth.token.revoke(ci)
+    assert stack.mint(role, ci).status_code == 403
+
+
+def test_a_malformed_lease_record_neither_stops_the_broker_nor_hides_its_token(stack):
+    role = stack.role("malformed")
+    suffix = "00000000000000000000beef"
+    _, value = stack.jenkins.add_token("ci-bot", name=f"jenkins-broker-{role}-{suffix}")
+    stack.admin_store.kv.write(f"leases/{role}/{suffix}", {"written": "by hand"})
+    stack.stop_broker()
+    stack.start_broker(resync_interval=5, orphan_grace=1)  # loading it must not fail
+    wait_for(lambda: (role, suffix) in stack.services.store.malformed, timeout=10,
+             what="the malformed record to be noticed at load")
+    wait_for(lambda: stack.services.reconciler.run()["revoked"] >= 1, timeout=10, interval=0.5,
+             what="its token revoked by name")
+    assert whoami(stack, "ci-bot", value).status_code == 401
+    assert stack.admin_store.list_leases(role) == []

@@ -29,10 +29,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from ..errors import ConfigError, JenkinsAuthError, JenkinsForbidden, JenkinsProtocolError
+from ..httpsession import make_session
 from . import answers
 from .endpoints import TokenEndpoints
 from .models import Credential
@@ -100,7 +100,7 @@ class JenkinsClient(TokenEndpoints):
 
     def __init__(self, url: str, *, kind: str = "jenkins", timeout: Any = 10.0,
                  verify: bool | str = True, verify_after_mint: bool | None = None,
-                 version_ttl: float = 300.0, pool_size: int = 10):
+                 version_ttl: float = 300.0, pool_size: int = 32):
         self._url = _check_url(url)
         if kind not in KINDS:
             raise ConfigError(f"Jenkins kind must be one of {', '.join(KINDS)}; got {kind!r}")
@@ -109,15 +109,12 @@ class JenkinsClient(TokenEndpoints):
         self.verify = _check_verify(verify)
         self.verify_after_mint = (kind != "jenkins") if verify_after_mint is None else bool(verify_after_mint)
         self.version_ttl = float(version_ttl)
-        self._session = requests.Session()
+        self._session = make_session(self._url, pool_size=pool_size)
         self._session.headers["User-Agent"] = "jenkins-broker"
         # Jenkins localises some messages the client matches on (§4.7); ask for English.
         self._session.headers["Accept-Language"] = "en"
         self._session.cookies.set_policy(_NoCookies())
         self._session.max_redirects = 5
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
         self._lock = threading.Lock()
         self._crumbs: dict[Credential, _Crumb] = {}
         self._version: str | None = None

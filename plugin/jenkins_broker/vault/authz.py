@@ -17,17 +17,23 @@ mapping path.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+from collections import OrderedDict
 from typing import Any, TypedDict
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from jenkins_broker.errors import VaultForbidden
+from jenkins_broker.httpsession import make_session
 from jenkins_broker.vault.kv import check_path
 from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.translate import error_for_status, vault_call
 
 _MAX_TOKEN = 4096
+_IDENTITY_SECONDS = 3600.0
+_IDENTITY_ENTRIES = 10_000
 
 
 class CallerIdentity(TypedDict):
@@ -63,14 +69,13 @@ class CallerAuthz:
     def __init__(self, settings: VaultSettings, *, pool_size: int = 32):
         self._addr = settings.addr.rstrip("/")
         self._timeout = settings.timeout
-        self._session = requests.Session()
+        self._session = make_session(self._addr, pool_size=pool_size)
         # Passed on every request, not set on the session: requests lets REQUESTS_CA_BUNDLE
         # override a session's CA, which would silently drop VAULT_CACERT.
         self._verify = settings.verify
         self._cert = settings.cert or None
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        self._identities: OrderedDict[bytes, tuple[float, CallerIdentity]] = OrderedDict()
+        self._identity_lock = threading.Lock()
         self._headers = {"X-Vault-Request": "true"}
         if settings.namespace:
             self._headers["X-Vault-Namespace"] = settings.namespace
@@ -129,14 +134,39 @@ class CallerAuthz:
 
         ``GET /v1/auth/token/lookup-self`` with the caller's token (which, unlike
         the answer's ``id`` field, is never returned). Raises as :meth:`capabilities`.
+
+        A token's identity never changes, so answers are kept (keyed by the token's
+        SHA-256, never the token) until the token would expire, for at most an hour.
+        This decides nothing: whether the token is still valid and allowed is asked
+        of Vault on every request, by :meth:`capabilities`.
         """
+        key = hashlib.sha256(_check_token(caller_token).encode()).digest()
+        now = time.monotonic()
+        with self._identity_lock:
+            hit = self._identities.get(key)
+            if hit is not None and hit[0] > now:
+                self._identities.move_to_end(key)
+                return hit[1]
         body = self._call("GET", "auth/token/lookup-self", caller_token,
                           "look up the caller's token")
         data = body.get("data") or {}
-        return CallerIdentity(
+        identity = CallerIdentity(
             accessor=data.get("accessor") or "",
             entity_id=data.get("entity_id") or "",
             display_name=data.get("display_name") or "",
             policies=list(data.get("policies") or []),
             ttl=int(data.get("ttl") or 0),
         )
+        keep = min(identity["ttl"] or _IDENTITY_SECONDS, _IDENTITY_SECONDS)
+        with self._identity_lock:
+            self._identities[key] = (now + keep, identity)
+            while len(self._identities) > _IDENTITY_ENTRIES:
+                self._identities.popitem(last=False)
+        return identity
+
+    def known(self, caller_token: str) -> bool:
+        """True if this token's identity is already known (see :meth:`lookup_self`)."""
+        key = hashlib.sha256(caller_token.encode()).digest()
+        with self._identity_lock:
+            hit = self._identities.get(key)
+        return hit is not None and hit[0] > time.monotonic()

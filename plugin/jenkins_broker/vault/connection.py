@@ -14,10 +14,9 @@ import dataclasses
 import logging
 
 import hvac
-import requests
-from requests.adapters import HTTPAdapter
 
 from jenkins_broker.errors import ConfigError
+from jenkins_broker.httpsession import make_session
 from jenkins_broker.vault.settings import ENV_NAMES, VaultSettings
 from jenkins_broker.vault.translate import vault_call
 
@@ -49,13 +48,7 @@ def new_client(settings: VaultSettings, token: str | None = None) -> hvac.Client
     ``~/.vault-token`` and ``VAULT_CLIENT_CERT`` are switched off so that
     configuration flows one way.
     """
-    session = requests.Session()
-    # requests keeps 10 idle connections per host by default; the broker's worker
-    # threads share this client, and a connection beyond the pool is closed
-    # after use, so every busy request would pay a new TCP (and TLS) handshake.
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    session = make_session(settings.addr, pool_size=POOL_SIZE)
     # hvac prefers a session's own verify/cert over its arguments: set both.
     session.verify = settings.verify
     session.cert = settings.cert or None

@@ -19,6 +19,7 @@ once, and other replicas see it within ``cache_seconds``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,7 @@ from .kv import DEFAULT_KV1_MOUNT, DEFAULT_KV2_MOUNT, KVv1, KVv2
 from ..errors import VaultForbidden
 from .translate import vault_call
 
-_MISSING = object()
+log = logging.getLogger(__name__)
 
 
 class _TTLCache:
@@ -94,6 +95,7 @@ class VaultStore:
         self.kv = _Guarded(KVv2(client, kv_mount), on_forbidden)
         self.shared = _Guarded(KVv1(client, shared_mount), on_forbidden)
         self._cache = _TTLCache(cache_seconds)
+        self.malformed: set[tuple[str, str]] = set()  # lease records that could not be read
         self._read_workers = read_workers
 
     # -- config and credentials -------------------------------------------------
@@ -158,8 +160,20 @@ class VaultStore:
     # -- lease records ---------------------------------------------------------
 
     def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None:
+        """A lease record, or None. A record that cannot be read as one (written by
+        hand, or damaged) is logged, remembered in :attr:`malformed` and treated as
+        absent: it cannot stop the broker from starting, and reconciliation revokes
+        its token by name and then deletes it."""
         found = self.kv.read(f"leases/{role}/{suffix}")
-        return (LeaseRecord.from_record(found[0]), found[1]) if found else None
+        if not found:
+            return None
+        try:
+            return LeaseRecord.from_record(found[0]), found[1]
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            log.error("ignoring malformed lease record %s/leases/%s/%s (%s)", self.kv.mount, role,
+                      suffix, type(exc).__name__)
+            self.malformed.add((role, suffix))
+            return None
 
     def get_leases(self, keys: Iterable[tuple[str, str]]) -> list[tuple[LeaseRecord, int]]:
         """Read many records at once (start-up, resync, audits); missing ones are skipped."""

@@ -4,13 +4,23 @@ The caller sends its own Vault token (``X-Vault-Token``, or ``Authorization:
 Bearer``). The broker asks Vault, with that token, for its capabilities on the
 Vault path the request stands for (``sys/capabilities-self``), and for who it
 is (``auth/token/lookup-self``); the two calls run at the same time.
+
+Mints have a fast path (:func:`mint_authorization`): when the same token was
+allowed the same path within the last minute, the capability check runs while
+the token is being minted instead of before, and a mint it turns out the
+caller may no longer have is revoked before it is answered. Every mint is still
+checked against Vault; only the waiting overlaps.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from flask import current_app, request
 
@@ -78,3 +88,59 @@ def require(path: str, *capabilities: str, who: bool = False) -> Requester | Non
     return Requester(accessor=str(info.get("accessor") or ""),
                      entity_id=str(info.get("entity_id") or ""),
                      display_name=str(info.get("display_name") or ""))
+
+
+_RECENT_SECONDS = 60.0
+_RECENT_ENTRIES = 10_000
+_recent: OrderedDict[bytes, float] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def _recent_key(token: str, path: str) -> bytes:
+    return hashlib.sha256(f"{path}\0{token}".encode()).digest()
+
+
+def _remember(key: bytes, allowed: bool) -> None:
+    with _recent_lock:
+        if allowed:
+            _recent[key] = time.monotonic() + _RECENT_SECONDS
+            _recent.move_to_end(key)
+            while len(_recent) > _RECENT_ENTRIES:
+                _recent.popitem(last=False)
+        else:
+            _recent.pop(key, None)
+
+
+def mint_authorization(path: str, capability: str = "read") -> tuple[Requester, Callable[[], None] | None]:
+    """Authorize a mint on ``path``: returns the requester and, on the fast path, a
+    ``confirm`` to call once the token is minted (it raises ``Forbidden`` if Vault
+    now says no; the caller must then revoke what it minted). On the slow path the
+    check is done here and ``confirm`` is None.
+    """
+    token = caller_token()
+    authorizer = current_app.extensions["jenkins_broker"].authorizer
+    key = _recent_key(token, path)
+    with _recent_lock:
+        recent = _recent.get(key, 0.0) > time.monotonic()
+    known = getattr(authorizer, "known", None)
+    if not recent or known is None or not known(token):
+        requester = require(path, capability, who=True)
+        _remember(key, True)
+        return requester, None
+    pending = _pool.submit(authorizer.capabilities, token, path)
+    info = authorizer.lookup_self(token)  # answered from the identity cache
+
+    def confirm() -> None:
+        try:
+            granted = pending.result()
+        except VaultForbidden as exc:
+            _remember(key, False)
+            raise Forbidden(f"permission denied: {exc}") from None
+        if not _allowed(granted, (capability,)):
+            _remember(key, False)
+            raise Forbidden(f"permission denied: this token may not {capability} {path}")
+        _remember(key, True)
+
+    return Requester(accessor=str(info.get("accessor") or ""),
+                     entity_id=str(info.get("entity_id") or ""),
+                     display_name=str(info.get("display_name") or "")), confirm

@@ -18,6 +18,10 @@ def body() -> dict[str, Any]:
 
     Vault's CLI sends JSON; form bodies and query parameters are accepted too.
     """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        _drain(request.content_length)
+        raise RequestEntityTooLarge()
     raw = request.get_data(cache=True)
     if request.content_length is None and len(raw) >= current_app.config["MAX_CONTENT_LENGTH"]:
         # A chunked body is cut at the limit by werkzeug rather than refused: refuse it.
@@ -36,6 +40,23 @@ def body() -> dict[str, Any]:
     merged = {k: v for k, v in request.args.items() if k != "list"}
     merged.update(data)
     return merged
+
+
+_DRAIN_LIMIT = 16 * 1024 * 1024
+
+
+def _drain(length: int) -> None:
+    """Read and drop a refused body (up to 16 MB), so the client, still sending it, can
+    read the 413 instead of seeing its connection reset mid-upload."""
+    if length > _DRAIN_LIMIT:
+        return
+    stream = request.environ.get("wsgi.input")
+    left = length
+    while stream is not None and left > 0:
+        chunk = stream.read(min(left, 64 * 1024))
+        if not chunk:
+            break
+        left -= len(chunk)
 
 
 def duration_param(data: dict[str, Any], name: str) -> int | None:

@@ -10,10 +10,12 @@ import time
 
 from flask import Blueprint, current_app
 
+from ..errors import BrokerError
 from ..records import rfc3339
 from ..roles import check_name
-from .auth import require
+from .auth import mint_authorization
 from .common import body, duration_param, lease_response
+from .errors import Forbidden
 
 bp = Blueprint("creds", __name__)
 
@@ -25,10 +27,20 @@ def creds(role: str):
     Needs ``read`` on ``jenkins/creds/<role>`` in the caller's Vault policies.
     """
     check_name(role)
-    requester = require(f"jenkins/creds/{role}", "read", who=True)
-    services = current_app.extensions["jenkins_broker"]
+    requester, confirm = mint_authorization(f"jenkins/creds/{role}", "read")
     ttl = duration_param(body(), "ttl")
+    services = current_app.extensions["jenkins_broker"]
     record, value = services.manager.mint(role, ttl=ttl, requester=requester)
+    if confirm is not None:
+        try:
+            confirm()
+        except Forbidden:
+            # Allowed a minute ago, not now: the token never leaves the broker.
+            try:
+                services.manager.revoke(record.lease_id, cause="authorization-denied")
+            except BrokerError:
+                pass  # the record stays and its revocation is retried
+            raise
     return lease_response(record, time.time(), {
         "username": record.jenkins_user,
         "token": value,

@@ -21,7 +21,8 @@ def health():
         vault, healthy = {"reachable": False}, False
     out = jsonify({"initialized": True, "sealed": not healthy, "standby": False,
                    "version": services.version, "vault": vault,
-                   "live_leases": services.reaper.live_count() if services.reaper else None})
+                   "live_leases": services.reaper.live_count() if services.reaper else None,
+                   "leases_loaded": services.reaper.loaded.is_set() if services.reaper else None})
     out.status_code = 200 if healthy else 503
     return out
 
