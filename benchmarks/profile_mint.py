@@ -88,7 +88,7 @@ def _instrument(services, clock: _Clock) -> Callable[[], None]:
         original = getattr(obj, attr)
         setattr(obj, attr, clock.wrap(name, original))
         undo.append((obj, attr, original))
-    patch(creds_mod, "require", "authz")
+    patch(creds_mod, "mint_authorization", "authz")
     patch(creds_mod, "lease_response", "answer")
     patch(services.store, "get_role", "role")
     patch(services.gateway, "mint", "jenkins")

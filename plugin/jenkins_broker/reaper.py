@@ -32,7 +32,7 @@ class IndexStore(Protocol):
     def list_lease_roles(self) -> list[str]: ...
     def list_leases(self, role: str) -> list[str]: ...
     def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
-    def get_leases(self, keys: Iterable[tuple[str, str]]) -> list[tuple[LeaseRecord, int]]: ...
+    def get_leases(self, keys: Iterable[tuple[str, str]]) -> Iterable[tuple[LeaseRecord, int]]: ...
 
 
 Key = tuple[str, str]  # (role, suffix)
@@ -178,42 +178,48 @@ class Reaper:
     # -- the background loop ------------------------------------------------
 
     def start(self) -> "Reaper":
-        """Start the background loop; its first act is to load the index from Vault.
+        """Start the background loop, and load the index from Vault beside it.
 
-        Loading 10,000 records takes seconds, so the broker serves meanwhile
-        (mints are scheduled as they happen); :attr:`loaded` is set when done.
+        Loading 10,000 records takes seconds, so the broker serves meanwhile and
+        the loop reaps each loaded lease as soon as it is due, while the rest are
+        still being read; :attr:`loaded` is set when all are in.
         """
         self._stopping = False
+        self._loader = threading.Thread(target=self._initial_load, name="reaper-load", daemon=True)
+        self._loader.start()
         self._thread = threading.Thread(target=self._loop, name="reaper-loop", daemon=True)
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the loop and wait for revocations in progress."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _loop(self) -> None:
-        while not self.loaded.is_set():
+    def _initial_load(self) -> None:
+        while not self.loaded.is_set() and not self._stopping:
             try:
                 self.load()
             except Exception as exc:  # Vault down or sealed at start: keep trying
                 log.warning("could not load the lease records yet, retrying: %s", redact(str(exc)))
                 with self._cond:
                     self._cond.wait(2.0)
-                    if self._stopping:
-                        return
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop and wait for revocations in progress."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        for thread in (self._thread, getattr(self, "_loader", None)):
+            if thread is not None:
+                thread.join(timeout)
+        self._thread = self._loader = None
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _loop(self) -> None:
         while True:
             with self._cond:
                 if self._stopping:
                     return
                 now = self.clock()
-                wake = self._last_resync + self.resync_interval
+                # Until the first load is done the loader thread owns resyncing.
+                wake = (self._last_resync + self.resync_interval if self.loaded.is_set()
+                        else now + 1.0)
                 if self._heap:
                     wake = min(wake, self._heap[0][0])
                 if wake > now:
@@ -223,7 +229,7 @@ class Reaper:
             try:
                 self.run_once(wait=False)
                 now = self.clock()
-                if now - self._last_resync >= self.resync_interval:
+                if self.loaded.is_set() and now - self._last_resync >= self.resync_interval:
                     self.load()
                 else:
                     self._update_gauges()

@@ -22,8 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any, Callable, Iterable, Iterator
 
 import hvac
 
@@ -175,15 +175,21 @@ class VaultStore:
             self.malformed.add((role, suffix))
             return None
 
-    def get_leases(self, keys: Iterable[tuple[str, str]]) -> list[tuple[LeaseRecord, int]]:
-        """Read many records at once (start-up, resync, audits); missing ones are skipped."""
+    def get_leases(self, keys: Iterable[tuple[str, str]]) -> Iterator[tuple[LeaseRecord, int]]:
+        """Read many records in parallel (start-up, resync, audits), yielding each as it
+        arrives, in no particular order; missing ones are skipped."""
         keys = list(keys)
         if len(keys) < 4:
-            found = [self.get_lease(*k) for k in keys]
-        else:
-            with ThreadPoolExecutor(max_workers=self._read_workers) as pool:
-                found = list(pool.map(lambda k: self.get_lease(*k), keys))
-        return [f for f in found if f is not None]
+            for key in keys:
+                found = self.get_lease(*key)
+                if found is not None:
+                    yield found
+            return
+        with ThreadPoolExecutor(max_workers=self._read_workers) as pool:
+            for future in as_completed([pool.submit(self.get_lease, *k) for k in keys]):
+                found = future.result()
+                if found is not None:
+                    yield found
 
     def put_lease(self, record: LeaseRecord, cas: int | None = None) -> int:
         return self.kv.write(f"leases/{record.role}/{record.suffix}", record.to_record(), cas=cas)

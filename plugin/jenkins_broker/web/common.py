@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -80,7 +81,9 @@ def is_list() -> bool:
 def response(data: dict[str, Any] | None = None, *, lease_id: str = "", lease_duration: int = 0,
              renewable: bool = False, warnings: list[str] | None = None, status: int = 200):
     """A Vault secret/response envelope."""
-    out = jsonify({"request_id": str(uuid.uuid4()), "lease_id": lease_id, "renewable": renewable,
+    # A request id needs to be unique, not secret: no need to pay for os.urandom here.
+    request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
+    out = jsonify({"request_id": request_id, "lease_id": lease_id, "renewable": renewable,
                    "lease_duration": lease_duration, "data": data, "wrap_info": None,
                    "warnings": warnings or None, "auth": None})
     out.status_code = status
