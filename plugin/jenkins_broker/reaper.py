@@ -16,7 +16,7 @@ import itertools
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Protocol
 
 from .errors import BrokerError, ConfigError, JenkinsError, redact

@@ -108,6 +108,23 @@ class Stack:
         return json.loads(self.bao_cli(*command.split(), "-format=json", *args, **kw).stdout)
 
 
+def prepare_vault(bao: BaoDevServer, jenkins: FakeJenkins, *, timeout: float = 5.0,
+                  ca_bundle: str = "", passwords: dict[str, str] | None = None):
+    """Bootstrap ``bao`` as the README says and store the connection to ``jenkins`` with
+    credentials ``ci-bot-token`` (a bootstrap token of ci-bot) and one password
+    credential per entry of ``passwords`` (name -> (user, password)).
+    Returns the root-token store and the bootstrap result (the broker's AppRole)."""
+    root = bao.client()
+    result = bootstrap(root, policies_dir=policies_dir())
+    store = VaultStore(root, cache_seconds=0)
+    store.put_jenkins_config(JenkinsConfig(url=jenkins.url, timeout=timeout, ca_bundle=ca_bundle))
+    _, token = jenkins.add_token("ci-bot", name="bootstrap")
+    store.put_credential(StoredCredential("ci-bot-token", "ci-bot", "token", token))
+    for name, (user, password) in (passwords or {}).items():
+        store.put_credential(StoredCredential(name, user, "password", password))
+    return store, result
+
+
 @pytest.fixture(scope="module")
 def stack():
     if not find_bao_binary():
@@ -120,15 +137,9 @@ def stack():
     try:
         bao.start()
         jenkins.start()
-        root = bao.client()
-        result = bootstrap(root, policies_dir=policies_dir())
-        store = VaultStore(root, cache_seconds=0)
-        store.put_jenkins_config(JenkinsConfig(url=jenkins.url, timeout=5))
-        _, ci_token = jenkins.add_token("ci-bot", name="bootstrap")
-        store.put_credential(StoredCredential("ci-bot-token", "ci-bot", "token", ci_token))
-        store.put_credential(StoredCredential("ci-bot-password", "ci-bot", "password", "botpw"))
-        store.put_credential(StoredCredential("admin", "admin", "password", "adminpw"))
-        store.put_credential(StoredCredential("deployer", "deployer", "password", "deploypw"))
+        store, result = prepare_vault(bao, jenkins, passwords={
+            "ci-bot-password": ("ci-bot", "botpw"), "admin": ("admin", "adminpw"),
+            "deployer": ("deployer", "deploypw")})
         st = Stack(bao, jenkins, store, result.role_id, result.secret_id)
         st.start_broker(resync_interval=5, orphan_grace=1)
         yield st

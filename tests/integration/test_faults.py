@@ -19,13 +19,9 @@ import time
 import pytest
 import requests
 
-from jenkins_broker.bootstrap import policies_dir
-from jenkins_broker.connection import JenkinsConfig, StoredCredential
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
-from jenkins_broker.vault.bootstrap import bootstrap
-from jenkins_broker.vault.store import VaultStore
-from tests.integration.conftest import Stack, wait_for
+from tests.integration.conftest import Stack, prepare_vault, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,13 +41,8 @@ def fstack():
     try:
         bao.start()
         jenkins.start()
-        root = bao.client()
-        result = bootstrap(root, policies_dir=policies_dir())
-        store = VaultStore(root, cache_seconds=0)
-        store.put_jenkins_config(JenkinsConfig(url=jenkins.url, timeout=1.5))
-        _, token = jenkins.add_token("ci-bot", name="bootstrap")
-        store.put_credential(StoredCredential("ci-bot-token", "ci-bot", "token", token))
-        store.put_credential(StoredCredential("ci-bot-password", "ci-bot", "password", "botpw"))
+        store, result = prepare_vault(bao, jenkins, timeout=1.5,
+                                      passwords={"ci-bot-password": ("ci-bot", "botpw")})
         st = Stack(bao, jenkins, store, result.role_id, result.secret_id)
         st.start_broker(**FAST)
         yield st

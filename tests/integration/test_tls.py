@@ -33,7 +33,6 @@ import trustme
 from urllib3.exceptions import InsecureRequestWarning
 
 from jenkins_broker.apiclient import BrokerAPI
-from jenkins_broker.bootstrap import policies_dir
 from jenkins_broker.config import BrokerSettings
 from jenkins_broker.connection import JenkinsConfig, StoredCredential
 from jenkins_broker.errors import BrokerError, JenkinsConnectionError, VaultUnavailable
@@ -44,25 +43,17 @@ from jenkins_broker.server import HTTPServer
 from jenkins_broker.service import build_services
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vault.authz import CallerAuthz
-from jenkins_broker.vault.bootstrap import bootstrap, create_token
+from jenkins_broker.vault.bootstrap import create_token
 from jenkins_broker.vault.connection import connect
 from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.store import VaultStore
 from jenkins_broker.web import create_app
+from tests.integration.conftest import prepare_vault
 
 pytestmark = pytest.mark.integration
 
 # Variables with which requests replaces a session's own CA setting.
 _CA_OVERRIDES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-    return value
 
 
 @dataclasses.dataclass
@@ -150,11 +141,7 @@ def tls(pki):
         bao.start()
         jenkins.start()
         root = bao.client()
-        result = bootstrap(root, policies_dir=policies_dir())
-        store = VaultStore(root, cache_seconds=0)
-        store.put_jenkins_config(JenkinsConfig(url=jenkins.url, timeout=5, ca_bundle=pki.ca_pem))
-        _, value = jenkins.add_token("ci-bot", name="bootstrap")
-        store.put_credential(StoredCredential("ci-bot-token", "ci-bot", "token", value))
+        store, result = prepare_vault(bao, jenkins, ca_bundle=pki.ca_pem)
         store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
                                              "credential": "ci-bot-token"}))
         root.sys.create_or_update_acl_policy(

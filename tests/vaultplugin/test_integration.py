@@ -23,20 +23,10 @@ from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vaultplugin.build import build_plugin
 
+from tests.integration.conftest import wait_for  # noqa: E402
+
 pytestmark = pytest.mark.integration
 MOUNT = "jenkins"
-
-
-def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
-    """Poll ``predicate`` until truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class PluginBao(BaoDevServer):

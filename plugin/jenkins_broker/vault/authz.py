@@ -23,7 +23,6 @@ import time
 from collections import OrderedDict
 from typing import Any, TypedDict
 
-import requests
 
 from jenkins_broker.errors import VaultForbidden
 from jenkins_broker.httpsession import make_session
