@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from .errors import ConfigError
 
 
 def policies_dir(given: str | None = None) -> Path:
-    """Where the ``.hcl`` policies are: ``given``, ``$JENKINS_BROKER_POLICIES_DIR``, or
-    the repository's ``vault-policies/``. Raises ``ConfigError`` if none exists."""
+    """Where the ``.hcl`` policies are: ``given``, ``$JENKINS_BROKER_POLICIES_DIR``, the
+    repository's ``vault-policies/`` (a checkout), or the copy a ``pip install`` puts in
+    ``<prefix>/share/jenkins-broker/``. Raises ``ConfigError`` if none exists."""
     candidates = [given, os.environ.get("JENKINS_BROKER_POLICIES_DIR"),
-                  str(Path(__file__).resolve().parents[2] / "vault-policies")]
+                  str(Path(__file__).resolve().parents[2] / "vault-policies"),
+                  str(Path(sys.prefix) / "share" / "jenkins-broker" / "vault-policies")]
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
