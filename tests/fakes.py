@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 
 from jenkins_broker.errors import JenkinsConnectionError, VaultConflict, VaultUnavailable
+from jenkins_broker.jenkins.models import TokenInfo
 from jenkins_broker.records import LeaseRecord
 from jenkins_broker.roles import Role
 
@@ -104,11 +105,36 @@ class FakeGateway:
         return minted
 
     def revoke(self, record):
+        self._revoke(record.token_uuid)
+
+    def _revoke(self, uuid):
         if self.fail_revoke:
             raise JenkinsConnectionError("connection refused (test)", url=self.jenkins_url)
         with self.lock:
-            self.live.pop(record.token_uuid, None)
-            self.revoked.append(record.token_uuid)
+            self.live.pop(uuid, None)
+            self.revoked.append(uuid)
+
+    # -- what reconciliation uses ---------------------------------------------------------
+
+    def add_token(self, user, name):
+        """Seed a token the broker did not mint (e.g. one the secrets engine made); returns its uuid."""
+        minted = FakeMinted(user, secrets.token_hex(8), name, "11" + secrets.token_hex(16))
+        with self.lock:
+            self.live[minted.uuid] = minted
+        return minted.uuid
+
+    def list_tokens(self, role):
+        with self.lock:
+            return [TokenInfo(uuid=m.uuid, name=m.name) for m in self.live.values()
+                    if m.user == role.jenkins_user]
+
+    def strategy(self, kind, credential):
+        gateway = self
+
+        class _Strategy:
+            def revoke(self, *, user, uuid):
+                gateway._revoke(uuid)
+        return _Strategy()
 
 
 class Clock:

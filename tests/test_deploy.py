@@ -1,5 +1,6 @@
-"""The Docker deployment, checked without Docker: docker-compose.yml, the two
-Dockerfiles, the JCasC file, deploy/bootstrap.sh and .dockerignore.
+"""The Docker deployment, checked without Docker: docker-compose.yml, the three
+Dockerfiles, the JCasC file, deploy/bootstrap.sh, deploy/plugin-bootstrap.sh
+and .dockerignore.
 
 Docker cannot run where these tests run, so each file is parsed and compared
 with what the code really does: the environment variables the broker reads
@@ -35,8 +36,12 @@ yaml = pytest.importorskip("yaml", reason="PyYAML parses docker-compose.yml and 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("docker-compose.yml", "Dockerfile", ".dockerignore", "deploy/bootstrap.sh",
          "deploy/.env.example", "deploy/jenkins/Dockerfile", "deploy/jenkins/casc.yaml",
-         "deploy/jenkins/plugins.txt", "docs/docker-compose.md")
-SERVICES = {"vault", "jenkins", "bootstrap", "broker"}
+         "deploy/jenkins/plugins.txt", "docs/docker-compose.md", "deploy/vault-plugin/Dockerfile",
+         "deploy/plugin-bootstrap.sh")
+SERVICES = {"vault", "jenkins", "bootstrap", "broker"}              # no profile: always started
+PLUGIN_SERVICES = {"vault-plugin", "plugin-bootstrap"}             # profile "plugin" only
+PLUGIN_DOCKERFILE = "deploy/vault-plugin/Dockerfile"
+PLUGIN_PYTHON = "/usr/bin/python3"       # where Alpine's `apk add python3` puts the interpreter
 RUN_DIR = "/run/jenkins-broker"          # the volume bootstrap and broker share
 
 # Read by the broker outside BrokerSettings/VaultSettings fields: name -> module.
@@ -213,8 +218,8 @@ def cli_rejects(argv: list[str]) -> str | None:
     return None
 
 
-def script_commands(text: str) -> list[list[str]]:
-    """The arguments of every ``jenkins-broker`` call in a shell script, with the
+def script_commands(text: str, program: str = "jenkins-broker") -> list[list[str]]:
+    """The arguments of every ``program`` call in a shell script, with the
     script's own lower-case variables (``run_dir=...``) expanded. Heredoc bodies
     are skipped."""
     kept, end = [], None
@@ -239,7 +244,7 @@ def script_commands(text: str) -> list[list[str]]:
         except ValueError:
             continue
         for i, token in enumerate(tokens):
-            if token == "jenkins-broker":
+            if token == program:
                 args = []
                 for arg in tokens[i + 1:]:
                     if arg in (";", "&&", "||", "|"):
@@ -273,12 +278,21 @@ def dockerignore(deploy: Deploy) -> list[str]:
 
 def check_services(d: Deploy) -> list[str]:
     problems = []
-    if set(d.services) != SERVICES:
-        problems.append(f"services are {sorted(d.services)}, expected {sorted(SERVICES)}")
-    if d.service("bootstrap").get("restart") not in (None, "no", "on-failure"):
-        problems.append("bootstrap is a one-shot service: no restart policy")
-    if not (d.service("bootstrap").get("healthcheck") or {}).get("disable"):
-        problems.append("bootstrap serves nothing: disable the image's healthcheck")
+    default = {name for name, service in d.services.items() if not service.get("profiles")}
+    if default != SERVICES:
+        problems.append(f"services without a profile are {sorted(default)}, expected {sorted(SERVICES)}")
+    profiled = {name: service.get("profiles") for name, service in d.services.items()
+                if service.get("profiles")}
+    if set(profiled) != PLUGIN_SERVICES:
+        problems.append(f"services with a profile are {sorted(profiled)}, expected "
+                        f"{sorted(PLUGIN_SERVICES)}")
+    problems += [f"{name}: profiles {got}, expected ['plugin']" for name, got in profiled.items()
+                 if got != ["plugin"]]
+    for name in ("bootstrap", "plugin-bootstrap"):
+        if d.service(name).get("restart") not in (None, "no", "on-failure"):
+            problems.append(f"{name} is a one-shot service: no restart policy")
+        if not (d.service(name).get("healthcheck") or {}).get("disable"):
+            problems.append(f"{name} serves nothing: disable the image's healthcheck")
     return problems
 
 
@@ -652,10 +666,116 @@ def check_env_example(d: Deploy) -> list[str]:
     return [f"deploy/.env.example does not document {var}" for var in sorted(used - documented)]
 
 
+def stages(instrs: list[Instr]) -> dict[str, list[Instr]]:
+    """Build stages by name (an unnamed one by its index), each from its FROM on."""
+    out, current = {}, None
+    for ins in instrs:
+        if ins.cmd == "FROM":
+            _, rest = without_flags(ins.args)
+            current = rest[2] if len(rest) == 3 and rest[1].lower() == "as" else str(len(out))
+            out[current] = []
+        if current is not None:
+            out[current].append(ins)
+    return out
+
+
+def check_plugin_profile(d: Deploy) -> list[str]:
+    """Profile ``plugin``: a Vault whose plugin directory holds the engine, built for the
+    Python installed in that image, and a one-shot that registers and enables it."""
+    problems = []
+    for name in PLUGIN_SERVICES:
+        if d.build_of(name) != (".", PLUGIN_DOCKERFILE):
+            problems.append(f"{name}: must build {PLUGIN_DOCKERFILE} with the repository as context")
+    built = stages(d.dockerfile(PLUGIN_DOCKERFILE))
+    final = list(built.values())[-1] if built else []
+    vault_image = d.service("vault").get("image")
+    if not final or without_flags(final[0].args)[1][0] != vault_image:
+        problems.append(f"{PLUGIN_DOCKERFILE}: the final image must be FROM {vault_image}, the "
+                        "Vault of the default profile")
+    if not any(i.cmd == "RUN" and re.search(r"\bapk add\b.*\bpython3\b", i.args) for i in final):
+        problems.append(f"{PLUGIN_DOCKERFILE}: the final image installs no python3 for the plugin")
+    # The stage that runs `jenkins-broker plugin build`, and with what.
+    output = None
+    for stage, instrs in built.items():
+        for ins in instrs:
+            for part in re.split(r"&&|;", ins.args) if ins.cmd == "RUN" else ():
+                tokens = shlex.split(part)
+                at = next((i for i, t in enumerate(tokens) if t.endswith("jenkins-broker")), None)
+                if at is None or tokens[at + 1:at + 3] != ["plugin", "build"]:
+                    continue
+                argv = tokens[at + 1:]
+                if why := cli_rejects(argv):
+                    problems.append(f"{PLUGIN_DOCKERFILE}: {why}")
+                opts = dict(zip(argv[2::2], argv[3::2]))
+                if opts.get("--python") != PLUGIN_PYTHON:
+                    problems.append(f"{PLUGIN_DOCKERFILE}: the plugin must name {PLUGIN_PYTHON}, the "
+                                    f"Vault image's Python, not {opts.get('--python')}")
+                if instrs[0] is final[0] or without_flags(instrs[0].args)[1][0] != vault_image:
+                    problems.append(f"{PLUGIN_DOCKERFILE}: build the plugin in a stage FROM "
+                                    f"{vault_image} (its Python), not the final one")
+                output = (stage, norm(opts.get("--output", ".")), opts.get("--name", "jenkins-broker-plugin"))
+    if output is None:
+        problems.append(f"{PLUGIN_DOCKERFILE}: no stage runs `jenkins-broker plugin build`")
+        return problems
+    stage, folder, file = output
+    copied = [dest for flags, sources, dest in copies(final)
+              if flags.get("from") == stage and [norm(x) for x in sources] == [folder]]
+    plugin_dir = norm(copied[0]) if copied else None
+    if plugin_dir is None:
+        problems.append(f"{PLUGIN_DOCKERFILE}: the final image does not COPY {folder} from {stage}")
+    command = as_text(d.service("vault-plugin").get("command"))
+    if plugin_dir and f"-dev-plugin-dir={plugin_dir}" not in command:
+        problems.append(f"vault-plugin: its plugin directory is not {plugin_dir} (-dev-plugin-dir)")
+    check = as_text((d.service("vault-plugin").get("healthcheck") or {}).get("test"))
+    if "vault status" not in check:
+        problems.append("vault-plugin: healthcheck does not run 'vault status'")
+    deps = d.service("plugin-bootstrap").get("depends_on") or {}
+    for dep in ("vault-plugin", "jenkins"):
+        if not isinstance(deps, dict) or (deps.get(dep) or {}).get("condition") != "service_healthy":
+            problems.append(f"plugin-bootstrap must wait for {dep} with service_healthy")
+    env = service_env(d.service("plugin-bootstrap"))
+    if env.get("VAULT_ADDR") != "http://vault-plugin:8200":
+        problems.append(f"plugin-bootstrap: VAULT_ADDR {env.get('VAULT_ADDR')} is not vault-plugin")
+    entry = as_text(d.service("plugin-bootstrap").get("entrypoint")).split()
+    script = next((a for a in entry if a.endswith(".sh")), None)
+    if not script or norm(mounts(d.service("plugin-bootstrap")).get(norm(script), "")) != \
+            "deploy/plugin-bootstrap.sh":
+        problems.append("plugin-bootstrap must run deploy/plugin-bootstrap.sh (mounted)")
+    text = d.text("deploy/plugin-bootstrap.sh") or ""
+    needed = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):\?", text))
+    problems += [f"plugin-bootstrap: deploy/plugin-bootstrap.sh needs {v}" for v in sorted(needed - set(env))]
+    vault = script_commands(text, "vault")
+    names = dict(re.findall(r"^([a-z_][a-z0-9_]*)=(\S+)$", text, re.M))
+    hashed = [re.sub(r"\$\{?([a-z_][a-z0-9_]*)\}?", lambda m: names.get(m.group(1), m.group(0)), arg)
+              for arg in re.findall(r"\bsha256sum\s+\"?([^\s\")]+)", text)]
+    register = [a for a in vault if a[:2] == ["plugin", "register"]]
+    if not register or f"-command={file}" not in register[0] or register[0][-2:] != ["secret", "jenkins"] \
+            or not any(a.startswith("-sha256=") for a in register[0]):
+        problems.append(f"plugin-bootstrap: no `vault plugin register -sha256=... -command={file} "
+                        "secret jenkins`")
+    if plugin_dir and hashed != [f"{plugin_dir}/{file}"]:
+        problems.append(f"plugin-bootstrap: hashes {hashed}, not the plugin file {plugin_dir}/{file}")
+    if ["secrets", "enable", "-path=jenkins", "jenkins"] not in vault:
+        problems.append("plugin-bootstrap: no `vault secrets enable -path=jenkins jenkins`")
+    if not any(a[:2] == ["write", "jenkins/config"] for a in vault):
+        problems.append("plugin-bootstrap: writes no jenkins/config")
+    roles = [a for a in vault if a[:1] == ["write"] and a[1:2] and a[1].startswith("jenkins/roles/")]
+    if not roles:
+        problems.append("plugin-bootstrap: writes no role")
+    for call in roles:
+        from jenkins_broker.roles import InvalidRole, build_role
+        fields = dict(a.split("=", 1) for a in call[2:])
+        try:
+            build_role(call[1].rpartition("/")[2], {"credential": "root", **fields})
+        except InvalidRole as exc:
+            problems.append(f"plugin-bootstrap: role {call[1]}: {exc}")
+    return problems
+
+
 def check_docs(d: Deploy) -> list[str]:
     text, problems = d.text("docs/docker-compose.md") or "", []
     for needle in ("dev mode", "docker compose up -d", "whoAmI", "lease revoke", "401",
-                   "not by running Docker"):
+                   "not by running Docker", "docker compose --profile plugin up -d"):
         if needle not in text:
             problems.append(f"docs/docker-compose.md never says {needle!r}")
     flags = r"(?: (?:-e|--env) \S+| -[-\w=]+)*"
@@ -671,7 +791,7 @@ CHECKS: dict[str, Callable[[Deploy], list[str]]] = {
         check_services, check_images_pinned, check_healthchecks, check_depends_on,
         check_environment, check_loopback_ports, check_shared_volume, check_bootstrap_service,
         check_bootstrap_script, check_broker_dockerfile, check_jenkins, check_casc,
-        check_env_example, check_docs)}
+        check_env_example, check_plugin_profile, check_docs)}
 
 
 # -- tests ---------------------------------------------------------------------------
@@ -805,6 +925,31 @@ MUTATIONS = [
     ("casc", "deploy/jenkins/casc.yaml", "name: ci-bot\n", "name: anonymous\n", 0),
     ("casc", "docker-compose.yml", "JENKINS_CI_BOT_PASSWORD: $", "JENKINS_CIBOT_PASSWORD: $", 0),
     ("env_example", "deploy/.env.example", "VAULT_DEV_ROOT_TOKEN=", "# VAULT_DEV_ROOT_TOKEN=", 0),
+    ("services", "docker-compose.yml", 'profiles: ["plugin"]', 'profiles: ["plugins"]', 1),
+    ("services", "docker-compose.yml", r're:\n    profiles: \["plugin"\]', "", 0),
+    ("images_pinned", PLUGIN_DOCKERFILE, "FROM hashicorp/vault:2.1.1 AS plugin",
+     "FROM hashicorp/vault:latest AS plugin", 0),
+    ("plugin_profile", PLUGIN_DOCKERFILE, "\nFROM hashicorp/vault:2.1.1\n",
+     "\nFROM hashicorp/vault:2.1.0\n", 0),
+    ("plugin_profile", PLUGIN_DOCKERFILE, "apk add --no-cache python3", "true", 1),
+    ("plugin_profile", PLUGIN_DOCKERFILE, "--python /usr/bin/python3", "--python /usr/local/bin/python", 0),
+    ("plugin_profile", PLUGIN_DOCKERFILE, "plugin build --output", "plugin build --outptu", 0),
+    ("plugin_profile", PLUGIN_DOCKERFILE, "/plugins/ /vault/plugins/", "/plugins/ /vault/plugin/", 0),
+    ("plugin_profile", "docker-compose.yml", "-dev-plugin-dir=/vault/plugins", "-dev", 0),
+    ("plugin_profile", "docker-compose.yml", "dockerfile: deploy/vault-plugin/Dockerfile",
+     "dockerfile: Dockerfile", 1),
+    ("plugin_profile", "docker-compose.yml", "VAULT_ADDR: http://vault-plugin:8200",
+     "VAULT_ADDR: http://vault:8200", 0),
+    ("plugin_profile", "docker-compose.yml", "condition: service_healthy", "condition: service_started", 2),
+    ("plugin_profile", "docker-compose.yml", "./deploy/plugin-bootstrap.sh:", "./deploy/bootstrap.sh:", 0),
+    ("plugin_profile", "deploy/plugin-bootstrap.sh", "secret jenkins", "secret jenkins-broker", 0),
+    ("plugin_profile", "deploy/plugin-bootstrap.sh", "plugin_dir=/vault/plugins", "plugin_dir=/plugins", 0),
+    ("plugin_profile", "deploy/plugin-bootstrap.sh", "vault secrets enable", "vault secrets list", 0),
+    ("plugin_profile", "deploy/plugin-bootstrap.sh", "vault write jenkins/config",
+     "vault read jenkins/config", 0),
+    ("plugin_profile", "deploy/plugin-bootstrap.sh", "strategy=admin-rest", "strategy=admin", 0),
+    ("plugin_profile", "deploy/plugin-bootstrap.sh", "${VAULT_TOKEN:?", "${VAULT_ROOT_TOKEN:?", 0),
+    ("docs", "docs/docker-compose.md", "compose --profile plugin up", "compose --profile=plugin up", -1),
     ("docs", "docs/docker-compose.md", "dev mode", "development", -1),
     ("docs", "docs/docker-compose.md", "exec -T broker", "exec -T brokr", 0),
 ]

@@ -5,6 +5,21 @@ its record, or when a record was lost. Every token the broker mints is named
 ``<prefix><role>-<lease suffix>``, so listing each role's Jenkins user and
 looking the suffix up in Vault finds them. A grace period protects mints in
 flight (token made, record not yet written).
+
+The same listings also back up plugin mode (docs/plugin-mode.md). The secrets
+engine names its tokens ``vault-jenkins-<role>-<deadline>-<8 hex>``, where
+``deadline`` is the Unix time at which the lease's max_ttl ends: after it no
+Vault lease can still cover the token. A token so named whose deadline is more
+than the grace period past is revoked. That covers what Vault gives up on once
+the deadline passes: irrevocable leases (revocation failed too often), leases
+dropped by ``revoke -force``, and a mount disabled while Jenkins was down. What
+it cannot cover: a token whose lease was force-revoked before its deadline
+lives on until the deadline (nothing in Jenkins tells it apart from a live
+lease); Jenkins-side expiry (2.548+) is the other backstop. Only the Jenkins
+users that the broker's own roles name are listed, with those roles'
+credentials; an engine role's user that no broker role names is not scanned.
+Only the engine's default prefix ``vault-jenkins-`` is recognised, and never the
+engine's rotate-root credential (``vault-jenkins-root-...``).
 """
 
 from __future__ import annotations
@@ -16,7 +31,7 @@ from typing import Callable, Protocol
 
 from .errors import BrokerError, redact
 from .observability import Metrics, audit
-from .records import parse_token_name
+from .records import parse_engine_token_name, parse_token_name
 from .roles import Role
 
 log = logging.getLogger(__name__)
@@ -30,7 +45,8 @@ class ReconcileStore(Protocol):
 
 
 class Reconciler:
-    """Revokes broker-named tokens that have no lease record."""
+    """Revokes broker-named tokens that have no lease record, and engine-named tokens
+    past their lease deadline."""
 
     def __init__(self, store: ReconcileStore, gateway, *, metrics: Metrics,
                  grace: float = 60.0, clock: Callable[[], float] = time.time):
@@ -107,8 +123,10 @@ class Reconciler:
 
         Roles sharing a Jenkins user and credential are listed once, and each role's
         lease records are listed once (not read one by one). Legacy roles are
-        skipped: a legacy token has no name to recognise. ``should_stop`` is asked
-        between tokens, so a shutdown does not wait for a long pass.
+        skipped: a legacy token has no name to recognise. Engine-named tokens in the
+        same listings are revoked once their deadline is past (module docstring).
+        ``should_stop`` is asked between tokens, so a shutdown does not wait for a
+        long pass.
         """
         counts = {"checked": 0, "orphans": 0, "revoked": 0, "errors": 0}
         groups: dict[tuple[str, str, str], list[Role]] = {}
@@ -133,6 +151,10 @@ class Reconciler:
                     return counts
                 parsed = next((p for p in (parse_token_name(token.name, x) for x in prefixes) if p), None)
                 if parsed is None:
+                    engine = parse_engine_token_name(token.name)
+                    if engine is not None:
+                        counts["checked"] += 1
+                        self._revoke_past_deadline(roles[0], token, *engine, now=now, counts=counts)
                     continue
                 counts["checked"] += 1
                 seen.add(token.uuid)
@@ -167,3 +189,23 @@ class Reconciler:
             if uuid not in seen:
                 del self._first_seen[uuid]
         return counts
+
+    def _revoke_past_deadline(self, role: Role, token, engine_role: str, deadline: int, *,
+                              now: float, counts: dict[str, int]) -> None:
+        """Revoke a plugin-mode token whose lease deadline (in its name) is past by more
+        than the grace period: no Vault lease can still cover it."""
+        if now - deadline <= self.grace:
+            return
+        counts["orphans"] += 1
+        try:
+            self.gateway.strategy(role.strategy, role.credential).revoke(
+                user=role.jenkins_user, uuid=token.uuid)
+        except BrokerError as exc:
+            counts["errors"] += 1
+            log.warning("could not revoke engine token %s past its lease deadline: %s", token.name,
+                        redact(str(exc)))
+            return
+        counts["revoked"] += 1
+        self.metrics.orphans.labels(engine_role).inc()
+        audit("revoke", role=engine_role, token_uuid=token.uuid, token_name=token.name,
+              jenkins_user=role.jenkins_user, reason="engine token past its lease deadline")

@@ -36,6 +36,36 @@ def parse_token_name(name: str, prefix: str) -> tuple[str, str] | None:
     return role, suffix
 
 
+# Plugin mode's token names: ``<prefix><role>-<deadline>-<8 hex>`` (see
+# vaultplugin/path_creds.py), where ``deadline`` is the Unix time at which the lease's
+# max_ttl ends. Kept here so that the broker's reconciliation can read them without
+# the plugin extra.
+ENGINE_TOKEN_PREFIX = "vault-jenkins-"
+# The engine's own Jenkins credential after rotate-root is named
+# ``vault-jenkins-root-<time>-<8 hex>``: it reads like a token of a role "root", so
+# that role name is never taken for an engine lease token.
+ENGINE_ROOT_ROLE = "root"
+
+
+def parse_engine_token_name(name: str, prefix: str = ENGINE_TOKEN_PREFIX) -> tuple[str, int] | None:
+    """Return ``(role, deadline)`` from a token name the secrets engine gave, else ``None``.
+
+    ``None`` too for the engine's rotate-root credential (role ``root``), which has
+    no lease and must never be revoked by anyone but the engine.
+    """
+    if not name.startswith(prefix):
+        return None
+    head, sep, random = name[len(prefix):].rpartition("-")
+    if not sep or len(random) != 8 or not all(c in "0123456789abcdef" for c in random):
+        return None
+    role, sep, deadline = head.rpartition("-")
+    if not sep or not role or not 0 < len(deadline) <= 12 or not all(c in "0123456789" for c in deadline):
+        return None
+    if role == ENGINE_ROOT_ROLE:
+        return None
+    return role, int(deadline)
+
+
 def token_fingerprint(value: str) -> str:
     """SHA-256 hex of a token value: safe to log and store, useless to authenticate."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()

@@ -120,6 +120,20 @@ def test_orphaned_token_is_found_by_prefix_and_revoked(stack):
     assert whoami(stack, "ci-bot", unrelated).status_code == 200
 
 
+def test_engine_tokens_past_their_lease_deadline_are_revoked_by_reconciliation(stack):
+    """Plugin mode's backstop: a token the secrets engine named, whose deadline is past,
+    has no Vault lease left, so the broker revokes it; one before its deadline stays."""
+    stack.role("engine-backstop")  # a broker role naming ci-bot, so ci-bot is scanned
+    now = int(time.time())
+    _, past = stack.jenkins.add_token("ci-bot", name=f"vault-jenkins-ci-bot-{now - 3600}-0123abcd")
+    _, future = stack.jenkins.add_token("ci-bot", name=f"vault-jenkins-ci-bot-{now + 3600}-0123abce")
+    _, root = stack.jenkins.add_token("ci-bot", name=f"vault-jenkins-root-{now - 3600}-0123abcf")
+    stack.services.reconciler.run()
+    assert whoami(stack, "ci-bot", past).status_code == 401
+    assert whoami(stack, "ci-bot", future).status_code == 200
+    assert whoami(stack, "ci-bot", root).status_code == 200
+
+
 def test_health_and_metrics(stack):
     assert requests.get(f"{stack.broker_url}/v1/sys/health", timeout=5).json()["sealed"] is False
     text = requests.get(f"{stack.broker_url}/metrics", timeout=5).text

@@ -248,3 +248,16 @@ def test_help_for_each_path(engine):
                        ("rotate-root", "only the engine knows"), ("roles/", "LIST")):
         text = engine.call("help", path).data["help"]
         assert word in text, path
+
+
+def test_the_broker_reconciliation_reads_the_engine_token_names():
+    """The broker's backstop (reconcile.py) parses what path_creds and rotate-root write."""
+    from jenkins_broker.records import ENGINE_TOKEN_PREFIX, parse_engine_token_name
+    from jenkins_broker.vaultplugin.path_creds import token_name
+    from jenkins_broker.vaultplugin.path_roles import DEFAULT_TOKEN_PREFIX
+    from jenkins_broker.vaultplugin.path_rotate_root import ROOT_TOKEN_PREFIX
+
+    assert DEFAULT_TOKEN_PREFIX == ENGINE_TOKEN_PREFIX
+    assert parse_engine_token_name(token_name(DEFAULT_TOKEN_PREFIX, "ci-bot", 1796090507.9)) == \
+        ("ci-bot", 1796090507)
+    assert parse_engine_token_name(f"{ROOT_TOKEN_PREFIX}1796086908-6bb4bf35") is None

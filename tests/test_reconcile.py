@@ -1,0 +1,75 @@
+"""Reconciliation's backstop for plugin mode: engine-named tokens past their lease deadline."""
+
+import json
+import logging
+
+import pytest
+
+from jenkins_broker.observability import AUDIT_LOGGER, Metrics
+from jenkins_broker.reconcile import Reconciler
+from jenkins_broker.records import parse_engine_token_name
+from jenkins_broker.roles import build_role
+from tests.fakes import Clock, FakeGateway, MemoryStore
+
+NOW = 2_000_000_000.0
+
+
+@pytest.fixture
+def setup(caplog):
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    store, gateway, clock = MemoryStore(), FakeGateway(), Clock(NOW)
+    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
+                                         "credential": "ci-bot"}))
+    metrics = Metrics()
+    reconciler = Reconciler(store, gateway, metrics=metrics, grace=60, clock=clock)
+
+    def trail():
+        return [json.loads(r.getMessage()) for r in caplog.records if r.name == AUDIT_LOGGER]
+    return gateway, reconciler, metrics, trail
+
+
+def test_engine_token_names_parse_and_others_do_not():
+    assert parse_engine_token_name("vault-jenkins-ci-bot-1796090507-819d88ee") == ("ci-bot", 1796090507)
+    assert parse_engine_token_name("vault-jenkins-a.b_c-1-00000000") == ("a.b_c", 1)
+    for name in ("vault-jenkins-root-1796086908-6bb4bf35",       # the engine's rotate-root credential
+                 "jenkins-broker-ci-bot-0123456789abcdef01234567",  # the broker's own
+                 "vault-jenkins-ci-bot-0123456789abcdef01234567",
+                 "vault-jenkins-ci-bot-17960x0507-819d88ee",
+                 "vault-jenkins-ci-bot-1796090507-819D88EE",
+                 "vault-jenkins-1796090507-819d88ee",
+                 "vault-jenkins--1796090507-819d88ee",
+                 "vault-jenkins-ci-bot--819d88ee",
+                 "somebody's own token"):
+        assert parse_engine_token_name(name) is None, name
+
+
+def test_engine_tokens_past_their_deadline_and_grace_are_revoked(setup):
+    gateway, reconciler, metrics, trail = setup
+    past = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) - 61}-0123abcd")
+    in_grace = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) - 59}-0123abce")
+    future = gateway.add_token("ci-bot", f"vault-jenkins-deploy-{int(NOW) + 3600}-0123abcf")
+    root = gateway.add_token("ci-bot", f"vault-jenkins-root-{int(NOW) - 86400}-0123abd0")
+    own = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) - 86400}-0123abd1")
+    other_user = gateway.add_token("deployer", f"vault-jenkins-ci-bot-{int(NOW) - 86400}-0123abd2")
+    gateway.live[own].name = "my laptop"
+
+    counts = reconciler.run()
+
+    assert gateway.revoked == [past]
+    assert counts == {"checked": 3, "orphans": 1, "revoked": 1, "errors": 0}
+    assert {in_grace, future, root, own, other_user} <= set(gateway.live)
+    assert metrics.registry.get_sample_value("jenkins_broker_orphans_revoked_total",
+                                             {"role": "ci-bot"}) == 1
+    line, = [x for x in trail() if x["event"] == "revoke"]
+    assert line["reason"] == "engine token past its lease deadline"
+    assert line["token_uuid"] == past and line["jenkins_user"] == "ci-bot"
+
+
+def test_a_failed_revocation_is_counted_and_retried_next_pass(setup):
+    gateway, reconciler, _, _ = setup
+    past = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) - 3600}-0123abcd")
+    gateway.fail_revoke = True
+    assert reconciler.run() == {"checked": 1, "orphans": 1, "revoked": 0, "errors": 1}
+    gateway.fail_revoke = False
+    assert reconciler.run()["revoked"] == 1
+    assert past not in gateway.live
