@@ -379,11 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve a fake Jenkins whose token API, crumbs, sessions and "
                                    "errors behave like Jenkins' own (see jenkins-api.md), for "
                                    "demos and tests.")
-    try:
-        from .fakejenkins.command import add_arguments
-        add_arguments(p)
-    except ImportError:  # pragma: no cover - the double ships with the package
-        pass
+    from .fakejenkins.command import add_arguments
+    add_arguments(p)
     p.set_defaults(func=cmd_fake_jenkins)
 
     p = sub.add_parser("plugin", help="the OpenBao/Vault secrets-engine plugin: build it, or run as it",
