@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from .errors import (BrokerError, ConfigError, InvalidRequest, JenkinsError, JenkinsProtocolError,
                      JenkinsUnavailable, LeaseNotFound, QuotaExceeded, UnknownRole, VaultConflict,
@@ -51,6 +51,7 @@ class Store(Protocol):
     def put_lease(self, record: LeaseRecord, cas: int | None = None) -> int: ...
     def delete_lease(self, role: str, suffix: str) -> None: ...
     def list_leases(self, role: str) -> list[str]: ...
+    def get_leases(self, keys: Iterable[tuple[str, str]]) -> Iterable[tuple[LeaseRecord, int]]: ...
 
 
 class Gateway(Protocol):
@@ -319,11 +320,7 @@ class LeaseManager:
         Returns counts of ``revoked``, ``failed`` (retries scheduled) and ``skipped``.
         """
         counts = {"revoked": 0, "failed": 0, "skipped": 0}
-        for suffix in self.store.list_leases(role):
-            found = self.store.get_lease(role, suffix)
-            if found is None:
-                continue
-            record, version = found
+        for record, version in self.store.get_leases((role, s) for s in self.store.list_leases(role)):
             who = record.requester
             if requester and requester not in (who.accessor, who.entity_id, who.display_name):
                 counts["skipped"] += 1

@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import pytest
 import requests
 
 from jenkins_broker.vault import find_bao_binary
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -72,12 +71,7 @@ def test_demo_end_to_end(tmp_path):
             wait_for(lambda: works(secret["token"]) == 401, timeout=15, what="revocation at expiry")
             assert time.time() - ends < 2.0, "revoked more than 2 s after the lease ended"
     finally:
-        demo.send_signal(signal.SIGTERM)
-        try:
-            demo.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait(10)
+        stop_process(demo, 30)
     assert demo.returncode == 0, log_text(log)
     assert bao_pid is not None and not _alive(bao_pid), "the demo left OpenBao running"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import requests
 
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
-from tests.integration.conftest import Stack, prepare_vault, wait_for
+from tests.integration.conftest import Stack, free_port, prepare_vault, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -203,15 +202,9 @@ def test_vault_refusing_the_brokers_token_is_503_then_it_logs_in_again(fstack):
 
 # -- 4. The broker killed at each step of a mint and of a revocation -------------------------
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def spawn_broker(st, tmp_path, crash_at=None):
     """``jenkins-broker serve`` as a process (with a crash point armed); returns (proc, url)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "JENKINS_"))}
     env.update(VAULT_ADDR=st.bao.addr, JENKINS_BROKER_VAULT_AUTH="approle",
                JENKINS_BROKER_VAULT_ROLE_ID=st.role_id, JENKINS_BROKER_VAULT_SECRET_ID=st.secret_id,
@@ -234,16 +227,6 @@ def spawn_broker(st, tmp_path, crash_at=None):
     return proc, url
 
 
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
 @pytest.mark.parametrize("point", ["mint:after-jenkins", "mint:after-record"])
 def test_killed_during_a_mint_nothing_is_lost(fstack, tmp_path, point):
     fstack.stop_broker()  # only the crashing process and its successor touch these leases
@@ -259,7 +242,7 @@ def test_killed_during_a_mint_nothing_is_lost(fstack, tmp_path, point):
             assert len(made) == 1  # the token exists in Jenkins; the caller never got it
             assert len(fstack.admin_store.list_leases(role)) == (1 if point == "mint:after-record" else 0)
         finally:
-            stop(proc)
+            stop_process(proc, 15)
         successor, _ = spawn_broker(fstack, tmp_path)
         try:
             # The orphan is found by its prefix; a recorded one is reaped at its expiry.
@@ -267,7 +250,7 @@ def test_killed_during_a_mint_nothing_is_lost(fstack, tmp_path, point):
                      timeout=20, what="the token of the crashed mint to be revoked")
             audit(fstack)
         finally:
-            stop(successor)
+            stop_process(successor, 15)
     finally:
         fstack.start_broker(**FAST)
 
@@ -285,7 +268,7 @@ def test_killed_during_a_revocation_nothing_is_lost(fstack, tmp_path, point):
             assert proc.wait(20) == -signal.SIGKILL  # died while reaping at expiry
             assert fstack.admin_store.list_leases(role) != []
         finally:
-            stop(proc)
+            stop_process(proc, 15)
         successor, _ = spawn_broker(fstack, tmp_path)
         try:
             wait_for(lambda: fstack.admin_store.list_leases(role) == [], timeout=20,
@@ -293,7 +276,7 @@ def test_killed_during_a_revocation_nothing_is_lost(fstack, tmp_path, point):
             assert whoami(fstack, token) == 401
             audit(fstack)
         finally:
-            stop(successor)
+            stop_process(successor, 15)
     finally:
         fstack.start_broker(**FAST)
 

@@ -1,23 +1,15 @@
 """`jenkins-broker serve` as operators run it: a process configured from the environment."""
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 
 import pytest
 import requests
 
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import free_port, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_from_the_environment_then_stop_on_sigterm(stack, tmp_path):
@@ -45,12 +37,7 @@ def test_serve_from_the_environment_then_stop_on_sigterm(stack, tmp_path):
         assert resp.status_code == 200 and resp.json()["data"]["username"] == "ci-bot"
         assert requests.get(f"{url}/v1/jenkins/creds/served", timeout=10).status_code == 401
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process(proc, 20)
     log.seek(0)
     text = log.read()
     assert proc.returncode == 0, text
