@@ -1,8 +1,9 @@
 """A canned-answer transport for unit tests of the client (not a Jenkins double).
 
-It replaces the HTTP adapter of a client's ``requests.Session`` so a test can
-say exactly what each request gets back, or which ``requests`` exception it raises,
-and inspect what was sent.
+It gives the client a ``requests.Session`` (``make_session`` normally gives a
+lean one) whose HTTP adapter is replaced, so a test can say exactly what each
+request gets back, or which ``requests`` exception it raises, and inspect what
+was sent.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ class StubTransport(BaseAdapter):
 
 def install(client, handler) -> StubTransport:
     stub = StubTransport(handler)
+    if not isinstance(client._session, requests.Session):
+        session = requests.Session()
+        session.trust_env = False
+        session.headers.update(client._session.headers)
+        session.max_redirects = client._session.max_redirects
+        client._session = session
     client._session.mount("http://", stub)
     client._session.mount("https://", stub)
     return stub

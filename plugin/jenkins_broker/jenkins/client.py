@@ -1,9 +1,10 @@
 """The Jenkins client: the only code in jenkins-broker that talks HTTP to Jenkins.
 
-One :class:`JenkinsClient` per Jenkins. It owns one ``requests.Session`` (so
-connections are kept alive and reused), puts a timeout on every call, applies
-the TLS setting, and turns every ``requests`` failure and every non-success
-answer into an errors.py exception through :mod:`.answers`.
+One :class:`JenkinsClient` per Jenkins. It owns one session from
+:func:`~jenkins_broker.httpsession.make_session` (so connections are kept alive
+and reused), puts a timeout on every call, applies the TLS setting, and turns
+every transport failure (``requests`` exception classes, whichever session) and
+every non-success answer into an errors.py exception through :mod:`.answers`.
 
 CSRF (jenkins-api.md §3): a POST authenticated with an API token needs no crumb
 and no cookie, so none is sent. A POST authenticated with a password needs the
@@ -12,7 +13,7 @@ from ``GET crumbIssuer/api/json``. That pair is cached per credential; on a 403
 "No valid crumb" (Jenkins restarted, session expired) it is fetched again once
 and the POST retried. A Jenkins without crumb issuer (404) needs no crumb.
 
-Cookies are deliberately not kept in the session's jar: every credential gets
+Cookies are deliberately not kept by the HTTP session: every credential gets
 its own Jenkins session, held next to its crumb, because a crumb is bound to
 the (user, session) pair.
 """
@@ -20,7 +21,6 @@ the (user, session) pair.
 from __future__ import annotations
 
 import base64
-import http.cookiejar
 import os
 import threading
 import time
@@ -32,7 +32,7 @@ import requests
 from requests.auth import AuthBase
 
 from ..errors import ConfigError, JenkinsAuthError, JenkinsForbidden, JenkinsProtocolError
-from ..httpsession import make_session
+from ..httpsession import Response, make_session
 from . import answers
 from .endpoints import TokenEndpoints
 from .models import Credential
@@ -65,13 +65,6 @@ class _Anonymous(AuthBase):
     def __call__(self, request):
         request.headers.pop("Authorization", None)
         return request
-
-
-class _NoCookies(http.cookiejar.DefaultCookiePolicy):
-    """The shared jar accepts nothing: sessions are kept per credential instead."""
-
-    def set_ok(self, cookie, request):  # noqa: D102
-        return False
 
 
 @dataclass
@@ -113,7 +106,6 @@ class JenkinsClient(TokenEndpoints):
         self._session.headers["User-Agent"] = "jenkins-broker"
         # Jenkins localises some messages the client matches on (§4.7); ask for English.
         self._session.headers["Accept-Language"] = "en"
-        self._session.cookies.set_policy(_NoCookies())
         self._session.max_redirects = 5
         self._lock = threading.Lock()
         self._crumbs: dict[Credential, _Crumb] = {}
@@ -160,7 +152,7 @@ class JenkinsClient(TokenEndpoints):
     def _send(self, method: str, path: str, *, credential: Credential | None,
               user: str | None, what: str, data: dict[str, str] | None = None,
               headers: dict[str, str] | None = None,
-              cookies: dict[str, str] | None = None) -> requests.Response:
+              cookies: dict[str, str] | None = None) -> Response:
         url = self._url + path
         auth = _BasicAuth(credential) if credential is not None else _Anonymous()
         try:
@@ -178,7 +170,7 @@ class JenkinsClient(TokenEndpoints):
         self._observe(response)
         return response
 
-    def _observe(self, response: requests.Response) -> None:
+    def _observe(self, response: Response) -> None:
         """Learn the version from any answer carrying X-Jenkins; notice restarts."""
         version = response.headers.get("X-Jenkins")
         if version:
@@ -191,8 +183,8 @@ class JenkinsClient(TokenEndpoints):
                     self._crumbs.clear()
             self._instance = instance
 
-    def _check(self, response: requests.Response, *, credential: Credential | None,
-               user: str | None, what: str, **extra: Any) -> requests.Response:
+    def _check(self, response: Response, *, credential: Credential | None,
+               user: str | None, what: str, **extra: Any) -> Response:
         error = answers.error_for_status(
             response.status_code, response.headers, response.text, url=response.url,
             user=user, as_user=credential.username if credential else None, what=what,
@@ -202,7 +194,7 @@ class JenkinsClient(TokenEndpoints):
         return response
 
     def get(self, path: str, *, credential: Credential | None = None,
-            user: str | None = None, what: str = "reading from Jenkins") -> requests.Response:
+            user: str | None = None, what: str = "reading from Jenkins") -> Response:
         """GET ``{root}{path}``; return the 2xx answer or raise the mapped error."""
         response = self._send("GET", path, credential=credential, user=user, what=what)
         return self._check(response, credential=credential, user=user, what=what)
@@ -210,7 +202,7 @@ class JenkinsClient(TokenEndpoints):
     def post(self, path: str, *, credential: Credential, data: dict[str, str] | None = None,
              user: str | None = None, what: str = "posting to Jenkins",
              empty_403: type[JenkinsForbidden] | None = None,
-             empty_403_message: str | None = None) -> requests.Response:
+             empty_403_message: str | None = None) -> Response:
         """POST a form to ``{root}{path}`` with the CSRF handling ``credential`` needs.
 
         Token credentials send no crumb and no cookie. Password credentials send
