@@ -182,9 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(breakdown))
         c = extra["profile"]["cprofile"]
         print(f"cProfile: {c['profiled_ms_per_mint']:.2f} ms/mint profiled, of which "
-              f"{c['waiting_ms_per_mint']:.2f} ms waiting on sockets and locks; requests' "
-              f"per-call environment lookups (proxies, .netrc): "
-              f"{c['requests_env_lookups_ms_per_mint']:.2f} ms/mint")
+              f"{c['waiting_ms_per_mint']:.2f} ms waiting on sockets and locks; the outgoing "
+              f"HTTP client's own code: {c['http_client_ms_per_mint']:.2f} ms/mint")
         print("Where a revocation's time goes (median, sequential, what each reaper worker does):")
         print("\n".join(profile_mint.revocation_lines(extra["profile"]["revocation_ms"])))
         print("top own time per mint (cProfile):")

