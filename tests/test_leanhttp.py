@@ -8,10 +8,12 @@ and TLS. Proxies are handed to ``requests`` by :func:`make_session`.
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,10 +21,11 @@ import pytest
 import requests
 import trustme
 from requests.auth import AuthBase
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import InsecureRequestWarning
 
 from jenkins_broker.httpsession import make_session
-from jenkins_broker.leanhttp import LeanSession
+from jenkins_broker.leanhttp import LeanResponse, LeanSession, _leaves_origin
 
 SECRET = "s.never-in-a-message-0123456789"
 
@@ -235,24 +238,30 @@ def test_an_idle_connection_the_server_closed_is_replaced_not_failed(serve, sess
     assert len(server.peers) == 2
 
 
+def _until(predicate, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
 def test_the_pool_keeps_at_most_pool_size_idle_connections(serve):
     server, url = serve()
-    session = LeanSession(pool_size=2)
-    gate = threading.Barrier(6)
     results = []
-
-    def worker():
-        gate.wait()
-        results.append(session.request("GET", f"{url}/echo").status_code)
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert results == [200] * 6
-    pool = next(iter(session._pools.values()))
-    assert len(pool.idle) <= 2
-    session.close()
+    with LeanSession(pool_size=2) as session:
+        def worker():
+            results.append(session.request("GET", f"{url}/hang", timeout=10).text)
+        threads = [threading.Thread(target=worker) for _ in range(6)]
+        for t in threads:
+            t.start()
+        _until(lambda: len(server.peers) == 6, "six connections open at once")
+        server.release.set()
+        for t in threads:
+            t.join(10)
+        assert results == ["late"] * 6
+        pool = next(iter(session._pools.values()))
+        assert len(pool.idle) == 2  # four were closed after use
     assert pool.idle == []
 
 
@@ -287,6 +296,27 @@ def test_credentials_do_not_follow_a_redirect_to_another_host(serve, session):
     assert "authorization" not in answer["headers"]
 
 
+@pytest.mark.parametrize("old, new, leaves", [
+    ("https://j.example/a", "https://j.example/b", False),
+    ("http://j.example/a", "https://j.example/b", False),      # upgrade on default ports
+    ("http://j.example:80/a", "https://j.example:443/b", False),
+    ("https://j.example/a", "http://j.example/b", True),       # downgrade: never
+    ("https://j.example/a", "https://j.example:8443/b", True),
+    ("http://j.example:8080/a", "https://j.example/b", True),
+    ("https://j.example/a", "https://other.example/b", True),
+])
+def test_which_redirects_drop_credentials(old, new, leaves):
+    assert _leaves_origin(old, new) is leaves
+
+
+def test_a_301_keeps_methods_other_than_post(serve, session):
+    _, url = serve()
+    kept = session.request("DELETE", f"{url}/redirect?status=301&to=/echo").json()
+    assert kept["method"] == "DELETE"
+    changed = session.request("POST", f"{url}/redirect?status=301&to=/echo", data="x").json()
+    assert changed["method"] == "GET"
+
+
 def test_a_redirect_loop_stops(serve, session):
     _, url = serve()
     session.max_redirects = 5
@@ -311,7 +341,9 @@ def test_no_answer_in_time_is_a_read_timeout_without_the_token(serve, session):
         session.request("GET", f"{url}/hang", timeout=(5, 0.2), headers={"X-Vault-Token": SECRET})
     assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
     server.release.set()
-    assert session.request("GET", f"{url}/echo").status_code == 200  # the pool still works
+    # The timed-out connection was closed, not pooled: the late answer is not read as this one's.
+    assert session.request("GET", f"{url}/echo").json()["path"] == "/echo"
+    assert len(server.peers) == 2
 
 
 def test_a_reset_is_a_connection_error(serve, session):
@@ -336,6 +368,27 @@ def test_an_answer_cut_short_is_a_chunked_encoding_error(serve, session):
 def test_bad_urls(url, error):
     with LeanSession() as session, pytest.raises(error):
         session.request("GET", url)
+
+
+@pytest.mark.parametrize("headers", [
+    {"Jenkins-Crumb": f"abc\n{SECRET}"},
+    {"Jenkins-Crumb": f"{SECRET}\r"},
+    {"X-Vault-Token": f" {SECRET}"},
+    {"Bad Name": SECRET},
+    {"X-Number": 5},
+])
+def test_a_header_that_cannot_be_sent_is_refused_without_its_value(serve, session, headers):
+    server, url = serve()
+    with pytest.raises(requests.exceptions.InvalidHeader) as caught:
+        session.request("GET", f"{url}/echo", headers=headers)
+    assert SECRET not in str(caught.value)
+    assert server.peers == set()  # nothing was sent
+
+
+def test_url_messages_leave_the_query_out():
+    with LeanSession() as session, pytest.raises(requests.exceptions.InvalidSchema) as caught:
+        session.request("GET", f"ftp://127.0.0.1/x?token={SECRET}")
+    assert SECRET not in str(caught.value)
 
 
 # -- what is read ----------------------------------------------------------------------
@@ -370,6 +423,10 @@ def test_cookies_status_and_headers(serve, session):
     assert {c.name: c.value for c in answer.cookies} == {"JSESSIONID.1a2b3c4d": "node0abc",
                                                           "other": "1"}
     assert "node0abc" not in repr(answer.cookies)
+    # Attributes unknown to http.cookies neither hide the cookie nor become cookies.
+    odd = LeanResponse(200, "OK", CaseInsensitiveDict(), b"", url, [
+        "JSESSIONID.ab=x; Path=/; Secure; HttpOnly; Partitioned", "a=1; Priority=High", "flag"])
+    assert {c.name: c.value for c in odd.cookies} == {"JSESSIONID.ab": "x", "a": "1"}
     assert answer.headers["SET-COOKIE"].count("Path=/") == 2  # repeated headers are joined
     missing = session.request("GET", f"{url}/nothing")
     assert missing.status_code == 404 and not missing.ok and missing.reason == "Not Found"
@@ -381,7 +438,7 @@ def test_head_has_no_body(serve, session):
     _, url = serve()
     answer = session.request("HEAD", f"{url}/echo")
     assert answer.status_code == 200 and answer.content == b""
-    assert session.request("GET", f"{url}/echo").status_code == 200  # connection still in step
+    assert session.request("GET", f"{url}/echo").json()["method"] == "GET"  # still in step
 
 
 # -- TLS -------------------------------------------------------------------------------
@@ -441,6 +498,13 @@ def test_tls_client_certificate(serve, ca, tmp_path):
         session.request("GET", f"{url}/echo", verify=str(bundle))
 
 
+def test_a_ca_bundle_that_is_not_pem_is_a_tls_error(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate")
+    with LeanSession() as session, pytest.raises(requests.exceptions.SSLError, match="TLS settings"):
+        session.request("GET", "https://127.0.0.1:1/", verify=str(bundle))
+
+
 def test_a_missing_ca_bundle_is_named():
     with LeanSession() as session, pytest.raises(OSError, match="CA certificate bundle"):
         session.request("GET", "https://127.0.0.1:1/", verify="/nonexistent/ca.pem")
@@ -459,3 +523,48 @@ def test_make_session_is_lean_unless_a_proxy_applies(monkeypatch):
     assert proxied.proxies["https"] == "http://proxy.example:3128"
     monkeypatch.setenv("NO_PROXY", "vault.example")
     assert isinstance(make_session("https://vault.example:8200"), LeanSession)
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A plain-HTTP forward proxy: takes absolute-URI requests and relays them."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.seen.append(self.path)
+        target = urlsplit(self.path)
+        relay = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        relay.request("GET", target.path or "/", headers={"Host": target.netloc})
+        answer = relay.getresponse()
+        body = answer.read()
+        relay.close()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.getheader("Content-Type", "text/plain"))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_url_behind_a_proxy_goes_through_it(serve, monkeypatch):
+    _, url = serve()
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    proxy.daemon_threads = True
+    proxy.seen = []
+    thread = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        session = make_session(url)
+        answer = session.request("GET", f"{url}/echo", timeout=10)
+        assert answer.status_code == 200 and answer.json()["method"] == "GET"
+        assert proxy.seen == [f"{url}/echo"]
+        session.close()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(10)

@@ -39,7 +39,7 @@ def write_env_file(path: str, values: dict[str, str]) -> None:
 
 
 def run_bootstrap(args: argparse.Namespace) -> int:
-    from .cli import emit
+    from .admin import emit
     from .config import BrokerSettings
     from .vault.bootstrap import bootstrap
     from .vault.connection import connect

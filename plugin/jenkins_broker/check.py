@@ -26,7 +26,7 @@ def _step(results: list[dict[str, Any]], name: str, action: Callable[[], str]) -
 
 def run_check(args: argparse.Namespace) -> int:
     """Run every check and print the results; returns the exit status."""
-    from .cli import emit_rows, open_store
+    from .admin import emit_rows, open_store
     from .gateway import JenkinsGateway
 
     results: list[dict[str, Any]] = []

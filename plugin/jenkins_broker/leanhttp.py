@@ -17,6 +17,10 @@ whole exchange on ``http.client``. :class:`LeanSession` is that exchange on
 * No cookie jar (the broker keeps none; see jenkins/client.py), no proxies
   (:func:`jenkins_broker.httpsession.make_session` hands a URL that has one to
   ``requests``), no compression (``Accept-Encoding: identity``), no streaming.
+* ``verify=True`` trusts certifi's bundle, as requests does; a path trusts
+  that file or directory only.
+* A redirect to another host, scheme or port drops ``Authorization`` and
+  ``Cookie`` (http:80 to https:443 on the same host keeps them, as in requests).
 * ``verify=False`` warns (``urllib3``'s InsecureRequestWarning) at each new
   connection.
 * An idle connection the server has closed is noticed before reuse (as urllib3
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import base64
 import http.client
-import http.cookies
+import http.cookiejar
 import json as jsonlib
 import select
 import socket
@@ -40,6 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+import certifi
 import requests.exceptions as rexc
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import InsecureRequestWarning
@@ -104,13 +109,12 @@ class LeanResponse:
     def cookies(self) -> list[Cookie]:
         """Every cookie of the ``Set-Cookie`` headers (name and value only)."""
         found: list[Cookie] = []
-        for header in self._set_cookies:
-            jar = http.cookies.SimpleCookie()
-            try:
-                jar.load(header)
-            except http.cookies.CookieError:
-                continue  # one malformed cookie does not hide the others
-            found.extend(Cookie(morsel.key, morsel.value) for morsel in jar.values())
+        # The first name=value of each header is the cookie; the rest are attributes,
+        # known or not (Partitioned, Priority=High, ...), as http.cookiejar reads them.
+        for pairs in http.cookiejar.parse_ns_headers(self._set_cookies):
+            name, value = pairs[0] if pairs else ("", None)
+            if name and value is not None:
+                found.append(Cookie(name, value))
         return found
 
     def raise_for_status(self) -> None:
@@ -241,6 +245,7 @@ class LeanSession:
                 sent = dict(auth(_Prepared(method, url, sent)).headers)
         if params:
             url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
+        _check_headers(sent)
         response = self._send(method, url, body, sent, timeout, verify, cert)
         hops = 0
         while allow_redirects and response.status_code in _REDIRECTS and "Location" in response.headers:
@@ -248,10 +253,12 @@ class LeanSession:
             if hops > self.max_redirects:
                 raise rexc.TooManyRedirects(f"Exceeded {self.max_redirects} redirects.")
             target = urljoin(response.url, response.headers["Location"])
-            if urlsplit(target).netloc != urlsplit(response.url).netloc:
-                sent.pop("Authorization", None)  # as requests does on a change of host
+            if _leaves_origin(response.url, target):
+                sent.pop("Authorization", None)
                 sent.pop("Cookie", None)
-            if response.status_code in (301, 302, 303) and method != "HEAD":
+            status = response.status_code
+            # requests' (and browsers') rules: 303 and 302 become GET, 301 only from POST.
+            if (status in (302, 303) and method != "HEAD") or (status == 301 and method == "POST"):
                 method, body = "GET", None
                 sent = {k: v for k, v in sent.items()
                         if k.lower() not in ("content-type", "content-length")}
@@ -303,14 +310,17 @@ class LeanSession:
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        elif verify is True:
-            context = ssl.create_default_context()
+        elif verify is True:  # certifi's bundle, as requests uses
+            context = ssl.create_default_context(cafile=certifi.where())
         else:
             where = Path(verify)
             if not where.exists():
                 raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {verify}")
             context = (ssl.create_default_context(capath=str(where)) if where.is_dir()
                        else ssl.create_default_context(cafile=str(where)))
+        # Python 3.13 turns on strict X.509 checks by default; urllib3 does not, and
+        # certificates of private CAs often fail them.
+        context.verify_flags &= ~getattr(ssl, "VERIFY_X509_STRICT", 0)
         if cert:
             certfile, keyfile = cert if isinstance(cert, tuple) else (cert, None)
             context.load_cert_chain(certfile, keyfile)
@@ -343,20 +353,23 @@ class LeanSession:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise rexc.InvalidURL(f"invalid URL {url!r}: {exc}") from None
+            raise rexc.InvalidURL(f"invalid URL {_shown(url)}: {exc}") from None
         scheme = parts.scheme.lower()
         if not scheme:
-            raise rexc.MissingSchema(f"invalid URL {url!r}: no scheme supplied")
+            raise rexc.MissingSchema(f"invalid URL {_shown(url)}: no scheme supplied")
         if scheme not in ("http", "https"):
-            raise rexc.InvalidSchema(f"no connection adapters were found for {url!r}")
+            raise rexc.InvalidSchema(f"no connection adapters were found for {_shown(url)}")
         host = parts.hostname
         if not host:
-            raise rexc.InvalidURL(f"invalid URL {url!r}: no host supplied")
+            raise rexc.InvalidURL(f"invalid URL {_shown(url)}: no host supplied")
         port = port or (443 if scheme == "https" else 80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         where = f"{host}:{port}"
         connect_timeout, read_timeout = _timeouts(timeout)
-        pool = self._pool(scheme, host, port, verify, cert)
+        try:
+            pool = self._pool(scheme, host, port, verify, cert)
+        except ssl.SSLError as exc:  # a CA bundle or client certificate that is not usable
+            raise rexc.SSLError(f"{where}: cannot load the TLS settings: {exc}") from None
 
         conn = pool.take()
         if conn is None:
@@ -372,8 +385,8 @@ class LeanSession:
             except BaseException as exc:
                 conn.close()
                 raise _connect_error(exc, where, connect_timeout) from None
-        conn.sock.settimeout(read_timeout)
         try:
+            conn.sock.settimeout(read_timeout)
             conn.request(method, target, body=body, headers=headers)
             answer = conn.getresponse()
             content = answer.read()
@@ -413,8 +426,54 @@ def _exchange_error(exc: BaseException, where: str, timeout: Any) -> BaseExcepti
         return rexc.SSLError(f"{where}: {exc}")
     if isinstance(exc, http.client.RemoteDisconnected):
         return rexc.ConnectionError(f"{where}: Connection aborted: RemoteDisconnected: {exc}")
+    if isinstance(exc, http.client.InvalidURL):  # a space or control character in the path
+        return rexc.InvalidURL(f"{where}: the request path has a space or control character")
     if isinstance(exc, http.client.IncompleteRead):
         return rexc.ChunkedEncodingError(f"{where}: Connection broken: the answer was cut short")
     if isinstance(exc, (OSError, http.client.HTTPException)):
         return rexc.ConnectionError(f"{where}: Connection aborted: {type(exc).__name__}: {exc}")
     return exc
+
+
+def _shown(url: str) -> str:
+    """``url`` as messages may show it: no user-info, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        where = parts.hostname or ""
+        if parts.port:
+            where += f":{parts.port}"
+    except ValueError:
+        return "<unparsable URL>"
+    return repr(f"{parts.scheme}://{where}{parts.path}" if parts.scheme else parts.path)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def _leaves_origin(old: str, new: str) -> bool:
+    """True when a redirect must not carry credentials on: another host, scheme or port.
+
+    As in requests, http on its default port upgrading to https on its default
+    port keeps them; any other change drops them (https to http above all).
+    """
+    old_origin, new_origin = _origin(old), _origin(new)
+    if old_origin == new_origin:
+        return False
+    return not (old_origin[1] == new_origin[1] and old_origin[0] == "http"
+                and old_origin[2] == 80 and new_origin[0] == "https" and new_origin[2] == 443)
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse a header that http.client would refuse, naming it but never its value."""
+    for name, value in headers.items():
+        if not isinstance(value, (str, bytes)):
+            raise rexc.InvalidHeader(f"the value of header {name!r} must be a string, "
+                                     f"not {type(value).__name__}")
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        if (not name or any(c in name for c in " :\r\n\0\t")
+                or any(c in text for c in "\r\n\0") or text[:1] in (" ", "\t")):
+            raise rexc.InvalidHeader(f"header {name!r} has a name or value that cannot be sent "
+                                     "(line break, NUL or leading whitespace); not sent")

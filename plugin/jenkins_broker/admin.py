@@ -1,0 +1,274 @@
+"""The administrative commands of ``jenkins-broker``: config, credentials, roles,
+mint, leases, revoke and reap, and the output helpers every command shares.
+
+They talk to Vault directly with the operator's own Vault token (``VAULT_ADDR``,
+``VAULT_TOKEN``, as the Vault CLI reads them), so they work whether or not a
+broker is running. ``leases`` and ``revoke`` go through a running broker's API
+instead when ``JENKINS_BROKER_ADDR`` is set: that is how an auditor, who may not
+read Jenkins credentials, kills tokens. :mod:`jenkins_broker.cli` builds the
+parser and dispatches here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from typing import Any, Callable
+
+from .errors import BrokerError
+
+
+# -- output ----------------------------------------------------------------------
+
+def emit(args: argparse.Namespace, data: Any, *, title: str | None = None) -> None:
+    """Print ``data`` as JSON (``--json``) or as an aligned key/value table."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, sort_keys=True, default=str))
+        return
+    if title:
+        print(title)
+    if isinstance(data, dict):
+        if not data:
+            print("(nothing)")
+            return
+        width = max(len(str(k)) for k in data)
+        print(f"{'Key':<{width}}    Value")
+        print(f"{'---':<{width}}    -----")
+        for key, value in data.items():
+            if isinstance(value, (dict, list)):
+                value = json.dumps(value, sort_keys=True, default=str)
+            print(f"{key:<{width}}    {value}")
+    elif isinstance(data, list):
+        if not data:
+            print("(none)")
+        for item in data:
+            print(item)
+    else:
+        print(data)
+
+
+def emit_rows(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Print a list of records as a table (or JSON)."""
+    if getattr(args, "json", False):
+        print(json.dumps(rows, indent=2, sort_keys=True, default=str))
+        return
+    if not rows:
+        print("(none)")
+        return
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+# -- plumbing --------------------------------------------------------------------
+
+def open_store():
+    """The Vault store, logged in with the environment's Vault settings."""
+    from .config import BrokerSettings
+    from .vault.connection import connect
+    from .vault.settings import VaultSettings
+    from .vault.store import VaultStore
+
+    settings = BrokerSettings.from_env()
+    client, _ = connect(VaultSettings.from_env())
+    return VaultStore(client, kv_mount=settings.kv_mount, shared_mount=settings.shared_mount,
+                      cache_seconds=0)
+
+
+def open_manager():
+    """A lease manager over the environment's Vault and the Jenkins stored in it."""
+    from .gateway import JenkinsGateway
+    from .leases import LeaseManager
+
+    store = open_store()
+    gateway = JenkinsGateway(store)
+    return LeaseManager(store, gateway), store, gateway
+
+
+def read_secret(args: argparse.Namespace, what: str) -> str | None:
+    """A secret from ``--<what>-env VAR`` or ``--<what>-stdin``; never from the command line."""
+    env_name = getattr(args, f"{what}_env", None)
+    if env_name:
+        value = os.environ.get(env_name, "")
+        if not value:
+            raise BrokerError(f"--{what}-env: the environment variable {env_name} is empty or unset")
+        return value
+    if getattr(args, f"{what}_stdin", False):
+        value = getpass.getpass(f"{what}: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+        if not value:
+            raise BrokerError(f"--{what}-stdin: nothing was read from standard input")
+        return value
+    return None
+
+
+def parse_pairs(pairs: list[str]) -> dict[str, str]:
+    """Vault-style ``key=value`` arguments as a dict."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BrokerError(f"expected key=value, got {pair!r}")
+        out[key] = value
+    return out
+
+
+# -- commands ----------------------------------------------------------------------
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from .connection import build_config
+    store = open_store()
+    if args.action == "read":
+        current = store.get_jenkins_config()
+        if current is None:
+            raise BrokerError("Jenkins is not configured: run `jenkins-broker config write --url ...`")
+        emit(args, current.to_api())
+        return 0
+    data: dict[str, Any] = {"url": args.url, "kind": args.kind, "timeout": args.timeout}
+    if args.ca_bundle:
+        with open(args.ca_bundle, encoding="ascii") as fh:
+            data["ca_bundle"] = fh.read()
+    if args.insecure:
+        data["verify_tls"] = False
+    config = build_config(data, store.get_jenkins_config())
+    store.put_jenkins_config(config)
+    emit(args, config.to_api(), title="Jenkins connection written:")
+    return 0
+
+
+def _manage(args: argparse.Namespace, what: str, *, lister: Callable, getter: Callable,
+            deleter: Callable, writer: Callable[[], Any]) -> int:
+    """The list/read/delete/write pattern shared by ``credentials`` and ``roles``."""
+    if args.action == "list":
+        emit(args, lister())
+    elif args.action == "read":
+        found = getter(args.name)
+        if found is None:
+            raise BrokerError(f"no {what} named {args.name!r}")
+        emit(args, found.to_api())
+    elif args.action == "delete":
+        deleter(args.name)
+        emit(args, {"deleted": args.name})
+    else:
+        written = writer()
+        emit(args, written.to_api(), title=f"{what.capitalize()} {args.name} written:")
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    from .connection import build_credential
+    store = open_store()
+
+    def write():
+        password, token = read_secret(args, "password"), read_secret(args, "token")
+        credential = build_credential(args.name, {"username": args.username,
+                                                  "password": password, "token": token})
+        store.put_credential(credential)
+        return credential
+
+    return _manage(args, "credential", lister=store.list_credentials, getter=store.get_credential,
+                   deleter=store.delete_credential, writer=write)
+
+
+def cmd_roles(args: argparse.Namespace) -> int:
+    from .roles import build_role
+    store = open_store()
+
+    def write():
+        role = build_role(args.name, parse_pairs(args.fields), store.get_role(args.name))
+        store.put_role(role)
+        return role
+
+    return _manage(args, "role", lister=store.list_roles, getter=store.get_role,
+                   deleter=store.delete_role, writer=write)
+
+
+def cmd_mint(args: argparse.Namespace) -> int:
+    from .durations import parse_duration
+    from .records import Requester, rfc3339
+    manager, _, gateway = open_manager()
+    ttl = parse_duration(args.ttl, field="--ttl") if args.ttl else None
+    record, value = manager.mint(args.role, ttl=ttl,
+                                 requester=Requester(display_name=f"cli:{getpass.getuser()}"))
+    emit(args, {"lease_id": record.lease_id, "lease_duration": int(record.expires_at - record.issued_at),
+                "username": record.jenkins_user, "token": value, "token_name": record.token_name,
+                "jenkins_url": gateway.jenkins_url, "expires_at": rfc3339(record.expires_at)})
+    return 0
+
+
+def _lease_row(record: dict[str, Any]) -> dict[str, Any]:
+    who = record.get("requester") or {}
+    return {"lease_id": record["lease_id"], "user": record["jenkins_user"],
+            "requester": who.get("display_name") or who.get("accessor", ""),
+            "entity_id": who.get("entity_id", ""), "issued_at": record["issued_at"],
+            "expires_at": record["expires_at"], "token_name": record["token_name"],
+            "attempts": record.get("revoke_attempts", 0)}
+
+
+def cmd_leases(args: argparse.Namespace) -> int:
+    from .apiclient import BrokerAPI
+    from .records import rfc3339
+    api = BrokerAPI.from_env()
+    rows = []
+    if api is not None:  # through the broker, with the caller's own Vault token
+        roles = [args.role] if args.role else [
+            k.rstrip("/") for k in ((api.call("LIST", "sys/leases/lookup/jenkins/creds") or {})
+                                    .get("data", {}).get("keys", []))]
+        for role in roles:
+            rows += [_lease_row(r) for r in api.call("GET", f"jenkins/leases/{role}")["data"]["leases"]]
+    else:
+        store = open_store()
+        roles = [args.role] if args.role else store.list_lease_roles()
+        for role in roles:
+            for record, _ in store.get_leases((role, s) for s in store.list_leases(role)):
+                row = record.to_record()
+                row.update(lease_id=record.lease_id, issued_at=rfc3339(record.issued_at),
+                           expires_at=rfc3339(record.expires_at))
+                rows.append(_lease_row(row))
+    rows.sort(key=lambda r: r["expires_at"])
+    emit_rows(args, rows, ["lease_id", "user", "requester", "expires_at", "attempts"])
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from .apiclient import BrokerAPI
+    api = BrokerAPI.from_env()
+    if api is not None:  # through the broker: auditors may revoke without Jenkins credentials
+        if args.lease_id:
+            api.call("PUT", "sys/leases/revoke", {"lease_id": args.lease_id})
+            emit(args, {"lease_id": args.lease_id, "revoked": True})
+        else:
+            body = {"requester": args.requester} if args.requester else {}
+            emit(args, api.call("POST", f"jenkins/revoke/{args.role}", body)["data"])
+        return 0
+    manager, _, _ = open_manager()
+    if args.lease_id:
+        done = manager.revoke(args.lease_id, cause="cli")
+        emit(args, {"lease_id": args.lease_id, "revoked": done,
+                    "note": "" if done else "no such lease (already revoked or expired)"})
+    else:
+        emit(args, manager.revoke_many(args.role, requester=args.requester))
+    return 0
+
+
+def cmd_reap(args: argparse.Namespace) -> int:
+    from .reaper import Reaper
+    from .reconcile import Reconciler
+    manager, store, gateway = open_manager()
+    reaper = Reaper(manager, store)
+    try:
+        loaded = reaper.load()
+        started = reaper.run_once(wait=True)
+        result: dict[str, Any] = {"leases_loaded": loaded, "expired_processed": started,
+                                  "still_live": reaper.live_count()}
+        if args.reconcile:
+            result["reconcile"] = Reconciler(store, gateway, metrics=manager.metrics,
+                                             grace=args.grace).run()
+    finally:
+        reaper.stop()
+    emit(args, result)
+    return 0
