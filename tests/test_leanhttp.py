@@ -25,7 +25,8 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import InsecureRequestWarning
 
 from jenkins_broker.httpsession import make_session
-from jenkins_broker.leanhttp import LeanResponse, LeanSession, _leaves_origin
+from jenkins_broker.leanhttp import LeanResponse, LeanSession
+from jenkins_broker.leanhttp.rules import leaves_origin
 
 SECRET = "s.never-in-a-message-0123456789"
 
@@ -306,7 +307,7 @@ def test_credentials_do_not_follow_a_redirect_to_another_host(serve, session):
     ("https://j.example/a", "https://other.example/b", True),
 ])
 def test_which_redirects_drop_credentials(old, new, leaves):
-    assert _leaves_origin(old, new) is leaves
+    assert leaves_origin(old, new) is leaves
 
 
 def test_a_301_keeps_methods_other_than_post(serve, session):
