@@ -26,7 +26,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from jenkins_broker.httpsession import make_session
 from jenkins_broker.leanhttp import LeanResponse, LeanSession
-from jenkins_broker.leanhttp.rules import leaves_origin
+from jenkins_broker.leanhttp.rules import leaves_origin, safe_url
 
 SECRET = "s.never-in-a-message-0123456789"
 
@@ -384,6 +384,15 @@ def test_a_header_that_cannot_be_sent_is_refused_without_its_value(serve, sessio
         session.request("GET", f"{url}/echo", headers=headers)
     assert SECRET not in str(caught.value)
     assert server.peers == set()  # nothing was sent
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://user:pw@jenkins.example:8443/a/b?token=x#frag", "https://jenkins.example:8443/a/b"),
+    ("http://jenkins.example:notaport/x?q=1", "<unparsable URL>"),
+    ("http://[::1]:8080/v1/x", "http://[::1]:8080/v1/x"),
+])
+def test_safe_url(url, shown):
+    assert safe_url(url) == shown
 
 
 def test_url_messages_leave_the_query_out():

@@ -25,7 +25,6 @@ import html
 import json
 import re
 from typing import Any, Mapping
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
@@ -35,6 +34,7 @@ from ..errors import (BrokerError, ConfigError, JenkinsAuthError,
                       JenkinsForbidden, JenkinsMethodNotAllowed, JenkinsNotFound,
                       JenkinsOperationFailed, JenkinsProtocolError, JenkinsServerError,
                       JenkinsTimeout, JenkinsUnavailable, JenkinsUnsupported, redact)
+from ..leanhttp.rules import safe_url
 
 CRUMB_ERROR_TEXT = "No valid crumb was included in the request"
 LEGACY_DISABLED_TEXT = "Capability to generate a legacy token"
@@ -134,18 +134,6 @@ def _reason(exc: BaseException) -> str:
         if found:
             return redact(found.group(0).strip(" .:,"), limit=160)
     return type(exc).__name__
-
-
-def safe_url(url: str) -> str:
-    """``url`` without user-info, query or fragment: what messages may show."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def scrub(error: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:

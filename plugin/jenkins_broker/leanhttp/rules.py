@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests.exceptions as rexc
 
@@ -54,16 +54,18 @@ def exchange_error(exc: BaseException, where: str, timeout: Any) -> BaseExceptio
     return exc
 
 
-def shown(url: str) -> str:
+def safe_url(url: str) -> str:
     """``url`` as messages may show it: no user-info, query or fragment."""
     try:
         parts = urlsplit(url)
-        where = parts.hostname or ""
+        host = parts.hostname or ""
+        if ":" in host:  # an IPv6 address keeps its brackets
+            host = f"[{host}]"
         if parts.port:
-            where += f":{parts.port}"
-    except ValueError:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # also a port that is not a number
         return "<unparsable URL>"
-    return repr(f"{parts.scheme}://{where}{parts.path}" if parts.scheme else parts.path)
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -22,7 +22,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from .response import LeanResponse
 from .rules import (basic_auth, check_headers, connect_error, exchange_error, leaves_origin,
-                    shown)
+                    safe_url)
 
 DEFAULT_HEADERS = {"User-Agent": "jenkins-broker", "Accept": "*/*"}
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -251,15 +251,15 @@ class LeanSession:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise rexc.InvalidURL(f"invalid URL {shown(url)}: {exc}") from None
+            raise rexc.InvalidURL(f"invalid URL {safe_url(url)!r}: {exc}") from None
         scheme = parts.scheme.lower()
         if not scheme:
-            raise rexc.MissingSchema(f"invalid URL {shown(url)}: no scheme supplied")
+            raise rexc.MissingSchema(f"invalid URL {safe_url(url)!r}: no scheme supplied")
         if scheme not in ("http", "https"):
-            raise rexc.InvalidSchema(f"no connection adapters were found for {shown(url)}")
+            raise rexc.InvalidSchema(f"no connection adapters were found for {safe_url(url)!r}")
         host = parts.hostname
         if not host:
-            raise rexc.InvalidURL(f"invalid URL {shown(url)}: no host supplied")
+            raise rexc.InvalidURL(f"invalid URL {safe_url(url)!r}: no host supplied")
         port = port or (443 if scheme == "https" else 80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         where = f"{host}:{port}"
