@@ -13,7 +13,6 @@ import json
 import socket
 import ssl
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,6 +26,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from jenkins_broker.httpsession import make_session
 from jenkins_broker.leanhttp import LeanResponse, LeanSession
 from jenkins_broker.leanhttp.rules import leaves_origin, safe_url
+from tests.integration.conftest import wait_for
 
 SECRET = "s.never-in-a-message-0123456789"
 
@@ -239,14 +239,6 @@ def test_an_idle_connection_the_server_closed_is_replaced_not_failed(serve, sess
     assert len(server.peers) == 2
 
 
-def _until(predicate, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
 def test_the_pool_keeps_at_most_pool_size_idle_connections(serve):
     server, url = serve()
     results = []
@@ -256,7 +248,7 @@ def test_the_pool_keeps_at_most_pool_size_idle_connections(serve):
         threads = [threading.Thread(target=worker) for _ in range(6)]
         for t in threads:
             t.start()
-        _until(lambda: len(server.peers) == 6, "six connections open at once")
+        wait_for(lambda: len(server.peers) == 6, interval=0.005, what="six connections open at once")
         server.release.set()
         for t in threads:
             t.join(10)
