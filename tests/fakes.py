@@ -23,6 +23,8 @@ class MemoryStore:
         self.leases: dict[tuple[str, str], tuple[dict, int]] = {}
         self.rotation: dict[str, tuple[dict, int]] = {}
         self.shared: dict[str, dict] = {}
+        self.credentials: dict = {}
+        self.quota: dict[str, tuple[dict, int]] = {}
         self.fail_writes = False
         self.lock = threading.Lock()
 
@@ -49,6 +51,15 @@ class MemoryStore:
             table[key] = (data, version + 1)
             return version + 1
 
+    def get_credential(self, name):
+        return self.credentials.get(name)
+
+    def put_credential(self, credential):
+        self.credentials[credential.name] = credential
+
+    def list_credentials(self):
+        return sorted(self.credentials)
+
     def get_lease(self, role, suffix):
         found = self.leases.get((role, suffix))
         return (LeaseRecord.from_record(found[0]), found[1]) if found else None
@@ -68,6 +79,12 @@ class MemoryStore:
     def list_lease_roles(self):
         return sorted({r for (r, _) in self.leases})
 
+    def get_quota(self, role):
+        return self.quota.get(role)
+
+    def put_quota(self, role, data, cas):
+        return self._cas(self.quota, role, dict(data), cas)
+
     def get_rotation_state(self, role):
         return self.rotation.get(role)
 
@@ -76,6 +93,9 @@ class MemoryStore:
 
     def write_shared(self, role, data):
         self.shared[role] = dict(data)
+
+    def delete_shared(self, role):
+        self.shared.pop(role, None)
 
 
 @dataclass

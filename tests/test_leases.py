@@ -2,7 +2,7 @@
 
 import pytest
 
-from jenkins_broker.errors import (InvalidRequest, JenkinsConnectionError, LeaseNotFound,
+from jenkins_broker.errors import (InvalidRequest, JenkinsConnectionError, LeaseNotFound, LeaseRevoking,
                                    QuotaExceeded, UnknownRole, VaultUnavailable)
 from jenkins_broker.leases import Backoff, LeaseManager
 from jenkins_broker.records import Requester, parse_token_name, split_lease_id
@@ -134,3 +134,42 @@ def test_incident_button_by_requester(world):
                                                  for s in manager.list("ci-bot"))] == ["bob"]
     assert manager.revoke_many("ci-bot")["revoked"] == 1
     assert gateway.live == {}
+
+
+# -- asked-for revocation (issue 11) ----------------------------------------------------
+
+def test_a_failed_asked_for_revocation_makes_the_lease_revoking_and_due_after_the_backoff(world):
+    manager, store, gateway, clock = world
+    record, _ = manager.mint("ci-bot")
+    gateway.fail_revoke = True
+    with pytest.raises(JenkinsConnectionError):
+        manager.revoke(record.lease_id, cause="request")
+    stored, _ = store.get_lease("ci-bot", record.suffix)
+    assert stored.revoking and stored.revoke_reason == "request"
+    assert stored.revoke_requested_at == clock.now
+    # Due after the first backoff (base 1 s), not at the lease's expiry ten minutes away.
+    assert clock.now < stored.due_at <= clock.now + 1
+    assert stored.state(clock.now) == "revoking"
+    with pytest.raises(LeaseRevoking):
+        manager.renew(record.lease_id, 600)
+
+
+def test_a_claim_in_progress_makes_other_revocations_stand_back(world):
+    manager, store, gateway, clock = world
+    record, _ = manager.mint("ci-bot")
+    found, version = store.get_lease("ci-bot", record.suffix)
+    store.put_lease(found.claimed(clock.now, clock.now + 30, "request"), cas=version)
+    assert manager.revoke(record.lease_id) is False
+    assert gateway.revoked == []
+    clock.advance(31)  # the claimer died: its claim lapses and the next request acts
+    assert manager.revoke(record.lease_id) is True
+    assert len(gateway.revoked) == 1
+
+
+def test_an_asked_for_revocation_is_not_given_up_when_a_renewal_races_it(world):
+    manager, store, gateway, clock = world
+    record, _ = manager.mint("ci-bot")
+    stale, version = store.get_lease("ci-bot", record.suffix)
+    manager.renew(record.lease_id, 300)  # lands between the load and the claim
+    assert manager.revoke_record(stale, version, cause="request") is True
+    assert store.leases == {} and len(gateway.revoked) == 1

@@ -44,20 +44,20 @@ def test_engine_token_names_parse_and_others_do_not():
 
 
 def test_engine_tokens_past_their_deadline_and_grace_are_revoked(setup):
+    """With an engine declared on the same users, its tokens with a deadline ahead are the
+    engine's to account for; past the deadline no Vault lease can cover them."""
     gateway, reconciler, metrics, trail = setup
+    reconciler.engine_shares_users = True
     past = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) - 61}-0123abcd")
     in_grace = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) - 59}-0123abce")
     future = gateway.add_token("ci-bot", f"vault-jenkins-deploy-{int(NOW) + 3600}-0123abcf")
-    root = gateway.add_token("ci-bot", f"vault-jenkins-root-{int(NOW) - 86400}-0123abd0")
-    own = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) - 86400}-0123abd1")
     other_user = gateway.add_token("deployer", f"vault-jenkins-ci-bot-{int(NOW) - 86400}-0123abd2")
-    gateway.live[own].name = "my laptop"
 
     counts = reconciler.run()
 
     assert gateway.revoked == [past]
-    assert counts == {"checked": 3, "orphans": 1, "revoked": 1, "errors": 0}
-    assert {in_grace, future, root, own, other_user} <= set(gateway.live)
+    assert counts == {"checked": 3, "orphans": 1, "foreign": 0, "revoked": 1, "errors": 0}
+    assert {in_grace, future, other_user} <= set(gateway.live)
     assert metrics.registry.get_sample_value("jenkins_broker_orphans_revoked_total",
                                              {"role": "ci-bot"}) == 1
     line, = [x for x in trail() if x["event"] == "revoke"]
@@ -65,11 +65,57 @@ def test_engine_tokens_past_their_deadline_and_grace_are_revoked(setup):
     assert line["token_uuid"] == past and line["jenkins_user"] == "ci-bot"
 
 
+def test_without_a_declared_engine_an_engine_name_hides_nothing(setup):
+    gateway, reconciler, metrics, trail = setup
+    forged = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) + 3600}-0123abcf")
+    root = gateway.add_token("ci-bot", f"vault-jenkins-root-{int(NOW) - 86400}-0123abd0")
+    laptop = gateway.add_token("ci-bot", "my laptop")
+    counts = reconciler.run()
+    assert set(gateway.revoked) == {forged, root, laptop}
+    assert counts == {"checked": 3, "orphans": 0, "foreign": 3, "revoked": 3, "errors": 0}
+    assert metrics.registry.get_sample_value("jenkins_broker_foreign_tokens_total",
+                                             {"role": "ci-bot", "action": "revoked"}) == 3
+    assert {x["event"] for x in trail()} == {"foreign-token-revoked"}
+
+
+def test_an_engine_deadline_beyond_any_lease_is_foreign_even_with_an_engine(setup):
+    gateway, reconciler, _, _ = setup
+    reconciler.engine_shares_users = True
+    forged = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) + 40 * 86400}-0123abcf")
+    reconciler.run()
+    assert gateway.revoked == [forged]
+
+
+def test_the_brokers_own_credential_and_live_leases_are_accounted_for_by_uuid(setup):
+    from jenkins_broker.connection import StoredCredential
+    from jenkins_broker.leases import LeaseManager
+    gateway, reconciler, _, _ = setup
+    store = reconciler.store
+    own = gateway.add_token("ci-bot", "jenkins-broker-credential-ci-bot")
+    store.put_credential(StoredCredential("ci-bot", "ci-bot", "token", "x" * 34, token_uuid=own))
+    record, _ = LeaseManager(store, gateway, clock=reconciler.clock).mint("ci-bot")
+    twin = gateway.add_token("ci-bot", record.token_name)  # a holder copying its lease's name
+    assert reconciler.run()["foreign"] == 1
+    assert gateway.revoked == [twin] and {own, record.token_uuid} <= set(gateway.live)
+
+
+def test_an_unrotated_token_credential_on_the_user_turns_revocation_into_reports(setup):
+    from jenkins_broker.connection import StoredCredential
+    gateway, reconciler, metrics, trail = setup
+    reconciler.store.put_credential(StoredCredential("ci-bot", "ci-bot", "token", "x" * 34))
+    bootstrap = gateway.add_token("ci-bot", "bootstrap")
+    for _ in range(2):
+        assert reconciler.run()["foreign"] == 1
+    assert gateway.revoked == [] and bootstrap in gateway.live
+    reports = [x for x in trail() if x["event"] == "foreign-token-found"]
+    assert len(reports) == 1 and "rotate" in reports[0]["error"]  # once, not every pass
+
+
 def test_a_failed_revocation_is_counted_and_retried_next_pass(setup):
     gateway, reconciler, _, _ = setup
     past = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) - 3600}-0123abcd")
     gateway.fail_revoke = True
-    assert reconciler.run() == {"checked": 1, "orphans": 1, "revoked": 0, "errors": 1}
+    assert reconciler.run() == {"checked": 1, "orphans": 1, "foreign": 0, "revoked": 0, "errors": 1}
     gateway.fail_revoke = False
     assert reconciler.run()["revoked"] == 1
     assert past not in gateway.live

@@ -16,6 +16,11 @@ path "jenkins/credentials/*" {
   capabilities = ["create", "read", "update", "delete", "list"]
 }
 
+# Rotate a stored token credential now (the broker mints its own replacement).
+path "jenkins/rotate-credential/*" {
+  capabilities = ["update"]
+}
+
 path "jenkins/roles" {
   capabilities = ["list"]
 }

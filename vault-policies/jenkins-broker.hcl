@@ -18,6 +18,18 @@ path "jenkins/creds/*" {
   capabilities = ["create", "update", "delete"]
 }
 
+# Leases follow their caller's Vault token (as Vault's own leases do): the broker looks
+# up a caller's token by its accessor to cap renewals and to revoke the Jenkins tokens of
+# a revoked token, and checks a use-limited token's capabilities by accessor so that a
+# read spends one use of it, not two. Accessors only: neither call can use a token.
+path "auth/token/lookup-accessor" {
+  capabilities = ["update"]
+}
+
+path "sys/capabilities-accessor" {
+  capabilities = ["update"]
+}
+
 # Keep its own token alive (also in Vault's default policy; stated for clarity).
 path "auth/token/renew-self" {
   capabilities = ["update"]

@@ -16,6 +16,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from typing import Any, Callable
 
 from .errors import BrokerError
@@ -155,20 +156,30 @@ def _manage(args: argparse.Namespace, what: str, *, lister: Callable, getter: Ca
         emit(args, {"deleted": args.name})
     else:
         written = writer()
-        emit(args, written.to_api(), title=f"{what.capitalize()} {args.name} written:")
+        emit(args, written if isinstance(written, dict) else written.to_api(),
+             title=f"{what.capitalize()} {args.name} written:")
     return 0
 
 
 def cmd_credentials(args: argparse.Namespace) -> int:
     from .connection import build_credential
+    from .credentials import rotate, write_token_credential
+    from .gateway import JenkinsGateway
     store = open_store()
+    if args.action == "rotate":
+        if not args.name:
+            raise BrokerError("credentials rotate needs the credential's name")
+        emit(args, rotate(store, JenkinsGateway(store), args.name),
+             title=f"Credential {args.name} rotated:")
+        return 0
 
     def write():
         password, token = read_secret(args, "password"), read_secret(args, "token")
         credential = build_credential(args.name, {"username": args.username,
                                                   "password": password, "token": token})
-        store.put_credential(credential)
-        return credential
+        result = write_token_credential(store, JenkinsGateway(store), credential,
+                                        rotate_it=not args.no_rotate)
+        return {**store.get_credential(args.name).to_api(), **result}
 
     return _manage(args, "credential", lister=store.list_credentials, getter=store.get_credential,
                    deleter=store.delete_credential, writer=write)
@@ -206,7 +217,7 @@ def _lease_row(record: dict[str, Any]) -> dict[str, Any]:
             "requester": who.get("display_name") or who.get("accessor", ""),
             "entity_id": who.get("entity_id", ""), "issued_at": record["issued_at"],
             "expires_at": record["expires_at"], "token_name": record["token_name"],
-            "attempts": record.get("revoke_attempts", 0)}
+            "state": record.get("state", ""), "attempts": record.get("revoke_attempts", 0)}
 
 
 def cmd_leases(args: argparse.Namespace) -> int:
@@ -227,10 +238,10 @@ def cmd_leases(args: argparse.Namespace) -> int:
             for record, _ in store.get_leases((role, s) for s in store.list_leases(role)):
                 row = record.to_record()
                 row.update(lease_id=record.lease_id, issued_at=rfc3339(record.issued_at),
-                           expires_at=rfc3339(record.expires_at))
+                           expires_at=rfc3339(record.expires_at), state=record.state(time.time()))
                 rows.append(_lease_row(row))
     rows.sort(key=lambda r: r["expires_at"])
-    emit_rows(args, rows, ["lease_id", "user", "requester", "expires_at", "attempts"])
+    emit_rows(args, rows, ["lease_id", "user", "requester", "expires_at", "state", "attempts"])
     return 0
 
 
@@ -243,6 +254,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
             emit(args, {"lease_id": args.lease_id, "revoked": True})
         else:
             body = {"requester": args.requester} if args.requester else {}
+            if args.suspend:
+                body["suspend"] = True
             emit(args, api.call("POST", f"jenkins/revoke/{args.role}", body)["data"])
         return 0
     manager, _, _ = open_manager()
@@ -250,6 +263,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         done = manager.revoke(args.lease_id, cause="cli")
         emit(args, {"lease_id": args.lease_id, "revoked": done,
                     "note": "" if done else "no such lease (already revoked or expired)"})
+    elif args.suspend:
+        emit(args, manager.suspend(args.role))
     else:
         emit(args, manager.revoke_many(args.role, requester=args.requester))
     return 0

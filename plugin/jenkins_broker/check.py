@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from .errors import BrokerError, redact
+from .errors import BrokerError, JenkinsAuthError, redact
 
 
 def _step(results: list[dict[str, Any]], name: str, action: Callable[[], str]) -> bool:
@@ -63,11 +63,21 @@ def run_check(args: argparse.Namespace) -> int:
                 stored = store.get_credential(role.credential)
                 if stored is None:
                     raise BrokerError(f"credential {role.credential!r} is not stored")
-                who = client.whoami(stored.username, stored.secret)
+                try:
+                    who = client.whoami(stored.username, stored.secret)
+                except JenkinsAuthError:
+                    raise BrokerError(f"Jenkins refuses credential {role.credential!r} (401): revoked "
+                                      "(a holder of a leased token of the same user can do that), "
+                                      "expired or wrong; write it again with `jenkins-broker "
+                                      "credentials write`") from None
                 if who.get("anonymous") or who.get("name") != stored.username:
                     raise BrokerError(f"credential {role.credential!r} did not log in as "
                                       f"{stored.username!r}")
-                return f"{role.strategy}: credential {role.credential!r} logs in as {stored.username}"
+                detail = f"{role.strategy}: credential {role.credential!r} logs in as {stored.username}"
+                if stored.kind == "token" and not stored.token_uuid:
+                    detail += (f"; not rotated, so foreign tokens on {stored.username!r} are only "
+                               f"reported: run `jenkins-broker credentials rotate {role.credential}`")
+                return detail
 
             ok = _step(results, f"role {name}", credential) and ok
         if not store.list_roles():

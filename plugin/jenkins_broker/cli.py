@@ -157,10 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca-bundle", help="PEM file of CAs to trust for Jenkins' certificate")
     p.add_argument("--insecure", action="store_true", help="do not verify Jenkins' certificate")
 
-    p = add("credentials", cmd_credentials, "manage stored Jenkins credentials")
-    p.add_argument("action", choices=["list", "read", "write", "delete"])
+    p = add("credentials", cmd_credentials,
+            "manage stored Jenkins credentials (a token is rotated when written: the broker "
+            "mints its own with it and revokes it)")
+    p.add_argument("action", choices=["list", "read", "write", "delete", "rotate"])
     p.add_argument("name", nargs="?")
     p.add_argument("--username", help="the Jenkins user this credential logs in as")
+    p.add_argument("--no-rotate", action="store_true",
+                   help="store a token as given (the broker cannot then tell it from a foreign token)")
     for what in ("password", "token"):
         p.add_argument(f"--{what}-env", metavar="VAR", help=f"read the {what} from this environment variable")
         p.add_argument(f"--{what}-stdin", action="store_true", help=f"read the {what} from standard input")
@@ -170,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.add_argument("fields", nargs="*", metavar="KEY=VALUE",
                    help="jenkins_user, strategy, credential, ttl, max_ttl, shared, rotation_period, "
-                        "max_live_tokens, token_name_prefix, description")
+                        "max_live_tokens, token_name_prefix, description, disabled, foreign_tokens")
 
     p = add("mint", cmd_mint, "mint a token for a role now (prints the token)")
     p.add_argument("role")
@@ -183,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lease_id", nargs="?")
     p.add_argument("--role", help="revoke every lease of this role")
     p.add_argument("--requester", help="with --role: only leases of this accessor, entity id or name")
+    p.add_argument("--suspend", action="store_true",
+                   help="with --role: also suspend the role (disabled=true: no mints, no shared value) "
+                        "until `roles write ROLE disabled=false`")
 
     p = add("reap", cmd_reap, "revoke every expired lease now (one reaper pass)")
     p.add_argument("--reconcile", action="store_true", help="also revoke orphaned broker tokens")
@@ -203,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("credentials write needs --username")
     if args.command == "revoke" and bool(args.lease_id) == bool(args.role):
         parser.error("revoke needs a lease id or --role (not both)")
+    if args.command == "revoke" and args.suspend and (args.requester or not args.role):
+        parser.error("--suspend goes with --role, without --requester")
     if args.command not in ("serve", "demo", "fake-jenkins", "plugin"):
         setup_logging("WARNING")
     try:

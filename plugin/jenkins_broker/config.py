@@ -27,15 +27,19 @@ class BrokerSettings:
     threads: int = 16                     # [JENKINS_BROKER_THREADS] HTTP worker threads
     reap_workers: int = 8                 # [JENKINS_BROKER_REAP_WORKERS] parallel revocations
     resync_interval: float = 60.0         # [JENKINS_BROKER_RESYNC_INTERVAL] s between index resyncs
-    reconcile_interval: float = 300.0     # [JENKINS_BROKER_RECONCILE_INTERVAL] s between orphan scans
+    reconcile_interval: float = 60.0      # [JENKINS_BROKER_RECONCILE_INTERVAL] s between scans of the roles' Jenkins users
     orphan_grace: float = 60.0            # [JENKINS_BROKER_ORPHAN_GRACE] s before an unrecorded token is an orphan
     retry_base: float = 1.0               # [JENKINS_BROKER_RETRY_BASE] first revocation retry delay, s
     retry_cap: float = 300.0              # [JENKINS_BROKER_RETRY_CAP] longest revocation retry delay, s
     claim_timeout: float = 30.0           # [JENKINS_BROKER_CLAIM_TIMEOUT] s before another replica may take over a revocation
     cache_seconds: float = 5.0            # [JENKINS_BROKER_CACHE_SECONDS] role/config cache lifetime
+    token_check_interval: float = 5.0     # [JENKINS_BROKER_TOKEN_CHECK_INTERVAL] s between checks of callers' tokens
+    credential_check_interval: float = 10.0  # [JENKINS_BROKER_CREDENTIAL_CHECK_INTERVAL] s between whoAmI checks of credentials
+    token_check_rate: float = 200.0       # [JENKINS_BROKER_TOKEN_CHECK_RATE] most token lookups a second
     tls_cert: str = ""                    # [JENKINS_BROKER_TLS_CERT] serve HTTPS with this cert (PEM)
     tls_key: str = ""                     # [JENKINS_BROKER_TLS_KEY] and this key
     log_level: str = "INFO"               # [JENKINS_BROKER_LOG_LEVEL]
+    engine_shares_users: bool = False     # [JENKINS_BROKER_ENGINE_SHARES_USERS] the secrets engine mints for the same Jenkins users
 
     @property
     def host(self) -> str:
@@ -54,7 +58,11 @@ class BrokerSettings:
             raw = env.get(PREFIX + f.name.upper(), "").strip()
             if not raw:
                 continue
-            if f.type in ("int", "float"):
+            if f.type == "bool":
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ConfigError(f"{PREFIX}{f.name.upper()} must be true or false, not {raw!r}")
+                values[f.name] = raw.lower() in ("true", "1", "yes")
+            elif f.type in ("int", "float"):
                 try:
                     values[f.name] = (int if f.type == "int" else float)(raw)
                 except ValueError:
@@ -75,7 +83,8 @@ class BrokerSettings:
             if not 1 <= getattr(self, name) <= 512:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be between 1 and 512")
         for name in ("resync_interval", "reconcile_interval", "retry_base", "retry_cap",
-                     "claim_timeout"):
+                     "claim_timeout", "token_check_interval", "token_check_rate",
+                     "credential_check_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         if self.retry_cap < self.retry_base:

@@ -44,23 +44,36 @@ class JenkinsConfig:
 
 @dataclass(frozen=True)
 class StoredCredential:
-    """A Jenkins credential: a user's password or API token. The secret never prints."""
+    """A Jenkins credential: a user's password or API token. The secret never prints.
+
+    A token credential written through the broker is rotated at once: the broker mints
+    its own token named ``<prefix>credential-<name>`` with the one given, keeps that,
+    and revokes the given one. ``token_uuid`` is then known, so reconciliation can tell
+    the broker's own credential from a token nobody accounts for.
+    """
 
     name: str
     username: str
     kind: str  # "password" or "token"
     secret: str = field(repr=False)
+    token_uuid: str = ""  # the uuid of a token credential in Jenkins, once rotated
+    token_name: str = ""
+    rotated_at: float | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return {"username": self.username, "kind": self.kind, "secret": self.secret}
+        return {"username": self.username, "kind": self.kind, "secret": self.secret,
+                "token_uuid": self.token_uuid, "token_name": self.token_name,
+                "rotated_at": self.rotated_at}
 
     def to_api(self) -> dict[str, Any]:
-        return {"username": self.username, "kind": self.kind}
+        return {"username": self.username, "kind": self.kind, "token_uuid": self.token_uuid,
+                "token_name": self.token_name, "rotated_at": self.rotated_at}
 
     @classmethod
     def from_record(cls, name: str, data: dict[str, Any]) -> "StoredCredential":
         return cls(name=name, username=data["username"], kind=data.get("kind", "token"),
-                   secret=data["secret"])
+                   secret=data["secret"], token_uuid=data.get("token_uuid") or "",
+                   token_name=data.get("token_name") or "", rotated_at=data.get("rotated_at"))
 
 
 def _flag(name: str, value: Any) -> bool:

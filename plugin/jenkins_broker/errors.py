@@ -9,7 +9,9 @@ these classes::
     ├── RequestError                    the caller asked for something it cannot have (4xx)
     │   ├── InvalidRequest              400: malformed input; names the field
     │   ├── UnknownRole                 404: no such role
+    │   ├── RoleDisabled                403: the role is suspended
     │   ├── LeaseNotFound               400: no such lease (Vault's answer too)
+    │   ├── LeaseRevoking               400: the lease is being revoked; no renewal
     │   └── QuotaExceeded               429: the role's max_live_tokens is reached
     ├── JenkinsError                    talking to Jenkins failed (carries url, user)
     │   ├── JenkinsUnavailable          no usable answer; worth retrying later
@@ -34,6 +36,7 @@ these classes::
         ├── VaultUnavailable            down, sealed, timing out, 5xx; retry later
         ├── VaultAuthError              the broker's own Vault login failed or expired
         ├── VaultForbidden              403: a token lacks a capability
+        ├── CallerTokenGone             a caller's token was revoked or expired
         ├── VaultNotFound               404 where something had to exist
         ├── VaultInvalidRequest         400: Vault rejected what was sent
         └── VaultConflict               a check-and-set write lost a race
@@ -81,8 +84,16 @@ class UnknownRole(RequestError):
     """No role of that name exists."""
 
 
+class RoleDisabled(RequestError):
+    """The role is suspended (``disabled=true``): it mints nothing until re-enabled."""
+
+
 class LeaseNotFound(RequestError):
     """No lease of that id exists (never issued, expired, or revoked)."""
+
+
+class LeaseRevoking(RequestError):
+    """The lease is being revoked (asked for, or past its end): it cannot be renewed."""
 
 
 class QuotaExceeded(RequestError):
@@ -188,6 +199,10 @@ class VaultAuthError(VaultError):
 
 class VaultForbidden(VaultError):
     """403: the token used lacks a capability on the path."""
+
+
+class CallerTokenGone(VaultError):
+    """A caller's Vault token no longer exists: revoked (itself or a parent), or expired."""
 
 
 class VaultNotFound(VaultError):

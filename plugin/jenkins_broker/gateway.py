@@ -12,11 +12,12 @@ import atexit
 import os
 import tempfile
 import threading
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from .connection import JenkinsConfig, StoredCredential
-from .errors import ConfigError
+from .errors import ConfigError, JenkinsAuthError
 from .jenkins import Credential, JenkinsClient, MintedToken, TokenInfo, make_strategy
+from .jenkins.rotation import mint_own_token, token_in_use
 from .records import LeaseRecord
 from .roles import Role
 
@@ -35,8 +36,10 @@ class JenkinsGateway:
         self._lock = threading.Lock()
         self._client: JenkinsClient | None = None
         self._config: JenkinsConfig | None = None
-        self._strategies: dict[tuple[str, str], Any] = {}
+        self._strategies: dict[tuple[str, str], tuple[StoredCredential, Any]] = {}
         self._ca_file: str | None = None
+        # Told (credential name, accepted?) after each Jenkins answer about a credential.
+        self.on_credential: Callable[[str, bool], None] | None = None
 
     @property
     def jenkins_url(self) -> str:
@@ -83,34 +86,80 @@ class JenkinsGateway:
         return self._ca_file
 
     def strategy(self, strategy: str, credential_name: str):
-        """The strategy object for a (strategy, stored credential) pair."""
+        """The strategy object for a (strategy, stored credential) pair; rebuilt when the
+        stored credential changed (a rotation, here or on another replica)."""
         client, _ = self._connection()
-        key = (strategy, credential_name)
-        with self._lock:
-            found = self._strategies.get(key)
-        if found is not None:
-            return found
         stored = self.store.get_credential(credential_name)
         if stored is None:
             raise ConfigError(f"no Jenkins credential named {credential_name!r}: write "
                               f"jenkins/credentials/{credential_name} username=... token=...")
+        key = (strategy, credential_name)
+        with self._lock:
+            found = self._strategies.get(key)
+        if found is not None and found[0] == stored:
+            return found[1]
         made = make_strategy(strategy, client, Credential(stored.username, stored.secret, stored.kind))
         with self._lock:
-            return self._strategies.setdefault(key, made)
+            self._strategies[key] = (stored, made)
+        return made
+
+    def _call(self, strategy: str, credential_name: str, call: Callable[[Any], Any]) -> Any:
+        """``call(strategy)``, once more with the credential read again from Vault if Jenkins
+        refused it (401): another replica may have rotated it within the cache time. A 401
+        means Jenkins did nothing, so trying again is safe."""
+        try:
+            return call(self.strategy(strategy, credential_name))
+        except JenkinsAuthError:
+            forget = getattr(self.store, "forget_credential", None)
+            if forget is None:
+                self._report(credential_name, False)
+                raise
+            forget(credential_name)
+            try:
+                result = call(self.strategy(strategy, credential_name))
+            except JenkinsAuthError:
+                self._report(credential_name, False)
+                raise
+        self._report(credential_name, True)
+        return result
+
+    def _report(self, credential_name: str, accepted: bool) -> None:
+        if self.on_credential is not None:
+            self.on_credential(credential_name, accepted)
 
     def mint(self, role: Role, name: str) -> MintedToken:
         """Mint a token named ``name`` for the role's Jenkins user (see the strategies)."""
-        return self.strategy(role.strategy, role.credential).mint(
-            user=role.jenkins_user, name=name, max_lease_seconds=role.max_ttl)
+        return self._call(role.strategy, role.credential, lambda s: s.mint(
+            user=role.jenkins_user, name=name, max_lease_seconds=role.max_ttl))
 
     def revoke(self, record: LeaseRecord) -> None:
         """Revoke the token of ``record`` with the strategy and credential that minted it."""
-        self.strategy(record.strategy, record.credential).revoke(
-            user=record.jenkins_user, uuid=record.token_uuid)
+        self._call(record.strategy, record.credential, lambda s: s.revoke(
+            user=record.jenkins_user, uuid=record.token_uuid))
 
     def list_tokens(self, role: Role) -> list[TokenInfo]:
         """The tokens Jenkins holds for the role's user (for reconciliation)."""
-        return self.strategy(role.strategy, role.credential).list_tokens(user=role.jenkins_user)
+        return self._call(role.strategy, role.credential,
+                          lambda s: s.list_tokens(user=role.jenkins_user))
+
+    def check_credential(self, stored: StoredCredential) -> bool:
+        """True if Jenkins accepts the stored credential (``GET whoAmI/api/json`` as its user).
+        Raises the client's mapped errors when Jenkins cannot say."""
+        return self._connection()[0].verify_token(stored.username, stored.secret)
+
+    def mint_credential_token(self, stored: StoredCredential, name: str) -> tuple[MintedToken, str | None]:
+        """With the token credential ``stored``, mint the broker's own replacement named ``name``
+        (see :mod:`jenkins_broker.jenkins.rotation`); return it and the uuid of the token
+        ``stored`` holds, when known or found from Jenkins' usage statistics."""
+        client, _ = self._connection()
+        given = Credential.token(stored.username, stored.secret)
+        old = stored.token_uuid or token_in_use(client, given)
+        return mint_own_token(client, given, name), old
+
+    def revoke_credential_token(self, stored: StoredCredential, uuid: str) -> None:
+        """Revoke token ``uuid`` of the credential's own user, authenticated as ``stored``."""
+        client, _ = self._connection()
+        client.revoke_token(Credential.token(stored.username, stored.secret), stored.username, uuid)
 
     def version(self) -> str | None:
         """The Jenkins version (``X-Jenkins``), or None if Jenkins does not say."""

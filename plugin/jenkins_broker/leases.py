@@ -18,20 +18,22 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Protocol
 
-from .errors import (BrokerError, ConfigError, InvalidRequest, JenkinsError, JenkinsProtocolError,
-                     JenkinsUnavailable, LeaseNotFound, QuotaExceeded, UnknownRole, VaultConflict,
-                     VaultError, redact)
+from .errors import (BrokerError, CallerTokenGone, ConfigError, InvalidRequest, JenkinsError,
+                     JenkinsProtocolError, JenkinsUnavailable, LeaseNotFound, LeaseRevoking,
+                     QuotaExceeded, RoleDisabled, UnknownRole, VaultConflict, VaultError, redact)
 from .faults import crash_point
 from .observability import Metrics, audit, audit_lease
 from .records import LeaseRecord, Requester, new_lease_suffix, split_lease_id, token_fingerprint
 from .roles import Role
 
 log = logging.getLogger(__name__)
+
+# How long a max_live_tokens place stays taken by a mint whose record is not written yet.
+QUOTA_WINDOW = 120.0
 
 
 class Minted(Protocol):
@@ -47,11 +49,15 @@ class Store(Protocol):
     """The part of the Vault store the lease lifecycle needs."""
 
     def get_role(self, name: str) -> Role | None: ...
+    def put_role(self, role: Role) -> None: ...
+    def delete_shared(self, role: str) -> None: ...
     def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
     def put_lease(self, record: LeaseRecord, cas: int | None = None) -> int: ...
     def delete_lease(self, role: str, suffix: str) -> None: ...
     def list_leases(self, role: str) -> list[str]: ...
     def get_leases(self, keys: Iterable[tuple[str, str]]) -> Iterable[tuple[LeaseRecord, int]]: ...
+    def get_quota(self, role: str) -> tuple[dict[str, Any], int] | None: ...
+    def put_quota(self, role: str, data: dict[str, Any], cas: int) -> int: ...
 
 
 class Gateway(Protocol):
@@ -61,6 +67,14 @@ class Gateway(Protocol):
 
     def mint(self, role: Role, name: str) -> Minted: ...
     def revoke(self, record: LeaseRecord) -> None: ...
+
+
+class CallerTokens(Protocol):
+    """Vault's view of the callers' tokens, asked with the broker's own token."""
+
+    def token_expiry(self, accessor: str) -> float | None:
+        """When the token behind ``accessor`` expires (None: never); raises
+        ``CallerTokenGone`` if it was revoked or expired."""
 
 
 class Scheduler(Protocol):
@@ -98,8 +112,10 @@ class LeaseManager:
         self.claim_timeout = 30.0
         # Called with (role, token name) when a mint failed after maybe reaching Jenkins.
         self.on_uncertain_mint: Callable[[Role, str], None] | None = None
-        self._role_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        # Called with the claimed record once a token is revoked in Jenkins.
+        self.on_revoked: Callable[[LeaseRecord], None] | None = None
+        # Looks up the callers' tokens at renewal (leases never outlive them).
+        self.caller_tokens: CallerTokens | None = None
 
     # -- helpers -------------------------------------------------------------
 
@@ -109,10 +125,6 @@ class LeaseManager:
         if role is None:
             raise UnknownRole(f"no role named {name!r}; list roles with `jenkins-broker roles list`")
         return role
-
-    def _lock_for(self, role: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._role_locks.setdefault(role, threading.Lock())
 
     def _load(self, lease_id: str) -> tuple[LeaseRecord, int]:
         parts = split_lease_id(lease_id)
@@ -126,34 +138,78 @@ class LeaseManager:
 
     # -- mint ----------------------------------------------------------------
 
-    def mint(self, role_name: str, *, ttl: int | None = None,
-             requester: Requester = Requester(), shared: bool = False) -> tuple[LeaseRecord, str]:
+    def mint(self, role_name: str, *, ttl: int | None = None, requester: Requester = Requester(),
+             shared: bool = False, token_expires_at: float | None = None) -> tuple[LeaseRecord, str]:
         """Mint a token for ``role_name`` and record its lease; return ``(record, token value)``.
 
-        ``ttl`` is capped at the role's ``max_ttl``. Raises ``UnknownRole``,
+        ``ttl`` is capped at the role's ``max_ttl`` and at ``token_expires_at``, when the
+        caller's Vault token expires (as Vault caps a lease at its token's TTL). Raises
+        ``UnknownRole``, ``RoleDisabled``,
         ``QuotaExceeded``, ``JenkinsError`` or ``VaultError``; in every failure
         case no recorded-but-unrevoked or unrecorded token is left behind
         (except one the reconciler will find by its name prefix).
         """
         role = self.role(role_name)
+        if role.disabled:
+            self.metrics.mint_failures.labels(role.name, "suspended").inc()
+            raise RoleDisabled(f"role {role.name!r} is suspended: it mints no tokens until an "
+                               f"administrator writes jenkins/roles/{role.name} disabled=false")
         if role.strategy == "legacy" and role.shared and not shared:
             # A per-request mint would rotate the one legacy token and kill the shared credential.
             raise InvalidRequest(f"role {role.name!r} hands out Jenkins' single legacy token as a shared "
                                  "credential; read it from Vault (jenkins/creds/<role>) instead")
-        if role.max_live_tokens and not shared:
-            with self._lock_for(role.name):
-                live = len(self.store.list_leases(role.name))
-                if live >= role.max_live_tokens:
-                    self.metrics.mint_failures.labels(role.name, "quota").inc()
-                    raise QuotaExceeded(
-                        f"role {role.name!r} already has {live} live tokens, its max_live_tokens; "
-                        "revoke one (`bao lease revoke`) or wait for one to expire")
-                return self._mint(role, ttl, requester, shared)
-        return self._mint(role, ttl, requester, shared)
-
-    def _mint(self, role: Role, ttl: int | None, requester: Requester,
-              shared: bool) -> tuple[LeaseRecord, str]:
         suffix = new_lease_suffix()
+        if role.max_live_tokens and not shared:
+            self._reserve(role, suffix)
+            try:
+                return self._mint(role, ttl, requester, shared, token_expires_at, suffix)
+            finally:
+                self._release(role.name, suffix)
+        return self._mint(role, ttl, requester, shared, token_expires_at, suffix)
+
+    def _reserve(self, role: Role, suffix: str) -> None:
+        """Take one of the role's ``max_live_tokens`` places for a mint about to happen, in
+        Vault, with check-and-set: two replicas never both take the last place. A place is
+        a live lease record, or a reservation younger than ``QUOTA_WINDOW`` (a mint in
+        flight, whose record is not written yet). Raises ``QuotaExceeded``."""
+        for _ in range(20):
+            found = self.store.get_quota(role.name)
+            data, version = found if found else ({}, 0)
+            now = self.clock()
+            pending = {s: at for s, at in (data.get("pending") or {}).items() if now - at < QUOTA_WINDOW}
+            live = set(self.store.list_leases(role.name)) | set(pending)
+            if len(live) >= role.max_live_tokens:
+                self.metrics.mint_failures.labels(role.name, "quota").inc()
+                raise QuotaExceeded(
+                    f"role {role.name!r} already has {len(live)} live tokens, its max_live_tokens; "
+                    "revoke one (`bao lease revoke`) or wait for one to expire")
+            try:
+                self.store.put_quota(role.name, {"pending": {**pending, suffix: now}}, cas=version)
+                return
+            except VaultConflict:
+                continue  # another mint took a place meanwhile: count again
+        raise VaultConflict(f"too many concurrent mints of role {role.name!r}; try again",
+                            path=f"quota/{role.name}")
+
+    def _release(self, role: str, suffix: str) -> None:
+        """Drop a reservation once its record is written (or its mint failed). Best effort:
+        one left behind lapses after ``QUOTA_WINDOW``."""
+        for _ in range(5):
+            try:
+                found = self.store.get_quota(role)
+                if not found or suffix not in (found[0].get("pending") or {}):
+                    return
+                pending = {s: at for s, at in found[0]["pending"].items() if s != suffix}
+                self.store.put_quota(role, {"pending": pending}, cas=found[1])
+                return
+            except VaultConflict:
+                continue
+            except VaultError as exc:
+                log.info("could not release a quota reservation of role %s: %s", role, redact(str(exc)))
+                return
+
+    def _mint(self, role: Role, ttl: int | None, requester: Requester, shared: bool,
+              token_expires_at: float | None, suffix: str) -> tuple[LeaseRecord, str]:
         name = f"{role.token_name_prefix}{role.name}-{suffix}"
         lease_ttl = role.lease_ttl(ttl)
         try:
@@ -168,11 +224,14 @@ class LeaseManager:
             raise
         crash_point("mint:after-jenkins")
         now = self.clock()
+        if token_expires_at is not None:
+            lease_ttl = max(1, min(lease_ttl, int(token_expires_at - now)))
         record = LeaseRecord(
             role=role.name, suffix=suffix, jenkins_user=role.jenkins_user, strategy=role.strategy,
             credential=role.credential, token_uuid=minted.uuid, token_name=minted.name,
             token_sha256=token_fingerprint(minted.value), issued_at=now, expires_at=now + lease_ttl,
-            max_expires_at=now + role.max_ttl, requester=requester, shared=shared)
+            max_expires_at=now + role.max_ttl, requester=requester, shared=shared,
+            token_expires_at=token_expires_at)
         try:
             version = self.store.put_lease(record)
         except BaseException as exc:
@@ -213,8 +272,12 @@ class LeaseManager:
             if record.shared:
                 raise InvalidRequest("lease is not renewable: shared credentials are rotated by the broker")
             now = self.clock()
+            if record.revoking:
+                raise LeaseRevoking(f"lease {record.lease_id} is being revoked "
+                                    f"({record.revoke_reason or 'expired'}); it cannot be renewed")
             if record.expires_at <= now:
-                raise LeaseNotFound("lease expired; it is being revoked")
+                raise LeaseRevoking(f"lease {record.lease_id} expired and is being revoked; "
+                                    "it cannot be renewed")
             role = self.store.get_role(record.role)
             wanted = increment or (role.ttl if role else int(record.expires_at - record.issued_at))
             new_expiry = min(now + wanted, record.max_expires_at)
@@ -222,6 +285,12 @@ class LeaseManager:
             if now + wanted > record.max_expires_at:
                 warnings.append("TTL of %ds exceeded the effective max_ttl of %ds; TTL value is capped "
                                 "accordingly" % (wanted, int(record.max_expires_at - now)))
+            token_end = self._caller_token_end(record, version)
+            if token_end is not None and token_end < new_expiry:
+                new_expiry = max(now, token_end)
+                warnings.append("TTL of %ds exceeded the remaining TTL of the Vault token that "
+                                "created the lease (%ds); TTL value is capped accordingly"
+                                % (wanted, int(new_expiry - now)))
             renewed = record.renewed(now, new_expiry)
             try:
                 new_version = self.store.put_lease(renewed, cas=version)
@@ -233,6 +302,23 @@ class LeaseManager:
                 self.scheduler.schedule(renewed, new_version)
             return renewed, warnings
         raise VaultConflict("the lease changed repeatedly while renewing; try again", path=lease_id)
+
+    def _caller_token_end(self, record: LeaseRecord, version: int) -> float | None:
+        """When the Vault token that created the lease expires, asked again (it may have
+        been renewed); for a batch token, which has no accessor, as recorded at mint. If
+        the token is gone the lease is revoked now and ``LeaseRevoking`` raised."""
+        accessor = record.requester.accessor
+        if not accessor or self.caller_tokens is None:
+            return record.token_expires_at
+        try:
+            return self.caller_tokens.token_expiry(accessor)
+        except CallerTokenGone:
+            try:
+                self.revoke_record(record, version, cause="token-revoked")
+            except (JenkinsError, ConfigError):
+                pass  # it is revoking now; the retry is scheduled
+            raise LeaseRevoking(f"lease {record.lease_id} is being revoked: the Vault token that "
+                                "created it was revoked or has expired") from None
 
     def lookup(self, lease_id: str) -> LeaseRecord:
         """The record of a live lease; raises ``LeaseNotFound``/``InvalidRequest``."""
@@ -259,19 +345,36 @@ class LeaseManager:
 
     def revoke_record(self, record: LeaseRecord, version: int, *, cause: str,
                       actor: Requester | None = None) -> bool:
-        """Claim, revoke in Jenkins and delete one record. Returns False if another
-        replica claimed it first. Raises the Jenkins error after scheduling a retry.
-        ``actor`` is who asked for the revocation (for the audit trail).
+        """Claim, revoke in Jenkins and delete one record. Returns False if it is gone or
+        another replica (or thread) is revoking it right now. Raises the Jenkins error
+        after scheduling a retry. ``cause`` is ``expiry`` for the lease's natural end
+        (the reaper), anything else for a revocation asked for: that one marks the lease
+        revoking at once (no renewal from then on, retries counted from now) and is not
+        given up when a renewal races it. ``actor`` is who asked (for the audit trail).
         """
-        now = self.clock()
-        # If this replica dies mid-revocation, another one takes over after the claim times out.
-        claim = replace(record, next_attempt_at=now + self.claim_timeout)
-        try:
-            # The check-and-set write is the claim: if it loses, someone else renewed or revoked it.
-            claimed_version = self.store.put_lease(claim, cas=version)
-        except VaultConflict:
-            return False
+        asked = None if cause == "expiry" else cause
+        for _ in range(5):
+            now = self.clock()
+            if record.claimed_until is not None and record.claimed_until > now:
+                return False  # being revoked elsewhere right now; its claim ends the race
+            # If this replica dies mid-revocation, another one takes over after the claim times out.
+            claim = record.claimed(now, now + self.claim_timeout, asked)
+            try:
+                # The check-and-set write is the claim: if it loses, the record changed meanwhile.
+                claimed_version = self.store.put_lease(claim, cas=version)
+                break
+            except VaultConflict:
+                if asked is None:
+                    return False  # renewed or claimed elsewhere: the reaper looks again
+                found = self.store.get_lease(record.role, record.suffix)
+                if found is None:
+                    return False
+                record, version = found
+        else:
+            raise VaultConflict("the lease changed repeatedly while revoking it; try again",
+                                path=record.lease_id)
         crash_point("revoke:after-claim")
+        reason = claim.revoke_reason or cause
         try:
             self.gateway.revoke(record)
         except (JenkinsError, ConfigError) as exc:  # e.g. Jenkins down, or its credential deleted
@@ -288,12 +391,14 @@ class LeaseManager:
             self.scheduler.forget(record.role, record.suffix)
         revoked_at = self.clock()
         lag = revoked_at - record.expires_at
-        if cause == "expiry":
+        if reason == "expiry":
             self.metrics.lag.observe(max(0.0, lag))
-        self.metrics.revokes.labels(record.role, cause).inc()
-        audit_lease("revoke", record, reason=cause, actor=actor.__dict__ if actor else None,
+        self.metrics.revokes.labels(record.role, reason).inc()
+        audit_lease("revoke", record, reason=reason, actor=actor.__dict__ if actor else None,
                     attempts=record.revoke_attempts + 1,
-                    lag_seconds=round(lag, 3) if cause == "expiry" else None)
+                    lag_seconds=round(lag, 3) if reason == "expiry" else None)
+        if self.on_revoked is not None:
+            self.on_revoked(claim)
         return True
 
     def _revocation_failed(self, claim: LeaseRecord, version: int, exc: BrokerError) -> None:
@@ -311,6 +416,17 @@ class LeaseManager:
             failed = claim.failed(now, self.backoff.delay(claim.revoke_attempts + 1), failed.last_error)
         if self.scheduler is not None:
             self.scheduler.schedule(failed, version)
+
+    def suspend(self, role_name: str, *, actor: Requester | None = None) -> dict[str, Any]:
+        """Suspend a role and revoke all its tokens: ``disabled=true`` (mints refused on every
+        replica within the cache time), its shared value removed, then the incident button.
+        Returns the counts of :meth:`revoke_many` with ``suspended``."""
+        role = self.role(role_name)
+        if not role.disabled:
+            self.store.put_role(replace(role, disabled=True))
+        self.store.delete_shared(role.name)
+        audit("role-suspended", role=role.name, actor=actor.__dict__ if actor else None)
+        return {**self.revoke_many(role.name, actor=actor), "suspended": True}
 
     def revoke_many(self, role: str, *, requester: str | None = None,
                     actor: Requester | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ _audit = logging.getLogger(AUDIT_LOGGER)
 # cannot put a token value into the trail by accident.
 AUDIT_FIELDS = ("role", "lease_id", "jenkins_user", "token_uuid", "token_name", "token_sha256",
                 "requester", "actor", "expires_at", "ttl", "attempts", "error", "reason", "count",
-                "lag_seconds")
+                "lag_seconds", "created", "credential")
 
 
 def audit(event: str, **fields: Any) -> None:
@@ -61,11 +61,21 @@ class Metrics:
                                  ["role"], registry=r)
         self.orphans = Counter("jenkins_broker_orphans_revoked_total",
                                "Tokens found in Jenkins without a lease, and revoked", ["role"], registry=r)
+        self.foreign = Counter("jenkins_broker_foreign_tokens_total",
+                               "Tokens on a role's Jenkins user that no lease or stored credential "
+                               "accounts for (action: revoked, reported)", ["role", "action"], registry=r)
+        self.credential_ok = Gauge("jenkins_broker_credential_ok",
+                                   "1 while Jenkins accepts the stored credential, 0 once it refuses it",
+                                   ["credential"], registry=r)
         self.live = Gauge("jenkins_broker_live_leases", "Leases known to this replica", ["role"],
                           registry=r)
         self.pending_retries = Gauge("jenkins_broker_revocations_pending_retry",
                                      "Expired leases whose revocation failed and waits for a retry",
                                      registry=r)
+        self.caller_token_checks = Counter(
+            "jenkins_broker_caller_token_checks_total",
+            "Lookups of callers' Vault tokens by accessor (outcome: valid, gone, error)",
+            ["outcome"], registry=r)
         self.lag = Histogram("jenkins_broker_revocation_lag_seconds",
                              "Revoked-at minus expires-at, per lease", registry=r,
                              buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600))

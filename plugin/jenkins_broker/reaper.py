@@ -82,6 +82,24 @@ class Reaper:
                 self._counts[role] -= 1
             self._retrying.discard((role, suffix))
 
+    def known_record(self, role: str, suffix: str) -> LeaseRecord | None:
+        """The record of a lease in the index, or None."""
+        with self._cond:
+            entry = self._known.get((role, suffix))
+        return entry[0] if entry is not None else None
+
+    def by_accessor(self) -> dict[str, list[tuple[LeaseRecord, int]]]:
+        """The live per-request leases in the index, grouped by the accessor of the Vault
+        token that asked for them (leases being revoked, shared ones and those asked for
+        without an accessor, such as a batch token's, are left out)."""
+        groups: dict[str, list[tuple[LeaseRecord, int]]] = {}
+        with self._cond:
+            for record, version in self._known.values():
+                accessor = record.requester.accessor
+                if accessor and not record.shared and not record.revoking:
+                    groups.setdefault(accessor, []).append((record, version))
+        return groups
+
     def live_count(self, role: str | None = None) -> int:
         """Leases in this replica's index, for one role or all."""
         with self._cond:

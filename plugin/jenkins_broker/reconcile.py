@@ -1,25 +1,36 @@
-"""Reconciliation: find tokens in Jenkins that no lease accounts for, and revoke them.
+"""Reconciliation: the broker owns the Jenkins users its roles name.
 
-A token becomes an orphan when the broker dies between minting it and writing
-its record, or when a record was lost. Every token the broker mints is named
-``<prefix><role>-<lease suffix>``, so listing each role's Jenkins user and
-looking the suffix up in Vault finds them. A grace period protects mints in
-flight (token made, record not yet written).
+Every pass lists the tokens of each Jenkins user that a role names and sorts each
+token into one of these, by what the broker knows (lease records, stored
+credentials), never by name alone, since a token's holder can name a token
+anything:
 
-The same listings also back up plugin mode (docs/plugin-mode.md). The secrets
-engine names its tokens ``vault-jenkins-<role>-<deadline>-<8 hex>``, where
-``deadline`` is the Unix time at which the lease's max_ttl ends: after it no
-Vault lease can still cover the token. A token so named whose deadline is more
-than the grace period past is revoked. That covers what Vault gives up on once
-the deadline passes: irrevocable leases (revocation failed too often), leases
-dropped by ``revoke -force``, and a mount disabled while Jenkins was down. What
-it cannot cover: a token whose lease was force-revoked before its deadline
-lives on until the deadline (nothing in Jenkins tells it apart from a live
-lease); Jenkins-side expiry (2.548+) is the other backstop. Only the Jenkins
-users that the broker's own roles name are listed, with those roles'
-credentials; an engine role's user that no broker role names is not scanned.
-Only the engine's default prefix ``vault-jenkins-`` is recognised, and never the
-engine's rotate-root credential (``vault-jenkins-root-...``).
+* **a live lease**: its uuid is the token uuid of a lease record of a role
+  naming the user (a legacy role's single legacy token counts as its lease);
+* **the broker's own credential**: its uuid is a stored credential's
+  ``token_uuid`` (known once the credential was rotated, see
+  :mod:`jenkins_broker.credentials`);
+* **an orphan**: named ``<prefix><role>-<lease suffix>`` with no record of that
+  suffix, older than the grace period (a mint whose record is still being
+  written is younger): left by a crash or a lost record; always revoked;
+* **an engine token** (plugin mode, ``vault-jenkins-<role>-<deadline>-<8 hex>``):
+  past its deadline (plus grace) no Vault lease can cover it, so it is revoked.
+  One whose deadline is ahead is left to the engine only when the broker is told
+  that an engine shares its users (``engine_shares_users``), and only if the
+  deadline is within Vault's longest lease (32 days) of when it was first seen;
+* **foreign**: anything else, for instance a token a holder generated with its
+  leased token (it would never expire), or a broker-named token whose lease
+  record holds another uuid (a forged name). Revoked and audited as
+  ``foreign-token-revoked`` when every role naming the user has
+  ``foreign_tokens=revoke`` (the default); audited as ``foreign-token-found``
+  otherwise. Tokens named like the broker's own credential
+  (``<prefix>credential-<name>``) get the grace period first: a credential
+  rotation may be storing it right now.
+
+While a token credential of the user has no known uuid (written before
+rotation existed), the broker cannot tell that credential from a foreign token,
+so it only reports; ``jenkins-broker credentials rotate <name>`` ends that.
+The legacy token itself has no name: before Jenkins 2.129 nothing can be listed.
 """
 
 from __future__ import annotations
@@ -29,33 +40,51 @@ import threading
 import time
 from typing import Callable, Protocol
 
+from .connection import StoredCredential
 from .errors import BrokerError, redact
 from .observability import Metrics, audit
-from .records import parse_engine_token_name, parse_token_name
+from .records import LeaseRecord, parse_engine_token_name, parse_token_name
 from .roles import Role
 
 log = logging.getLogger(__name__)
+
+# Vault's default longest lease (768h): an engine deadline further ahead is no lease's.
+ENGINE_LONGEST_LEASE = 32 * 86400
+CREDENTIAL_TOKEN_INFIX = "credential-"
 
 
 class ReconcileStore(Protocol):
     def list_roles(self) -> list[str]: ...
     def get_role(self, name: str) -> Role | None: ...
     def list_leases(self, role: str) -> list[str]: ...
+    def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
     def delete_lease(self, role: str, suffix: str) -> None: ...
+    def list_credentials(self) -> list[str]: ...
+    def get_credential(self, name: str) -> StoredCredential | None: ...
+
+
+class RecordIndex(Protocol):
+    """Lease records already in memory (the reaper's index), to spare reading them again."""
+
+    def known_record(self, role: str, suffix: str) -> LeaseRecord | None: ...
 
 
 class Reconciler:
-    """Revokes broker-named tokens that have no lease record, and engine-named tokens
-    past their lease deadline."""
+    """Revokes tokens on the broker's Jenkins users that nothing accounts for (see the
+    module docstring), and the tokens of mints that failed after reaching Jenkins."""
 
     def __init__(self, store: ReconcileStore, gateway, *, metrics: Metrics,
-                 grace: float = 60.0, clock: Callable[[], float] = time.time):
+                 grace: float = 60.0, clock: Callable[[], float] = time.time,
+                 index: RecordIndex | None = None, engine_shares_users: bool = False):
         self.store = store
         self.gateway = gateway
         self.metrics = metrics
         self.grace = grace
         self.clock = clock
+        self.index = index
+        self.engine_shares_users = engine_shares_users
         self._first_seen: dict[str, float] = {}
+        self._reported: set[str] = set()  # foreign tokens already reported (report mode)
         # Token names whose mint failed in a way that may have left the token in Jenkins
         # (timeout, reset, 5xx): role name -> names. No record will ever exist for them.
         self._suspects: dict[str, set[str]] = {}
@@ -119,93 +148,180 @@ class Reconciler:
         return revoked
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, int]:
-        """One reconciliation pass over every role; returns counts.
+        """One reconciliation pass over every Jenkins user a role names; returns counts of
+        ``checked`` tokens, ``orphans`` and ``foreign`` ones found, ``revoked`` and ``errors``.
 
-        Roles sharing a Jenkins user and credential are listed once, and each role's
-        lease records are listed once (not read one by one). Legacy roles are
-        skipped: a legacy token has no name to recognise. Engine-named tokens in the
-        same listings are revoked once their deadline is past (module docstring).
-        ``should_stop`` is asked between tokens, so a shutdown does not wait for a
-        long pass.
+        ``should_stop`` is asked between tokens, so a shutdown does not wait for a long pass.
         """
-        counts = {"checked": 0, "orphans": 0, "revoked": 0, "errors": 0}
-        groups: dict[tuple[str, str, str], list[Role]] = {}
+        counts = {"checked": 0, "orphans": 0, "foreign": 0, "revoked": 0, "errors": 0}
+        users: dict[str, list[Role]] = {}
         for name in self.store.list_roles():
             role = self.store.get_role(name)
-            if role is not None and role.strategy != "legacy":
-                groups.setdefault((role.jenkins_user, role.strategy, role.credential), []).append(role)
-        now = self.clock()
+            if role is not None:
+                users.setdefault(role.jenkins_user, []).append(role)
+        credentials = [c for c in (self.store.get_credential(n) for n in self.store.list_credentials())
+                       if c is not None]
         seen: set[str] = set()
-        for roles in groups.values():
-            try:
-                tokens = self.gateway.list_tokens(roles[0])
-            except BrokerError as exc:
-                counts["errors"] += 1
-                log.warning("reconciliation could not list tokens of Jenkins user %s: %s",
-                            roles[0].jenkins_user, redact(str(exc)))
-                continue
-            prefixes = {r.token_name_prefix for r in roles}
-            recorded: dict[str, set[str]] = {}  # role -> lease suffixes, listed after the tokens
-            for token in tokens:
-                if should_stop():
-                    return counts
-                parsed = next((p for p in (parse_token_name(token.name, x) for x in prefixes) if p), None)
-                if parsed is None:
-                    engine = parse_engine_token_name(token.name)
-                    if engine is not None:
-                        counts["checked"] += 1
-                        self._revoke_past_deadline(roles[0], token, *engine, now=now, counts=counts)
-                    continue
-                counts["checked"] += 1
-                seen.add(token.uuid)
-                if parsed[0] not in recorded:
-                    recorded[parsed[0]] = set(self.store.list_leases(parsed[0]))
-                malformed = parsed in getattr(self.store, "malformed", ())
-                if parsed[1] in recorded[parsed[0]] and not malformed:
-                    continue
-                first = self._first_seen.setdefault(token.uuid, now)
-                created = token.creation_date.timestamp() if token.creation_date else first
-                if now - min(first, created) < self.grace:
-                    continue  # maybe a mint whose record is being written right now
-                counts["orphans"] += 1
-                try:
-                    self.gateway.strategy(roles[0].strategy, roles[0].credential).revoke(
-                        user=roles[0].jenkins_user, uuid=token.uuid)
-                except BrokerError as exc:
-                    counts["errors"] += 1
-                    log.warning("could not revoke orphaned token %s: %s", token.name, redact(str(exc)))
-                    continue
-                counts["revoked"] += 1
-                self._first_seen.pop(token.uuid, None)
-                self.metrics.orphans.labels(parsed[0]).inc()
-                audit("revoke", role=parsed[0], token_uuid=token.uuid, token_name=token.name,
-                      jenkins_user=roles[0].jenkins_user,
-                      reason="orphan: malformed lease record" if malformed else "orphan: no lease record")
-                if malformed:
-                    self.store.delete_lease(*parsed)
-                    self.store.malformed.discard(parsed)
-        # Forget tokens that are gone, so the map does not grow for ever.
+        for user, roles in users.items():
+            if should_stop():
+                break
+            _UserPass(self, user, roles, credentials, counts, seen).run(should_stop)
+        # Forget tokens that are gone, so these maps do not grow for ever.
         for uuid in list(self._first_seen):
             if uuid not in seen:
                 del self._first_seen[uuid]
+        self._reported &= seen
         return counts
 
-    def _revoke_past_deadline(self, role: Role, token, engine_role: str, deadline: int, *,
-                              now: float, counts: dict[str, int]) -> None:
-        """Revoke a plugin-mode token whose lease deadline (in its name) is past by more
-        than the grace period: no Vault lease can still cover it."""
-        if now - deadline <= self.grace:
-            return
-        counts["orphans"] += 1
+
+class _UserPass:
+    """One user's part of a reconciliation pass: list its tokens, then judge each."""
+
+    def __init__(self, owner: Reconciler, user: str, roles: list[Role],
+                 credentials: list[StoredCredential], counts: dict[str, int], seen: set[str]):
+        self.owner = owner
+        self.user = user
+        self.roles = roles
+        self.counts = counts
+        self.seen = seen
+        # List with a role that can list (legacy roles can before 2.129 list nothing).
+        self.lister = next((r for r in roles if r.strategy != "legacy"), roles[0])
+        self.prefixes = {r.token_name_prefix for r in roles}
+        self.legacy = any(r.strategy == "legacy" for r in roles)
+        mine = [c for c in credentials if c.username == user and c.kind == "token"]
+        self.own_uuids = {c.token_uuid for c in mine if c.token_uuid}
+        self.unknown_credentials = sorted(c.name for c in mine if not c.token_uuid)
+        self.revokes_foreign = (all(r.foreign_tokens == "revoke" for r in roles)
+                                and not self.unknown_credentials)
+        self.now = owner.clock()
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
         try:
-            self.gateway.strategy(role.strategy, role.credential).revoke(
-                user=role.jenkins_user, uuid=token.uuid)
+            tokens = self.owner.gateway.list_tokens(self.lister)
         except BrokerError as exc:
-            counts["errors"] += 1
-            log.warning("could not revoke engine token %s past its lease deadline: %s", token.name,
+            self.counts["errors"] += 1
+            log.warning("reconciliation could not list tokens of Jenkins user %s: %s", self.user,
                         redact(str(exc)))
             return
-        counts["revoked"] += 1
-        self.metrics.orphans.labels(engine_role).inc()
-        audit("revoke", role=engine_role, token_uuid=token.uuid, token_name=token.name,
-              jenkins_user=role.jenkins_user, reason="engine token past its lease deadline")
+        # Records are listed after the tokens: a token minted meanwhile has its record or its grace.
+        self.recorded: dict[str, set[str]] = {}
+        self.lease_uuids: set[str] = set()
+        for role in self.roles:
+            self._recorded(role.name)
+        if self.unknown_credentials and tokens:
+            log.warning("reconciliation only reports foreign tokens of Jenkins user %s: the uuid of "
+                        "credential(s) %s is not known; run `jenkins-broker credentials rotate NAME`",
+                        self.user, ", ".join(self.unknown_credentials))
+        for token in tokens:
+            if should_stop():
+                return
+            self.seen.add(token.uuid)
+            self.counts["checked"] += 1
+            self._judge(token)
+
+    def _recorded(self, role: str) -> set[str]:
+        """The lease suffixes of ``role``, listed once a pass, and their token uuids added to
+        :attr:`lease_uuids` (from the reaper's index, or read when not there yet). Also for a
+        role missing from this replica's cached role list: written a moment ago elsewhere."""
+        if role in self.recorded:
+            return self.recorded[role]
+        index, store = self.owner.index, self.owner.store
+        suffixes = self.recorded[role] = set(store.list_leases(role))
+        for suffix in suffixes:
+            record = index.known_record(role, suffix) if index is not None else None
+            if record is None:
+                found = store.get_lease(role, suffix)
+                record = found[0] if found else None
+            if record is not None and record.token_uuid:
+                self.lease_uuids.add(record.token_uuid)
+        return suffixes
+
+    def _judge(self, token) -> None:
+        parsed = next((p for p in (parse_token_name(token.name, x) for x in self.prefixes) if p), None)
+        if parsed is not None:
+            self._recorded(parsed[0])
+        if token.uuid in self.lease_uuids or token.uuid in self.own_uuids:
+            return
+        if token.legacy and self.legacy:
+            return  # a legacy role's lease is the user's one legacy token
+        if parsed is not None:
+            role, suffix = parsed
+            malformed = parsed in getattr(self.owner.store, "malformed", ())
+            if suffix in self.recorded[role] and not malformed:
+                self._foreign(token, "a broker-named token that its lease record does not name")
+            elif self._past_grace(token):
+                self._orphan(token, role, malformed)
+            return
+        engine = parse_engine_token_name(token.name)
+        if engine is not None:
+            self._engine_token(token, *engine)
+            return
+        if any(token.name.startswith(f"{p}{CREDENTIAL_TOKEN_INFIX}") for p in self.prefixes) \
+                and not self._past_grace(token):
+            return  # a credential rotation may be storing it right now
+        self._foreign(token, "no lease and no stored credential accounts for it")
+
+    def _past_grace(self, token) -> bool:
+        first = self.owner._first_seen.setdefault(token.uuid, self.now)
+        created = token.creation_date.timestamp() if token.creation_date else first
+        return self.now - min(first, created) >= self.owner.grace
+
+    def _revoke(self, token) -> bool:
+        try:
+            self.owner.gateway.strategy(self.lister.strategy, self.lister.credential).revoke(
+                user=self.user, uuid=token.uuid)
+        except BrokerError as exc:
+            self.counts["errors"] += 1
+            log.warning("could not revoke token %s of Jenkins user %s: %s", token.name, self.user,
+                        redact(str(exc)))
+            return False
+        self.counts["revoked"] += 1
+        self.owner._first_seen.pop(token.uuid, None)
+        return True
+
+    def _orphan(self, token, role: str, malformed: bool) -> None:
+        self.counts["orphans"] += 1
+        if not self._revoke(token):
+            return
+        self.owner.metrics.orphans.labels(role).inc()
+        audit("revoke", role=role, token_uuid=token.uuid, token_name=token.name, jenkins_user=self.user,
+              reason="orphan: malformed lease record" if malformed else "orphan: no lease record")
+        if malformed:
+            self.owner.store.delete_lease(role, token.name.rpartition("-")[2])
+            self.owner.store.malformed.discard((role, token.name.rpartition("-")[2]))
+
+    def _engine_token(self, token, engine_role: str, deadline: int) -> None:
+        if self.now - deadline > self.owner.grace:
+            # Past its lease deadline: no Vault lease can still cover it.
+            self.counts["orphans"] += 1
+            if self._revoke(token):
+                self.owner.metrics.orphans.labels(engine_role).inc()
+                audit("revoke", role=engine_role, token_uuid=token.uuid, token_name=token.name,
+                      jenkins_user=self.user, reason="engine token past its lease deadline")
+            return
+        first = self.owner._first_seen.setdefault(token.uuid, self.now)
+        if self.owner.engine_shares_users and deadline - first <= ENGINE_LONGEST_LEASE:
+            return  # the engine's own reconciliation accounts for it by uuid
+        self._foreign(token, "named like a secrets-engine token, but no engine is declared for "
+                             "this broker's users (JENKINS_BROKER_ENGINE_SHARES_USERS)"
+                      if not self.owner.engine_shares_users else
+                      "named like a secrets-engine token with a deadline no lease can have")
+
+    def _foreign(self, token, why: str) -> None:
+        self.counts["foreign"] += 1
+        role = self.roles[0].name
+        age = (token.creation_date.isoformat() if token.creation_date else token.created_text) or None
+        if self.revokes_foreign:
+            if self._revoke(token):
+                self.owner.metrics.foreign.labels(role, "revoked").inc()
+                audit("foreign-token-revoked", role=role, token_uuid=token.uuid, token_name=token.name,
+                      jenkins_user=self.user, reason=why, created=age)
+            return
+        if token.uuid not in self.owner._reported:
+            self.owner._reported.add(token.uuid)
+            self.owner.metrics.foreign.labels(role, "reported").inc()
+            audit("foreign-token-found", role=role, token_uuid=token.uuid, token_name=token.name,
+                  jenkins_user=self.user, reason=why, created=age,
+                  error=None if not self.unknown_credentials else
+                  "not revoked: the uuid of credential(s) " + ", ".join(self.unknown_credentials)
+                  + " is not known; rotate them")

@@ -126,6 +126,16 @@ class LeaseRecord:
     revoke_attempts: int = 0
     next_attempt_at: float | None = None
     last_error: str | None = None
+    # Set once a revocation is asked for (lease revoke, prefix, incident, a denied
+    # authorization...): from then on the lease is revoking, never renewed, and its
+    # retries count from this moment, not from ``expires_at``.
+    revoke_requested_at: float | None = None
+    revoke_reason: str | None = None
+    # A replica is revoking it right now (check-and-set claim); others stand back until then.
+    claimed_until: float | None = None
+    # When the caller's Vault token expires (None: never, or unknown). The lease never
+    # outlives it; renewals look the token up again by its accessor.
+    token_expires_at: float | None = None
 
     @property
     def lease_id(self) -> str:
@@ -133,17 +143,38 @@ class LeaseRecord:
         return lease_id_for(self.role, self.suffix)
 
     @property
+    def revoking(self) -> bool:
+        """True once a revocation was asked for, claimed or tried: the lease is ending."""
+        return (self.revoke_requested_at is not None or self.claimed_until is not None
+                or self.revoke_attempts > 0)
+
+    def state(self, now: float) -> str:
+        """``active``, ``expired`` (its revocation not started yet) or ``revoking``."""
+        if self.revoking:
+            return "revoking"
+        return "active" if self.expires_at > now else "expired"
+
+    @property
     def due_at(self) -> float:
-        """When the reaper should next act on this lease."""
-        return max(self.expires_at, self.next_attempt_at or 0.0)
+        """When the reaper should next act on this lease: its expiry, or for a revocation
+        asked for, the request itself; never before a retry's backoff or a claim ends."""
+        start = self.expires_at if self.revoke_requested_at is None else self.revoke_requested_at
+        return max(start, self.next_attempt_at or 0.0, self.claimed_until or 0.0)
 
     def renewed(self, now: float, expires_at: float) -> "LeaseRecord":
         """A copy renewed at ``now`` to ``expires_at``."""
         return replace(self, expires_at=expires_at, last_renewal=now)
 
+    def claimed(self, now: float, until: float, asked: str | None) -> "LeaseRecord":
+        """A copy claimed for revocation until ``until``; ``asked`` is the reason when the
+        revocation was asked for (not the lease's natural end). The first request wins."""
+        if asked is None or self.revoke_requested_at is not None:
+            return replace(self, claimed_until=until)
+        return replace(self, claimed_until=until, revoke_requested_at=now, revoke_reason=asked)
+
     def failed(self, now: float, delay: float, error: str) -> "LeaseRecord":
         """A copy recording one more failed revocation, to be retried after ``delay``."""
-        return replace(self, revoke_attempts=self.revoke_attempts + 1,
+        return replace(self, revoke_attempts=self.revoke_attempts + 1, claimed_until=None,
                        next_attempt_at=now + delay, last_error=error[:500])
 
     def to_record(self) -> dict[str, Any]:

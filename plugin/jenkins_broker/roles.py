@@ -56,6 +56,8 @@ class Role:
     max_live_tokens: int = 0  # 0: no cap
     token_name_prefix: str = DEFAULT_PREFIX
     description: str = field(default="")
+    disabled: bool = False  # suspended: mints refused, no shared value
+    foreign_tokens: str = "revoke"  # what reconciliation does with tokens it cannot account for
 
     @property
     def effective_rotation_period(self) -> int:
@@ -89,7 +91,8 @@ class Role:
 
 
 _FIELDS = ("jenkins_user", "strategy", "credential", "ttl", "max_ttl", "shared", "rotation_period",
-           "max_live_tokens", "token_name_prefix", "description")
+           "max_live_tokens", "token_name_prefix", "description", "disabled", "foreign_tokens")
+FOREIGN_TOKENS = ("revoke", "report")
 
 
 def _as_bool(name: str, value: Any) -> bool:
@@ -172,6 +175,11 @@ def build_role(name: str, data: dict[str, Any], existing: Role | None = None) ->
     description = merged.get("description", "")
     if not isinstance(description, str) or len(description) > 1024:
         raise InvalidRole("description", "must be text of at most 1024 characters")
+    foreign = merged.get("foreign_tokens", "revoke")
+    if foreign not in FOREIGN_TOKENS:
+        raise InvalidRole("foreign_tokens", "must be revoke (the default: tokens on the role's Jenkins "
+                                            "user that no lease accounts for are revoked) or report")
     return Role(name=name, jenkins_user=user, strategy=strategy, credential=credential, ttl=ttl,
                 max_ttl=max_ttl, shared=shared, rotation_period=rotation, max_live_tokens=cap,
-                token_name_prefix=prefix, description=description)
+                token_name_prefix=prefix, description=description,
+                disabled=_as_bool("disabled", merged.get("disabled", False)), foreign_tokens=foreign)

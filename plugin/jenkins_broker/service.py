@@ -14,6 +14,7 @@ from typing import Any
 
 from . import __version__
 from .config import BrokerSettings
+from .credentials import CredentialHealth
 from .errors import BrokerError, redact
 from .gateway import JenkinsGateway
 from .leases import Backoff, LeaseManager
@@ -21,6 +22,7 @@ from .observability import Metrics
 from .reaper import Reaper
 from .reconcile import Reconciler
 from .shared import SharedRotator
+from .tokenwatch import TokenWatch
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +47,21 @@ class Services:
                                     backoff=Backoff(base=s.retry_base, cap=s.retry_cap))
         self.manager.claim_timeout = s.claim_timeout
         self.rotator = SharedRotator(self.manager, store)
-        self.reconciler = Reconciler(store, gateway, metrics=self.metrics, grace=s.orphan_grace)
-        self.manager.on_uncertain_mint = self.reconciler.suspect
+        self.manager.on_revoked = self.rotator.replace_revoked
         self.reaper = Reaper(self.manager, store, workers=s.reap_workers,
                              resync_interval=s.resync_interval)
+        self.reconciler = Reconciler(store, gateway, metrics=self.metrics, grace=s.orphan_grace,
+                                     index=self.reaper, engine_shares_users=s.engine_shares_users)
+        self.manager.on_uncertain_mint = self.reconciler.suspect
+        self.credentials = CredentialHealth(store, gateway, metrics=self.metrics,
+                                            interval=s.credential_check_interval)
+        gateway.on_credential = self.credentials.report
+        self.tokenwatch: TokenWatch | None = None
+        if hasattr(authorizer, "token_expiry"):
+            # Leases follow their caller's Vault token: capped at renewal, revoked with it.
+            self.manager.caller_tokens = authorizer
+            self.tokenwatch = TokenWatch(self.manager, self.reaper, authorizer,
+                                         interval=s.token_check_interval, rate=s.token_check_rate)
         self._next_reconcile = 0.0
         self._stopping = threading.Event()
         self._maintenance: threading.Thread | None = None
@@ -69,6 +82,12 @@ class Services:
         and now and then a full reconciliation. Returns seconds until it is due again."""
         wait = self.rotator.tick()
         now = time.time()
+        if now >= self.credentials.next_check:
+            try:
+                self.credentials.check()
+            except BrokerError as exc:
+                log.warning("checking the stored credentials failed, will retry: %s", redact(str(exc)))
+                self.credentials.next_check = now + self.settings.credential_check_interval
         if self.reconciler.has_suspects and now >= self.reconciler.next_suspect_check:
             try:
                 self.reconciler.run_suspects()
@@ -89,6 +108,8 @@ class Services:
         if self.renewer is not None:
             self.renewer.start()
         self.reaper.start()
+        if self.tokenwatch is not None:
+            self.tokenwatch.start()
         self._stopping.clear()
         self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
         self._maintenance.start()
@@ -100,6 +121,8 @@ class Services:
         if self._maintenance is not None:
             self._maintenance.join(30)
             self._maintenance = None
+        if self.tokenwatch is not None:
+            self.tokenwatch.stop()
         self.reaper.stop()
         if self.renewer is not None:
             self.renewer.stop()
@@ -122,6 +145,6 @@ def build_services(settings: BrokerSettings, vault_settings: Any) -> Services:
     renewer = TokenRenewer(client, vault_settings, login_result=login)
     store = VaultStore(client, kv_mount=settings.kv_mount, shared_mount=settings.shared_mount,
                        cache_seconds=settings.cache_seconds, on_forbidden=renewer.refused)
-    authorizer = CallerAuthz(vault_settings)
+    authorizer = CallerAuthz(vault_settings, broker_token=lambda: client.token)
     return Services(store, JenkinsGateway(store), authorizer, settings=settings, renewer=renewer,
                     closers=(authorizer.close,))

@@ -7,6 +7,12 @@ rotation: its own lease ends at its own expiry and the reaper revokes it then.
 (The legacy strategy is the exception: Jenkins keeps one legacy token per user,
 so minting the new one already killed the old, whose record is dropped.)
 
+When the current shared token is revoked before its time (a lease revoke, the
+incident button, its caller's token revoked, or its lease running out because
+rotation kept failing), :meth:`SharedRotator.replace_revoked` publishes a fresh
+one at once, so readers never get a dead token; if none can be minted, or the
+role is suspended (``disabled``), the value is removed instead.
+
 Replicas coordinate through a state record per role
 (``jenkins-broker/shared/<role>``) written with check-and-set: the replica
 whose claim lands rotates, the others see a conflict and stand back, so each
@@ -22,8 +28,8 @@ from typing import Any, Callable, Protocol
 from .durations import format_duration
 from .errors import BrokerError, VaultConflict, redact
 from .leases import LeaseManager
-from .observability import audit_lease
-from .records import Requester, rfc3339
+from .observability import audit, audit_lease
+from .records import LeaseRecord, Requester, rfc3339
 from .roles import Role
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,7 @@ class SharedStore(Protocol):
     def get_rotation_state(self, role: str) -> tuple[dict[str, Any], int] | None: ...
     def put_rotation_state(self, role: str, state: dict[str, Any], cas: int) -> int: ...
     def write_shared(self, role: str, data: dict[str, Any]) -> None: ...
+    def delete_shared(self, role: str) -> None: ...
     def delete_lease(self, role: str, suffix: str) -> None: ...
 
 
@@ -53,6 +60,7 @@ class SharedRotator:
         self.clock = clock
         self.jenkins_url = jenkins_url
         self._next_due: dict[str, float] = {}
+        self._removed: set[str] = set()  # suspended roles whose value this replica removed
 
     def tick(self) -> float:
         """Rotate every shared role that is due; return seconds until the next one."""
@@ -63,9 +71,12 @@ class SharedRotator:
                 soonest = min(soonest, self._next_due[name])
                 continue
             role = self.store.get_role(name)
-            if role is None or not role.shared:
+            if role is None or not role.shared or role.disabled:
+                if role is not None and role.shared and name not in self._removed:
+                    self._remove(role.name, "role suspended")
                 self._next_due[name] = now + 5.0
                 continue
+            self._removed.discard(name)
             try:
                 self._next_due[name] = self.rotate(role)
             except BrokerError as exc:
@@ -124,3 +135,42 @@ class SharedRotator:
         self.manager.metrics.rotations.labels(role.name).inc()
         audit_lease("rotate", record)
         return now + period
+
+    def replace_revoked(self, record: LeaseRecord) -> None:
+        """Called once a shared lease's token is revoked: if it was the published one,
+        publish a fresh token now (or remove the value: role suspended, deleted, no longer
+        shared, or Jenkins not minting). Never raises; a failure is retried by :meth:`tick`."""
+        if not record.shared:
+            return
+        try:
+            found = self.store.get_rotation_state(record.role)
+            if not found or found[0].get("suffix") != record.suffix:
+                return  # an older token, already replaced by rotation
+            role = self.store.get_role(record.role)
+            if role is None or not role.shared or role.disabled:
+                self._remove(record.role, "role suspended or no longer shared")
+                return
+            try:
+                self._next_due[role.name] = self.rotate(role, force=True)
+            except BrokerError as exc:
+                self._remove(role.name, f"its token was revoked and no new one could be minted "
+                                        f"({redact(str(exc))})")
+                self._next_due[role.name] = self.clock() + RETRY_AFTER_FAILURE
+        except BrokerError as exc:
+            log.warning("could not replace the revoked shared credential of role %s: %s",
+                        record.role, redact(str(exc)))
+            self._next_due[record.role] = 0.0
+
+    def _remove(self, role: str, why: str) -> None:
+        self.store.delete_shared(role)
+        self._removed.add(role)
+        self._next_due[role] = self.clock() + 5.0  # look again soon: a lifted suspension republishes
+        audit("shared-removed", role=role, reason=why)
+        # Nothing is published now: the next rotation (by any replica) is due at once.
+        found = self.store.get_rotation_state(role)
+        if found and found[0].get("suffix"):
+            try:
+                self.store.put_rotation_state(role, {**found[0], "suffix": None, "next_rotation_at": 0.0},
+                                              cas=found[1])
+            except VaultConflict:
+                pass  # another replica rotated or removed it meanwhile

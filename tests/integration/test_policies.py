@@ -44,6 +44,13 @@ MATRIX = {
         "jenkins/creds/ci-bot": {"create", "update", "delete"},  # writes shared creds, never reads them
         "auth/token/renew-self": {"update"},
         "auth/token/lookup-self": {"read"},
+        # Leases follow their caller's token: look callers up by accessor, never by token.
+        "auth/token/lookup-accessor": {"update"},
+        "sys/capabilities-accessor": {"update"},
+        "auth/token/lookup": DENY,
+        "auth/token/revoke-accessor": DENY,
+        "auth/token/revoke": DENY,
+        "sys/capabilities": DENY,
         "sys/policies/acl/jenkins-broker": DENY,
         "sys/mounts/jenkins": DENY,
         "sys/auth/approle": DENY,
@@ -58,6 +65,7 @@ MATRIX = {
         "jenkins/roles/ci-bot": CRUD | {"list"},
         "jenkins/roles": {"list"},
         "jenkins/credentials/ci-bot": CRUD | {"list"},
+        "jenkins/rotate-credential/ci-bot": {"update"},
         "jenkins-broker/data/roles/ci-bot": CRUD,
         "jenkins-broker/data/credentials/ci-bot": CRUD,
         "jenkins-broker/data/config": {"create", "read", "update"},
@@ -107,7 +115,10 @@ def test_capability_matrix(vault_sandbox, policy):
 def test_the_broker_policy_has_no_sudo_and_no_policy_or_auth_writes():
     text = (Path(policies_dir()) / "jenkins-broker.hcl").read_text()
     hcl = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    assert "path" in hcl and "sudo" not in hcl and "sys/" not in hcl and "auth/approle" not in hcl
+    assert "path" in hcl and "sudo" not in hcl and "auth/approle" not in hcl
+    # Its only sys/ path checks a use-limited caller's capabilities by accessor.
+    assert [line for line in hcl.splitlines() if "sys/" in line] == [
+        'path "sys/capabilities-accessor" {']
 
 
 def test_the_end_to_end_broker_holds_only_its_own_policy(stack):

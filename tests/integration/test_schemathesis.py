@@ -153,8 +153,9 @@ class Baseline:
     def __init__(self, stack):
         self.stack = stack
         store = stack.admin_store
-        ci = store.get_credential("ci-bot-token")
-        store.put_credential(StoredCredential("example-credential", ci.username, ci.kind, ci.secret))
+        uuid, token = stack.jenkins.add_token("ci-bot", name="example-credential")
+        store.put_credential(StoredCredential("example-credential", "ci-bot", "token", token,
+                                              token_uuid=uuid))
         stack.role("example-role", credential="example-credential", ttl="10m")
         self.config = store.get_jenkins_config()
         self.credentials = {name: store.get_credential(name) for name in store.list_credentials()}
@@ -168,8 +169,14 @@ class Baseline:
         if case.path == "/v1/jenkins/config":
             services.store.put_jenkins_config(self.config)
             services.gateway.reset()
-        elif case.path == "/v1/jenkins/credentials/{name}" and name in self.credentials:
-            services.store.put_credential(self.credentials[name])
+        elif case.path in ("/v1/jenkins/credentials/{name}", "/v1/jenkins/rotate-credential/{name}") \
+                and name in self.credentials:
+            stored = self.credentials[name]
+            if stored.kind == "token":
+                # A fuzzed rotation may have revoked the stored token: store a fresh one.
+                uuid, token = self.stack.jenkins.add_token(stored.username, name=f"baseline-{name}")
+                stored = StoredCredential(name, stored.username, "token", token, token_uuid=uuid)
+            services.store.put_credential(stored)
             services.gateway.reset()
         elif case.path == "/v1/jenkins/roles/{name}" and name in self.roles:
             services.store.put_role(self.roles[name])

@@ -1,10 +1,11 @@
 """Caller authorization through sys/capabilities-self and lookup-self, on a real OpenBao."""
 
 import logging
+import time
 
 import pytest
 
-from jenkins_broker.errors import VaultForbidden, VaultInvalidRequest, VaultUnavailable
+from jenkins_broker.errors import CallerTokenGone, VaultForbidden, VaultInvalidRequest, VaultUnavailable
 from jenkins_broker.vault import CallerAuthz, VaultSettings
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,9 @@ def test_policy_grants_read_on_one_role_only(authz, ci_token, vault_sandbox):
 def test_lookup_self_fields(authz, ci_token):
     policy, auth = ci_token
     who = authz.lookup_self(auth["client_token"])
-    assert set(who) == {"accessor", "entity_id", "display_name", "policies", "ttl"}
+    assert set(who) == {"accessor", "entity_id", "display_name", "policies", "ttl", "num_uses",
+                        "expires_at"}
+    assert who["num_uses"] == 0 and who["expires_at"] is not None
     assert who["accessor"] == auth["accessor"]
     assert who["display_name"] == "token-ci"
     assert policy in who["policies"] and "default" in who["policies"]
@@ -84,3 +87,34 @@ def test_vault_down_is_unavailable(bao_factory):
     bao.stop()
     with pytest.raises(VaultUnavailable):
         authz.capabilities("s.whatever-token-value-123", "jenkins/creds/ci-bot")
+
+
+# -- by accessor, with the broker's own token (leases follow their caller's token) ------
+
+@pytest.fixture
+def broker_authz(bao_server, vault_sandbox):
+    with CallerAuthz(VaultSettings(addr=bao_server.addr, token="unused"),
+                     broker_token=lambda: vault_sandbox.root_token) as authz:
+        yield authz
+
+
+def test_token_expiry_by_accessor_and_gone_once_revoked(broker_authz, ci_token, vault_sandbox):
+    _, auth = ci_token
+    expires = broker_authz.token_expiry(auth["accessor"])
+    assert expires is not None and 0 < expires - time.time() <= 600
+    vault_sandbox.client.auth.token.revoke(auth["client_token"])
+    with pytest.raises(CallerTokenGone):
+        broker_authz.token_expiry(auth["accessor"])
+    assert broker_authz.token_expiry(vault_sandbox.client.auth.token.lookup_self()["data"]["accessor"]) is None
+
+
+def test_authorize_spends_one_use_of_a_use_limited_token(broker_authz, ci_token, vault_sandbox):
+    policy, _ = ci_token
+    token = vault_sandbox.client.auth.token.create(policies=[policy], ttl="10m", num_uses=3)["auth"]
+    caps, who = broker_authz.authorize(token["client_token"], "jenkins/creds/ci-bot")
+    assert caps == {"read"} and who["accessor"] == token["accessor"]
+    left = vault_sandbox.client.auth.token.lookup_accessor(token["accessor"])["data"]["num_uses"]
+    assert left == 2
+    caps, _ = broker_authz.authorize(token["client_token"], "jenkins/creds/ci-bot")  # identity known
+    assert caps == {"read"}
+    assert vault_sandbox.client.auth.token.lookup_accessor(token["accessor"])["data"]["num_uses"] == 1

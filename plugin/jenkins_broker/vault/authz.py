@@ -21,10 +21,10 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, TypedDict
+from typing import Any, Callable, TypedDict
 
 
-from jenkins_broker.errors import VaultForbidden
+from jenkins_broker.errors import CallerTokenGone, VaultError, VaultForbidden, VaultInvalidRequest
 from jenkins_broker.httpsession import make_session
 from jenkins_broker.vault.kv import check_path
 from jenkins_broker.vault.settings import VaultSettings
@@ -43,6 +43,8 @@ class CallerIdentity(TypedDict):
     display_name: str
     policies: list[str]
     ttl: int
+    num_uses: int  # uses left after the lookup; 0: not use-limited
+    expires_at: float | None  # wall clock; None for a token that never expires (root)
 
 
 def _check_token(token: str | None) -> str:
@@ -65,7 +67,8 @@ class CallerAuthz:
     TLS, namespace, timeout); it is safe to share between threads.
     """
 
-    def __init__(self, settings: VaultSettings, *, pool_size: int = 32):
+    def __init__(self, settings: VaultSettings, *, pool_size: int = 32,
+                 broker_token: Callable[[], str] | None = None):
         self._addr = settings.addr.rstrip("/")
         self._timeout = settings.timeout
         self._session = make_session(self._addr, pool_size=pool_size)
@@ -75,6 +78,10 @@ class CallerAuthz:
         self._cert = settings.cert or None
         self._identities: OrderedDict[bytes, tuple[float, CallerIdentity]] = OrderedDict()
         self._identity_lock = threading.Lock()
+        # The broker's own token (it changes when the broker logs in again), for the calls
+        # about a caller that must not spend the caller's token: lookup-accessor and
+        # capabilities-accessor.
+        self._broker_token = broker_token
         self._headers = {"X-Vault-Request": "true"}
         if settings.namespace:
             self._headers["X-Vault-Namespace"] = settings.namespace
@@ -90,9 +97,9 @@ class CallerAuthz:
         self.close()
 
     def _call(self, method: str, api: str, token: str, action: str,
-              json: dict | None = None) -> dict[str, Any]:
+              json: dict | None = None, kind: str = "caller") -> dict[str, Any]:
         token = _check_token(token)
-        with vault_call(addr=self._addr, path=api, action=action, kind="caller",
+        with vault_call(addr=self._addr, path=api, action=action, kind=kind,
                         secrets=(token,)):
             resp = self._session.request(
                 method, f"{self._addr}/v1/{api}", json=json, timeout=self._timeout,
@@ -105,7 +112,7 @@ class CallerAuthz:
         except ValueError:
             errors = [resp.text[:200]]
         raise error_for_status(resp.status_code, errors, addr=self._addr, path=api,
-                               action=action, kind="caller", secrets=(token,))
+                               action=action, kind=kind, secrets=(token,))
 
     def capabilities(self, caller_token: str, path: str) -> set[str]:
         """Return the caller's capabilities on ``path`` (e.g. ``{"read"}``, ``{"deny"}``).
@@ -148,14 +155,7 @@ class CallerAuthz:
                 return hit[1]
         body = self._call("GET", "auth/token/lookup-self", caller_token,
                           "look up the caller's token")
-        data = body.get("data") or {}
-        identity = CallerIdentity(
-            accessor=data.get("accessor") or "",
-            entity_id=data.get("entity_id") or "",
-            display_name=data.get("display_name") or "",
-            policies=list(data.get("policies") or []),
-            ttl=int(data.get("ttl") or 0),
-        )
+        identity = _identity(body.get("data") or {})
         keep = min(identity["ttl"] or _IDENTITY_SECONDS, _IDENTITY_SECONDS)
         with self._identity_lock:
             self._identities[key] = (now + keep, identity)
@@ -165,7 +165,79 @@ class CallerAuthz:
 
     def known(self, caller_token: str) -> bool:
         """True if this token's identity is already known (see :meth:`lookup_self`)."""
+        return self._cached(caller_token) is not None
+
+    def _cached(self, caller_token: str) -> CallerIdentity | None:
         key = hashlib.sha256(caller_token.encode()).digest()
         with self._identity_lock:
             hit = self._identities.get(key)
-        return hit is not None and hit[0] > time.monotonic()
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def authorize(self, caller_token: str, path: str) -> tuple[set[str], CallerIdentity]:
+        """The caller's capabilities on ``path`` and who it is, spending one use of its token.
+
+        Vault counts every request made with a use-limited token, so a read through the
+        broker must cost what a read from Vault costs: one. A known identity needs only
+        ``sys/capabilities-self``. Otherwise ``auth/token/lookup-self`` is the one use, and
+        a use-limited token's capabilities are then asked with the broker's own token
+        (``sys/capabilities-accessor``); a token without a use limit (or a batch token,
+        which has no accessor and no use limit) is asked ``sys/capabilities-self``.
+        Raises as :meth:`capabilities`.
+        """
+        known = self._cached(caller_token)
+        if known is not None:
+            return self.capabilities(caller_token, path), known
+        identity = self.lookup_self(caller_token)
+        if identity["num_uses"] and identity["accessor"] and self._broker_token is not None:
+            return self.capabilities_accessor(identity["accessor"], path), identity
+        return self.capabilities(caller_token, path), identity
+
+    def _broker_call(self, api: str, action: str, json: dict) -> dict[str, Any]:
+        if self._broker_token is None:
+            raise VaultError(f"cannot {action}: this authorizer has no broker token")
+        return self._call("POST", api, self._broker_token(), action, json=json, kind="op")
+
+    def capabilities_accessor(self, accessor: str, path: str) -> set[str]:
+        """The capabilities on ``path`` of the token behind ``accessor``, asked with the
+        broker's token (``POST /v1/sys/capabilities-accessor``), so no use of it is spent.
+        Raises ``VaultForbidden`` (as a caller refusal) when the accessor is invalid."""
+        path = check_path(path)
+        try:
+            body = self._broker_call("sys/capabilities-accessor", f"check capabilities on {path}",
+                                     {"accessor": accessor, "paths": [path]})
+        except VaultInvalidRequest as exc:
+            if "invalid accessor" in str(exc):
+                raise VaultForbidden("the caller's Vault token was revoked or has expired; log in "
+                                     "to Vault again and retry with a fresh token") from None
+            raise
+        data = body.get("data") or body
+        return set(data.get(path) or data.get("capabilities") or [])
+
+    def token_expiry(self, accessor: str) -> float | None:
+        """When the token behind ``accessor`` expires (wall clock; None: never), from
+        ``POST /v1/auth/token/lookup-accessor`` with the broker's token (no use spent).
+        Raises ``CallerTokenGone`` when Vault says the accessor is invalid (the token was
+        revoked, directly or through a parent, or expired); any other ``VaultError`` means
+        Vault could not say, and nothing may be concluded from them."""
+        try:
+            body = self._broker_call("auth/token/lookup-accessor", "look up a caller's token",
+                                     {"accessor": accessor})
+        except VaultInvalidRequest as exc:
+            if "invalid accessor" in str(exc):
+                raise CallerTokenGone(f"the Vault token with accessor {accessor} was revoked or has "
+                                      "expired") from None
+            raise
+        return _identity(body.get("data") or {})["expires_at"]
+
+
+def _identity(data: dict[str, Any]) -> CallerIdentity:
+    ttl = int(data.get("ttl") or 0)
+    return CallerIdentity(
+        accessor=data.get("accessor") or "",
+        entity_id=data.get("entity_id") or "",
+        display_name=data.get("display_name") or "",
+        policies=list(data.get("policies") or []),
+        ttl=ttl,
+        num_uses=int(data.get("num_uses") or 0),
+        expires_at=time.time() + ttl if ttl else None,
+    )

@@ -7,6 +7,7 @@
     roles/<role>                a role
     leases/<role>/<suffix>      one record per minted token (never its value)
     shared/<role>               shared-mode rotation state (check-and-set)
+    quota/<role>                max_live_tokens: mints in flight (check-and-set)
 
 ``jenkins/`` (KV v1, what consumers read in shared mode)::
 
@@ -122,6 +123,10 @@ class VaultStore:
         self.kv.write(f"credentials/{credential.name}", credential.to_record())
         self._cache.put(f"credentials/{credential.name}", credential)
 
+    def forget_credential(self, name: str) -> None:
+        """Drop a cached credential, so the next read asks Vault (Jenkins refused it)."""
+        self._cache.drop(f"credentials/{name}")
+
     def delete_credential(self, name: str) -> None:
         self.kv.delete(f"credentials/{name}")
         self._cache.drop(f"credentials/{name}")
@@ -202,6 +207,15 @@ class VaultStore:
 
     def list_lease_roles(self) -> list[str]:
         return [name.rstrip("/") for name in self.kv.list("leases") if name.endswith("/")]
+
+    # -- max_live_tokens across replicas ---------------------------------------
+
+    def get_quota(self, role: str) -> tuple[dict[str, Any], int] | None:
+        """The role's mints in flight (``pending``: suffix -> time), with its version."""
+        return self.kv.read(f"quota/{role}")
+
+    def put_quota(self, role: str, data: dict[str, Any], cas: int) -> int:
+        return self.kv.write(f"quota/{role}", data, cas=cas)
 
     # -- shared mode -----------------------------------------------------------
 

@@ -8,13 +8,16 @@ for GET, ``create``/``update`` for writes, ``delete``, ``list``.
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, current_app, request
 
 from ..connection import build_config, build_credential
+from ..credentials import rotate, write_token_credential
 from ..errors import InvalidRequest, UnknownRole
 from ..records import rfc3339
 from ..roles import build_role, check_name
-from .auth import require
+from .auth import identify, require
 from .common import body, is_list, keys_response, no_content, response
 from .errors import vault_error
 
@@ -71,9 +74,27 @@ def credential(name: str):
         _services().gateway.reset()
         return no_content()
     require(path, *_WRITE)
-    store.put_credential(build_credential(name, body()))
+    data = dict(body())
+    rotate_it = data.pop("rotate", True)
+    if rotate_it not in (True, False, "true", "false"):
+        raise InvalidRequest("rotate: expected true or false")
+    result = write_token_credential(store, _services().gateway, build_credential(name, data),
+                                    rotate_it=rotate_it in (True, "true"))
     _services().gateway.reset()
-    return no_content()
+    return response(result)
+
+
+@bp.route("/v1/jenkins/rotate-credential/<path:name>", methods=["POST", "PUT"])
+def rotate_credential(name: str):
+    """Rotate a token credential now: the broker mints its own replacement with it, stores
+    it and revokes the replaced token (the rotate-root of Vault's engines)."""
+    check_name(name, what="credential")
+    require(f"jenkins/rotate-credential/{name}", *_WRITE)
+    if _services().store.get_credential(name) is None:
+        return vault_error(404, f"no credential named {name!r}")
+    result = rotate(_services().store, _services().gateway, name)
+    _services().gateway.reset()
+    return response(result)
 
 
 @bp.route("/v1/jenkins/roles", methods=["GET", "LIST"])
@@ -114,6 +135,7 @@ def live_tokens(name: str):
     require(f"jenkins/leases/{name}", "read", "list")
     store = _services().store
     rows = []
+    now = time.time()
     for record, _ in store.get_leases((name, s) for s in store.list_leases(name)):
         rows.append({
             "lease_id": record.lease_id, "jenkins_user": record.jenkins_user,
@@ -121,7 +143,9 @@ def live_tokens(name: str):
             "token_sha256": record.token_sha256, "shared": record.shared,
             "issued_at": rfc3339(record.issued_at), "expires_at": rfc3339(record.expires_at),
             "requester": record.requester.__dict__, "revoke_attempts": record.revoke_attempts,
-            "last_error": record.last_error,
+            "last_error": record.last_error, "state": record.state(now),
+            "revoke_requested_at": rfc3339(record.revoke_requested_at),
+            "revoke_reason": record.revoke_reason,
         })
     rows.sort(key=lambda r: r["expires_at"])
     return response({"leases": rows})
@@ -130,11 +154,19 @@ def live_tokens(name: str):
 @bp.route("/v1/jenkins/revoke/<path:name>", methods=["POST", "PUT"])
 def incident(name: str):
     """The incident button: revoke every token of a role now, or only one requester's
-    (``requester`` = accessor, entity id or display name)."""
+    (``requester`` = accessor, entity id or display name); ``suspend=true`` also
+    suspends the role (no mints, no shared value) until an administrator lifts it."""
     check_name(name)
-    actor = require(f"jenkins/revoke/{name}", *_WRITE, who=True)
+    actor = identify(f"jenkins/revoke/{name}", *_WRITE).requester
     who = body().get("requester")
     if who is not None and (not isinstance(who, str) or not who):
         raise InvalidRequest("requester: expected an accessor, entity id or display name")
+    suspend = body().get("suspend")
+    if suspend not in (None, True, False, "true", "false"):
+        raise InvalidRequest("suspend: expected true or false")
+    if suspend in (True, "true"):
+        if who is not None:
+            raise InvalidRequest("suspend: suspends the whole role; send it without requester")
+        return response(_services().manager.suspend(name, actor=actor))
     counts = _services().manager.revoke_many(name, requester=who, actor=actor)
     return response(counts)

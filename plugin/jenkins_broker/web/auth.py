@@ -19,6 +19,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Protocol
 
@@ -37,6 +38,24 @@ class Authorizer(Protocol):
 
     def capabilities(self, caller_token: str, path: str) -> set[str]: ...
     def lookup_self(self, caller_token: str) -> dict: ...
+    def authorize(self, caller_token: str, path: str) -> tuple[set[str], dict]: ...
+    def known(self, caller_token: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling (for the lease record) and when its Vault token expires (wall
+    clock, None: never), which caps the leases it gets, as in Vault."""
+
+    requester: Requester
+    token_expires_at: float | None = None
+
+
+def _caller(info: dict) -> Caller:
+    return Caller(Requester(accessor=str(info.get("accessor") or ""),
+                            entity_id=str(info.get("entity_id") or ""),
+                            display_name=str(info.get("display_name") or "")),
+                  info.get("expires_at"))
 
 
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="authz")
@@ -62,32 +81,34 @@ def _allowed(granted: set[str], wanted: Iterable[str]) -> bool:
     return "root" in granted or bool(granted & set(wanted))
 
 
-def require(path: str, *capabilities: str, who: bool = False) -> Requester | None:
-    """Check that the caller holds one of ``capabilities`` on Vault path ``path``.
-
-    With ``who`` also return the caller's identity (for the lease record).
-    Raises ``Unauthorized`` (no token) or ``Forbidden``; Vault errors propagate.
-    """
+def require(path: str, *capabilities: str) -> None:
+    """Check that the caller holds one of ``capabilities`` on Vault path ``path``
+    (``sys/capabilities-self``: one use of its token). Raises ``Unauthorized`` (no token)
+    or ``Forbidden``; Vault errors propagate."""
     token = caller_token()
     authorizer: Authorizer = current_app.extensions["jenkins_broker"].authorizer
-    lookup = _pool.submit(authorizer.lookup_self, token) if who else None
     try:
         granted = authorizer.capabilities(token, path)
-        if not _allowed(granted, capabilities):
-            raise Forbidden(f"permission denied: this token may not {'/'.join(capabilities)} {path}")
-        if lookup is None:
-            return None
-        info = lookup.result()
     except VaultForbidden as exc:
         # The caller's token is invalid or expired: the caller's problem (403). Elsewhere a
         # VaultForbidden means the broker's own token was refused, which is a 503.
         raise Forbidden(f"permission denied: {exc}") from None
-    finally:
-        if lookup is not None and not lookup.done():
-            lookup.cancel()
-    return Requester(accessor=str(info.get("accessor") or ""),
-                     entity_id=str(info.get("entity_id") or ""),
-                     display_name=str(info.get("display_name") or ""))
+    if not _allowed(granted, capabilities):
+        raise Forbidden(f"permission denied: this token may not {'/'.join(capabilities)} {path}")
+
+
+def identify(path: str, *capabilities: str) -> Caller:
+    """:func:`require`, and who the caller is (for the record and the audit trail), for one
+    use of its token (see ``CallerAuthz.authorize``)."""
+    token = caller_token()
+    authorizer: Authorizer = current_app.extensions["jenkins_broker"].authorizer
+    try:
+        granted, info = authorizer.authorize(token, path)
+    except VaultForbidden as exc:
+        raise Forbidden(f"permission denied: {exc}") from None
+    if not _allowed(granted, capabilities):
+        raise Forbidden(f"permission denied: this token may not {'/'.join(capabilities)} {path}")
+    return _caller(info)
 
 
 _RECENT_SECONDS = 60.0
@@ -111,22 +132,21 @@ def _remember(key: bytes, allowed: bool) -> None:
             _recent.pop(key, None)
 
 
-def mint_authorization(path: str, capability: str = "read") -> tuple[Requester, Callable[[], None] | None]:
-    """Authorize a mint on ``path``: returns the requester and, on the fast path, a
+def mint_authorization(path: str, capability: str = "read") -> tuple[Caller, Callable[[], None] | None]:
+    """Authorize a mint on ``path``: returns the caller and, on the fast path, a
     ``confirm`` to call once the token is minted (it raises ``Forbidden`` if Vault
     now says no; the caller must then revoke what it minted). On the slow path the
-    check is done here and ``confirm`` is None.
+    check is done here and ``confirm`` is None. Either way one use of the token is spent.
     """
     token = caller_token()
     authorizer = current_app.extensions["jenkins_broker"].authorizer
     key = _recent_key(token, path)
     with _recent_lock:
         recent = _recent.get(key, 0.0) > time.monotonic()
-    known = getattr(authorizer, "known", None)
-    if not recent or known is None or not known(token):
-        requester = require(path, capability, who=True)
+    if not recent or not authorizer.known(token):
+        caller = identify(path, capability)
         _remember(key, True)
-        return requester, None
+        return caller, None
     pending = _pool.submit(authorizer.capabilities, token, path)
     info = authorizer.lookup_self(token)  # answered from the identity cache
 
@@ -141,6 +161,4 @@ def mint_authorization(path: str, capability: str = "read") -> tuple[Requester, 
             raise Forbidden(f"permission denied: this token may not {capability} {path}")
         _remember(key, True)
 
-    return Requester(accessor=str(info.get("accessor") or ""),
-                     entity_id=str(info.get("entity_id") or ""),
-                     display_name=str(info.get("display_name") or "")), confirm
+    return _caller(info), confirm

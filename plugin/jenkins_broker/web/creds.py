@@ -27,10 +27,11 @@ def creds(role: str):
     Needs ``read`` on ``jenkins/creds/<role>`` in the caller's Vault policies.
     """
     check_name(role)
-    requester, confirm = mint_authorization(f"jenkins/creds/{role}", "read")
+    caller, confirm = mint_authorization(f"jenkins/creds/{role}", "read")
     ttl = duration_param(body(), "ttl")
     services = current_app.extensions["jenkins_broker"]
-    record, value = services.manager.mint(role, ttl=ttl, requester=requester)
+    record, value = services.manager.mint(role, ttl=ttl, requester=caller.requester,
+                                          token_expires_at=caller.token_expires_at)
     if confirm is not None:
         try:
             confirm()

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 # Most specific class first: the first match wins.
 STATUS = (
     (e.UnknownRole, 404),
+    (e.RoleDisabled, 403),
     (e.LeaseNotFound, 400),
+    (e.LeaseRevoking, 400),
     (e.QuotaExceeded, 429),
     (e.InvalidRequest, 400),
     (e.RequestError, 400),

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app
 from ..errors import InvalidRequest, JenkinsError
 from ..records import LEASE_PREFIX, rfc3339
 from ..roles import check_name
-from .auth import require
+from .auth import identify, require
 from .common import body, duration_param, is_list, keys_response, lease_response, no_content, response
 from .errors import vault_error
 
@@ -50,7 +50,7 @@ def revoke(lease_id: str | None = None):
     With ``sync=false`` a Jenkins failure still answers 202: the revocation is
     queued and retried, as Vault does.
     """
-    actor = require("sys/leases/revoke", "update", who=True)
+    actor = identify("sys/leases/revoke", "update").requester
     lease_id = _lease_id(lease_id)
     sync = str(body().get("sync", "true")).lower() not in ("false", "0")
     try:
@@ -66,7 +66,7 @@ def revoke(lease_id: str | None = None):
 @bp.route("/v1/sys/leases/revoke-prefix/<path:prefix>", methods=["PUT", "POST"])
 def revoke_prefix(prefix: str):
     """Revoke every lease of a role (``jenkins/creds/<role>``): the incident button."""
-    actor = require(f"sys/leases/revoke-prefix/{prefix}", "sudo", who=True)
+    actor = identify(f"sys/leases/revoke-prefix/{prefix}", "sudo").requester
     head, _, role = prefix.strip("/").partition(f"{LEASE_PREFIX}/")
     if head or not role or "/" in role:
         raise InvalidRequest(f"prefix: expected {LEASE_PREFIX}/<role>")
@@ -89,8 +89,11 @@ def lookup():
         "issue_time": rfc3339(record.issued_at),
         "expire_time": rfc3339(record.expires_at),
         "last_renewal": rfc3339(record.last_renewal),
-        "renewable": not record.shared,
+        "renewable": not record.shared and record.state(now) == "active",
         "ttl": max(0, int(record.expires_at - now)),
+        # Beyond Vault's fields: an ending lease says so, and since when.
+        "state": record.state(now),
+        "revoke_requested_at": rfc3339(record.revoke_requested_at),
     })
 
 

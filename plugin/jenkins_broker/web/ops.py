@@ -22,7 +22,11 @@ def health():
     out = jsonify({"initialized": True, "sealed": not healthy, "standby": False,
                    "version": services.version, "vault": vault,
                    "live_leases": services.reaper.live_count() if services.reaper else None,
-                   "leases_loaded": services.reaper.loaded.is_set() if services.reaper else None})
+                   "leases_loaded": services.reaper.loaded.is_set() if services.reaper else None,
+                   # Which stored credentials Jenkins accepts (a holder may have revoked one).
+                   "credentials": {name: "ok" if state["ok"] else "rejected" for name, state in
+                                   getattr(services, "credentials", None).snapshot().items()}
+                   if getattr(services, "credentials", None) else {}})
     out.status_code = 200 if healthy else 503
     return out
 
