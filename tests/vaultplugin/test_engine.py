@@ -238,8 +238,10 @@ def test_routing_errors(engine):
         engine.call("delete", "creds/x")
 
 
-def test_rollback_is_a_no_op(engine):
+def test_rollback_without_config_does_nothing(engine):
+    # "rollback" runs the periodic reconciliation (test_periodic.py); unconfigured, it has no Jenkins
     assert engine.call("rollback", "") is None
+    assert engine.storage.list("minted/") == []
 
 
 def test_help_for_each_path(engine):

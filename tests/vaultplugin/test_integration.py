@@ -23,6 +23,7 @@ from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vaultplugin.build import build_plugin
 
+from tests.fixtures.jenkins import token_url
 from tests.integration.conftest import wait_for  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -249,3 +250,50 @@ def test_failed_revocation_is_retried_by_openbao(cli, bao, jenkins):
         jenkins.set_fault(None)
     wait_for(lambda: status(jenkins, "ci-bot", secret["data"]["token"]) == 401, timeout=60, interval=0.5,
              what="OpenBao's retry to revoke the token once Jenkins is back")
+
+
+# -- the periodic reconciliation (after rotate-root: before it, ci-bot's credential was
+# written by hand and the engine only reports on ci-bot) -----------------------------------------
+
+def generate(jenkins: FakeJenkins, user: str, token: str, name: str) -> tuple[str, str]:
+    """What a holder can do with its leased token: generateNewToken on its own user."""
+    answer = requests.post(token_url(jenkins, user, "generateNewToken"), auth=(user, token),
+                           data={"newTokenName": name}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["data"]["tokenUuid"], answer.json()["data"]["tokenValue"]
+
+
+def test_periodic_function_revokes_tokens_made_with_a_leased_token(cli, bao, jenkins):
+    """OpenBao's rollback manager calls the engine about once a minute: within one period the
+    holder's own token, and tokens whose names copy the engine's, answer 401."""
+    roots = [t["uuid"] for t in jenkins.tokens("ci-bot") if t["name"].startswith("vault-jenkins-root-")]
+    assert len(roots) == 1
+    secret = cli.json("read", f"{MOUNT}/creds/ci-bot")
+    leased = secret["data"]["token"]
+    foreign = {
+        "plain": generate(jenkins, "ci-bot", leased, "my own token, never revoked"),
+        "copied name": generate(jenkins, "ci-bot", leased, secret["data"]["token_name"]),
+        "far deadline": generate(jenkins, "ci-bot", leased, "vault-jenkins-ci-bot-99999999999-deadbeef"),
+    }
+    assert all(status(jenkins, "ci-bot", value) == 200 for _, value in foreign.values())
+    try:
+        wait_for(lambda: all(status(jenkins, "ci-bot", value) == 401 for _, value in foreign.values()),
+                 timeout=100, interval=0.5, what="OpenBao's periodic call to revoke the holder's tokens")
+    except AssertionError as exc:
+        lines = bao.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        said = [ln for ln in lines if "rollback" in ln or ("jenkins-broker-plugin:" in ln and ": minted token " not in ln)]
+        raise AssertionError(f"{exc}; OpenBao's log said:\n" + "\n".join(said[-60:])) from None
+    assert status(jenkins, "ci-bot", leased) == 200
+    assert roots[0] in {t["uuid"] for t in jenkins.tokens("ci-bot")}
+    again = cli.json("read", f"{MOUNT}/creds/ci-bot")  # the engine's credential still works
+    assert status(jenkins, "ci-bot", again["data"]["token"]) == 200
+
+    def logged():
+        text = bao.log_path.read_text(encoding="utf-8", errors="replace")
+        return text if all(uuid in text for uuid, _ in foreign.values()) else None
+    text = wait_for(logged, timeout=10, what="the foreign-token-revoked lines in OpenBao's log")
+    assert "foreign-token-revoked" in text
+    for value in (leased, again["data"]["token"], *(v for _, v in foreign.values())):
+        assert value not in text
+    for lease in (secret, again):
+        cli("lease", "revoke", lease["lease_id"])

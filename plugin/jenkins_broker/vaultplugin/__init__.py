@@ -15,6 +15,8 @@ The engine (no gRPC in it)::
 
     backend                routing, help, the Jenkins client and strategies
     path_config, path_roles, path_creds, path_rotate_root, secret_token
+    periodic               the periodic function: revoke tokens it cannot account for
+    minted, migration      its ledger of minted tokens; tokens from before the ledger
 
 Packaging: :mod:`.build` writes the single plugin file (``jenkins-broker plugin
 build``). See docs/plugin-mode.md.

@@ -14,7 +14,9 @@ Paths (one module each, as HashiCorp's engines do)::
     (revoke, renew)        secret_token       the lease's end and extension
 
 Operations OpenBao sends besides the paths' own: ``help`` (path-help),
-``revoke`` and ``renew`` (leases), ``rollback`` (every minute; nothing to do).
+``revoke`` and ``renew`` (leases), ``rollback`` (about once a minute, and before
+the mount goes away): the periodic function, :mod:`.periodic`, which revokes the
+tokens on the roles' Jenkins users that the engine cannot account for.
 
 Foreign errors are mapped here, in one place: the broker's ``RequestError`` and
 ``ConfigError`` become 400, ``JenkinsError`` 502, storage faults 500.
@@ -36,6 +38,8 @@ from . import path_config, path_creds, path_roles, path_rotate_root, secret_toke
 from .framework import Path
 from .logical import (BadRequest, LogicalError, Request, Response, UnsupportedOperation, UnsupportedPath,
                       UpstreamError)
+from .minted import InFlight
+from .periodic import Reconciler
 from .storage import Storage, StorageError
 
 #: Backend type as OpenBao counts them: 1 is a secrets engine ("logical"), 2 an auth method.
@@ -70,6 +74,8 @@ class JenkinsBackend:
         self._config: path_config.PluginConfig | None = None
         self._strategies: dict[str, Strategy] = {}
         self._ca_files: list[str] = []
+        self.in_flight = InFlight()
+        self.reconciler = Reconciler(self)
 
     # -- requests -------------------------------------------------------------------
 
@@ -93,6 +99,7 @@ class JenkinsBackend:
         if operation == "renew":
             return secret_token.renew(self, request)
         if operation == "rollback":
+            self.reconciler.run(request.storage)
             return None
         if operation == "help":
             return self.help(request.path)
@@ -111,6 +118,11 @@ class JenkinsBackend:
             if groups is not None:
                 return path, groups
         raise UnsupportedPath(f"unsupported path {request_path!r}")
+
+    def initialize(self, storage: Storage, now: float | None = None) -> None:
+        """OpenBao's ``Initialize`` (at mount and at each plugin start): note when this engine
+        started keeping its ledger of minted tokens (:mod:`.migration`). Faults are logged."""
+        self.reconciler.initialize(storage, now=now)
 
     def existence_check(self, request: Request) -> tuple[bool, bool]:
         """``(check_found, exists)`` for a write: tells OpenBao whether it is a create or an update."""

@@ -1,11 +1,13 @@
 """``pb.Backend``: OpenBao's calls, translated to and from the engine (:mod:`.backend`).
 
 OpenBao calls, at mount: ``Setup`` (with the broker id of its Storage
-service), ``Type``, ``SpecialPaths``, ``Initialize``; then for each request
-``HandleRequest`` (and ``HandleExistenceCheck`` first for writes); ``Cleanup``
-at unmount. Setup only remembers the broker id: during OpenBao's type detection
-the brokered Storage never comes, so it is dialled on first use
-(:mod:`.broker`).
+service), ``Type``, ``SpecialPaths``, ``Initialize`` (also at each plugin
+start; the engine notes when it started keeping its ledger, :mod:`.migration`);
+then for each request ``HandleRequest`` (and ``HandleExistenceCheck`` first for
+writes); ``Cleanup`` at unmount. The periodic function has no call of its own:
+it is the ``rollback`` request that OpenBao sends about once a minute. Setup
+only remembers the broker id: during OpenBao's type detection the brokered
+Storage never comes, so it is dialled on first use (:mod:`.broker`).
 
 Handlers run in a thread pool (the Jenkins client blocks); their storage calls
 come back to this loop through :class:`~.storage.BrokeredStorage`. Errors go
@@ -150,9 +152,11 @@ class BackendService(backend_grpc.BackendBase):
         await stream.recv_message()
         reply = pb.InitializeReply()
         try:
-            await self.storage()
+            storage = await self.storage()
         except Exception as exc:  # noqa: BLE001 - reported to OpenBao, which refuses the mount
             reply.err.CopyFrom(proto_error(exc))
+        else:
+            await self._run(self.engine.initialize, storage)  # logs its faults; never refuses the mount
         await stream.send_message(reply)
 
     async def HandleRequest(self, stream) -> None:
@@ -160,11 +164,9 @@ class BackendService(backend_grpc.BackendBase):
         reply = pb.HandleRequestReply()
         operation, path = args.request.operation, args.request.path
         try:
-            if operation == "rollback":
-                response = None  # nothing to roll back; no storage needed
-            else:
-                request = to_request(args.request, await self.storage())
-                response = await self._run(self.engine.handle, request)
+            # "rollback" (about once a minute) is the engine's periodic function.
+            request = to_request(args.request, await self.storage())
+            response = await self._run(self.engine.handle, request)
             if response is not None:
                 reply.response.CopyFrom(to_proto_response(response))
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply

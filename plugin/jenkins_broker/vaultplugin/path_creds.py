@@ -8,6 +8,10 @@ The answer has the same shape as broker mode's: ``username``, ``token``,
 Token names are ``<prefix><role>-<deadline>-<8 hex>``, where ``deadline`` is
 the Unix time at which ``max_ttl`` ends: anything that finds such a token in
 Jenkins after that moment knows its lease is over (see docs/plugin-mode.md).
+
+Every token minted is written to the engine's ledger (:mod:`.minted`, by uuid)
+before the answer goes back, and is marked in flight until then: the periodic
+reconciliation revokes tokens on the role's user that are in neither.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from typing import TYPE_CHECKING
 
 from ..durations import parse_duration
 from ..errors import BrokerError, ConfigError, redact
+from ..jenkins import MintedToken
+from . import minted as ledger
 from .framework import NAME, Field, Path
-from .logical import BadRequest, NotFound, Request, Response, UpstreamError
+from .logical import BadRequest, LogicalError, NotFound, Request, Response, UpstreamError
 from .path_config import load_config
 from .path_roles import load_role
 from .secret_token import TokenLease, lease_secret
+from .storage import StorageError
 
 if TYPE_CHECKING:
     from .backend import JenkinsBackend
@@ -54,14 +61,15 @@ def _mint(backend: "JenkinsBackend", request: Request, groups: dict) -> Response
     except ConfigError as exc:
         raise BadRequest(f"role {name!r} cannot mint with the stored credential: {redact(str(exc))}") from None
     issued = time.time()
-    try:
-        minted = strategy.mint(user=role.jenkins_user, name=token_name(role.token_name_prefix, name,
-                                                                        issued + role.max_ttl),
-                               max_lease_seconds=role.max_ttl)
-    except ConfigError as exc:
-        raise BadRequest(f"role {name!r}: {redact(str(exc))}") from None
-    except BrokerError as exc:
-        raise UpstreamError(f"minting a token for role {name!r} failed: {redact(str(exc))}") from None
+    wanted = token_name(role.token_name_prefix, name, issued + role.max_ttl)
+    with backend.in_flight.minting(role.jenkins_user, wanted):
+        try:
+            minted = strategy.mint(user=role.jenkins_user, name=wanted, max_lease_seconds=role.max_ttl)
+        except ConfigError as exc:
+            raise BadRequest(f"role {name!r}: {redact(str(exc))}") from None
+        except BrokerError as exc:
+            raise UpstreamError(f"minting a token for role {name!r} failed: {redact(str(exc))}") from None
+        _record(backend, request, name, strategy, minted, deadline=issued + role.max_ttl, issued=issued)
     lease = TokenLease.for_minted(role, config, minted, issued_at=issued, ttl=ttl)
     expires = datetime.fromtimestamp(issued + ttl, timezone.utc).replace(microsecond=0)
     backend.log.info("minted token %s (%s) for Jenkins user %s, role %s, ttl %ss", minted.name, minted.uuid,
@@ -71,6 +79,26 @@ def _mint(backend: "JenkinsBackend", request: Request, groups: dict) -> Response
               "jenkins_url": config.connection.url,
               "expires_at": expires.isoformat().replace("+00:00", "Z")},
         secret=lease_secret(lease))
+
+
+def _record(backend: "JenkinsBackend", request: Request, role: str, strategy, minted: MintedToken, *,
+            deadline: float, issued: float) -> None:
+    """Write ``minted`` to the ledger; if that fails, revoke it again and fail the read (a token
+    outside the ledger would be revoked as foreign by the next periodic run)."""
+    if minted.legacy:
+        return  # the user's single legacy token: accounted for by the legacy role itself (see periodic)
+    try:
+        ledger.record(request.storage, ledger.LedgerEntry(
+            uuid=minted.uuid, user=minted.user, name=minted.name, role=role, minted_at=issued,
+            deadline=deadline))
+    except StorageError as exc:
+        try:
+            strategy.revoke(user=minted.user, uuid=minted.uuid)
+            fate = "it was revoked again"
+        except BrokerError:
+            fate = "it could not be revoked again; the periodic reconciliation will"
+        raise LogicalError(f"minting a token for role {role!r}: the engine could not record token "
+                           f"{minted.uuid} ({redact(str(exc))}); {fate}") from None
 
 
 FIELDS = {

@@ -4,6 +4,11 @@
 Validated by the broker's own rules (:func:`roles.build_role`); fields not sent
 on an update keep their stored values. Shared mode and rotation periods belong
 to broker mode: here every read mints its own token under its own Vault lease.
+
+``foreign_tokens`` is the engine's own field (kept in the role's record beside
+what :class:`~jenkins_broker.roles.Role` holds): what the periodic
+reconciliation (:mod:`.periodic`) does with a token on the role's Jenkins user
+that the engine cannot account for, ``revoke`` (the default) or ``report``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ PREFIX = "roles/"
 #: token for one of its own.
 DEFAULT_TOKEN_PREFIX = "vault-jenkins-"
 _BROKER_ONLY = ("shared", "rotation_period")
+FOREIGN_TOKENS = ("revoke", "report")
+DEFAULT_FOREIGN_TOKENS = "revoke"
 
 
 def load_role(storage: Storage, name: str) -> Role | None:
@@ -33,14 +40,40 @@ def load_role(storage: Storage, name: str) -> Role | None:
     return Role.from_record(name, data) if data else None
 
 
-def _read(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
-    role = load_role(request.storage, groups["name"])
-    if role is None:
+def load_role_and_policy(storage: Storage, name: str) -> tuple[Role, str] | None:
+    """The role called ``name`` and its ``foreign_tokens`` setting, or ``None``.
+
+    A role stored before the field existed has the default, ``revoke``; a stored
+    value this version does not know reads as ``report``, which revokes nothing.
+    """
+    data = get_json(storage, PREFIX + name)
+    if not data:
         return None
+    policy = data.get("foreign_tokens") or DEFAULT_FOREIGN_TOKENS
+    return Role.from_record(name, data), policy if policy in FOREIGN_TOKENS else "report"
+
+
+def check_foreign_tokens(value: object) -> str:
+    """``value`` as a ``foreign_tokens`` setting; raises :class:`BadRequest` naming the field."""
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in FOREIGN_TOKENS:
+        shown = str(value)[:40]
+        raise BadRequest(f"foreign_tokens: must be 'revoke' or 'report', got {shown!r} (what the periodic "
+                         "reconciliation does with a token on the role's Jenkins user that the engine "
+                         "did not mint)")
+    return text
+
+
+def _read(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
+    found = load_role_and_policy(request.storage, groups["name"])
+    if found is None:
+        return None
+    role, policy = found
     data = role.to_api()
     for key in (*_BROKER_ONLY, "credential"):
         data.pop(key, None)
     data["credential"] = role.credential
+    data["foreign_tokens"] = policy
     return Response(data=data)
 
 
@@ -52,7 +85,12 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
             raise BadRequest(f"{key}: a broker-mode setting; in plugin mode every read mints its own "
                              "token under its own Vault lease")
         data.pop(key, None)
-    existing = load_role(request.storage, name)
+    sent_policy = data.pop("foreign_tokens", None)
+    policy = check_foreign_tokens(sent_policy) if sent_policy is not None else None
+    found = load_role_and_policy(request.storage, name)
+    existing = found[0] if found else None
+    if policy is None:
+        policy = found[1] if found else DEFAULT_FOREIGN_TOKENS
     if existing is None:
         data.setdefault("credential", ROOT_CREDENTIAL)
         data.setdefault("token_name_prefix", DEFAULT_TOKEN_PREFIX)
@@ -66,7 +104,7 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
     if role.max_live_tokens and role.strategy != "legacy":
         raise BadRequest("max_live_tokens: not enforced in plugin mode yet; use Vault's lease count "
                          "quotas (sys/quotas/lease-count) on jenkins/creds/<role>")
-    put_json(request.storage, PREFIX + name, role.to_record())
+    put_json(request.storage, PREFIX + name, {**role.to_record(), "foreign_tokens": policy})
     if role.strategy == "legacy":
         return Response(warnings=[
             "legacy: Jenkins keeps one legacy token per user, so every read rotates it and the "
@@ -103,6 +141,10 @@ FIELDS = {
     "max_live_tokens": Field("int", "Must be 0 (legacy roles: 1); cap live tokens with Vault's lease "
                                     "count quotas instead."),
     "description": Field("string", "Free text for people."),
+    "foreign_tokens": Field("string", "What the periodic reconciliation (about once a minute) does with a "
+                                      "token on the role's Jenkins user that the engine did not mint for a "
+                                      "live lease and that is not its own credential: revoke (default) or "
+                                      "report (log only; for a user people also use by hand)."),
     "shared": Field("bool", "Broker mode only; must be false."),
     "rotation_period": Field("duration", "Broker mode only; must be 0."),
 }
@@ -124,5 +166,9 @@ def paths() -> list[Path]:
              for that user under a new Vault lease; revoking or expiring the lease
              revokes the token in Jenkins. Deleting a role leaves existing leases alone:
              they are still revoked when they end.
+
+             The engine owns the Jenkins users its roles name: about once a minute it
+             revokes any other token on them (one a holder made with a leased token,
+             say), unless a role naming the user has foreign_tokens=report.
              """),
     ]

@@ -58,25 +58,29 @@ def _rotate(backend: "JenkinsBackend", request: Request, groups: dict) -> Respon
     user = old.username
     client = backend.client(request.storage)
     name = f"{ROOT_TOKEN_PREFIX}{int(time.time())}-{secrets.token_hex(4)}"
-    try:
-        made = client.generate_new_token(Credential(user, old.secret, old.kind), user, name, None)
-    except BrokerError as exc:
-        raise UpstreamError(f"rotate-root could not create a new token for {user!r}: {redact(str(exc))}") from None
-    value, uuid = made["tokenValue"], made["tokenUuid"]
-    try:
-        works = client.verify_token(user, value)
-    except BrokerError:
-        works = False
-    if not works:
+    # In flight until the config names its uuid: the periodic reconciliation must not take the
+    # new credential for a foreign token in between.
+    with backend.in_flight.minting(user, name):
         try:
-            client.revoke_token(Credential(user, value, "token"), user, uuid)
+            made = client.generate_new_token(Credential(user, old.secret, old.kind), user, name, None)
+        except BrokerError as exc:
+            raise UpstreamError(f"rotate-root could not create a new token for {user!r}: "
+                                f"{redact(str(exc))}") from None
+        value, uuid = made["tokenValue"], made["tokenUuid"]
+        try:
+            works = client.verify_token(user, value)
         except BrokerError:
-            pass
-        raise UpstreamError(f"rotate-root: the new token of {user!r} does not log in; the stored "
-                            "credential was kept")
-    save_config(request.storage, PluginConfig(
-        connection=config.connection, managed_uuid=uuid, rotated_at=now_iso(),
-        credential=StoredCredential(name=ROOT_CREDENTIAL, username=user, kind="token", secret=value)))
+            works = False
+        if not works:
+            try:
+                client.revoke_token(Credential(user, value, "token"), user, uuid)
+            except BrokerError:
+                pass
+            raise UpstreamError(f"rotate-root: the new token of {user!r} does not log in; the stored "
+                                "credential was kept")
+        save_config(request.storage, PluginConfig(
+            connection=config.connection, managed_uuid=uuid, rotated_at=now_iso(),
+            credential=StoredCredential(name=ROOT_CREDENTIAL, username=user, kind="token", secret=value)))
     backend.forget_connection()
     warnings = []
     if config.managed_uuid:
@@ -87,7 +91,9 @@ def _rotate(backend: "JenkinsBackend", request: Request, groups: dict) -> Respon
                             f"{redact(str(exc))}; revoke it in Jenkins")
     elif old.kind == "token":
         warnings.append("the previous token was written by hand, so its uuid is unknown to the engine and "
-                        f"it was not revoked: revoke it in Jenkins (user {user!r}, Security, API Token)")
+                        f"it was not revoked: revoke it in Jenkins (user {user!r}, Security, API Token); "
+                        "if a role names this user, the periodic reconciliation revokes it now unless the "
+                        "role has foreign_tokens=report")
     else:
         warnings.append(f"the previous credential was {user!r}'s password, which stays valid in Jenkins: "
                         "change it there; the engine no longer keeps it")

@@ -7,6 +7,8 @@ not in it: revocation uses the credential stored at ``jenkins/config`` (which
 rotate-root may have replaced by then, for the same user). Revocation is
 idempotent (Jenkins answers 200 for a token that is already gone); when Jenkins
 cannot confirm it, the error goes back to OpenBao, which retries with backoff.
+Once Jenkins confirmed, the token's entry in the engine's ledger (:mod:`.minted`)
+is dropped.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BrokerError, ConfigError, redact
-from ..jenkins import Credential, MintedToken
+from ..jenkins import LEGACY_TOKEN_ID, Credential, MintedToken
 from ..roles import Role
+from . import minted as ledger
 from .logical import BadRequest, LeaseOptions, LogicalError, Request, Response, Secret, UpstreamError
 from .path_config import PluginConfig, load_config
+from .storage import StorageError
 
 if TYPE_CHECKING:
     from .backend import JenkinsBackend
@@ -102,6 +106,13 @@ def revoke(backend: "JenkinsBackend", request: Request) -> Response | None:
                             f"{lease.jenkins_user!r} failed: {redact(str(exc))}") from None
     log.info("revoked token %s (%s) of Jenkins user %s, role %s", lease.token_name, lease.token_uuid,
              lease.jenkins_user, lease.role)
+    if not lease.legacy and lease.token_uuid != LEGACY_TOKEN_ID:
+        try:
+            ledger.forget(request.storage, lease.token_uuid)
+        except StorageError as exc:
+            # Harmless: the entry stops accounting for anything once the lease's deadline
+            # passes, and the periodic reconciliation drops it then.
+            log.warning("token %s is revoked but its ledger entry stays: %s", lease.token_uuid, exc)
     return None
 
 

@@ -3,7 +3,9 @@
 OpenBao reads the plugin's stderr line by line and logs each JSON line
 (``@level``, ``@message``, ``@timestamp``, other keys as fields) at its level
 in its own log, named after the plugin; other lines are logged at debug.
-:class:`HclogHandler` writes Python's log records that way.
+:class:`HclogHandler` writes Python's log records that way; a record logged with
+``extra={"hclog": {...}}`` carries those keys as hclog fields (structured lines
+such as the periodic reconciliation's ``foreign-token-revoked``).
 
 ``plugin.GRPCStdio/StreamStdio`` is go-plugin's way to forward a plugin's
 stdout/stderr when they were redirected; this plugin writes stderr directly,
@@ -40,6 +42,9 @@ class HclogHandler(logging.Handler):
             message = redact(record.getMessage(), limit=4000)
             line = {"@level": level, "@message": message, "@module": record.name,
                     "@timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat()}
+            for key, value in (getattr(record, "hclog", None) or {}).items():
+                if isinstance(key, str) and key and not key.startswith("@") and key not in line:
+                    line[key] = field_value(value)
             if record.exc_info and record.exc_info[1] is not None:
                 line["error"] = redact(f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}")
             stream = self.stream or sys.stderr
@@ -47,6 +52,14 @@ class HclogHandler(logging.Handler):
             stream.flush()
         except Exception:  # noqa: BLE001 - logging must never take the plugin down
             self.handleError(record)
+
+
+def field_value(value):
+    """An hclog field's value: numbers, booleans and None as they are, anything else as
+    redacted text (a token name is chosen by whoever made the token)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value), limit=500)
 
 
 def setup_logging(level: int = logging.INFO) -> None:
