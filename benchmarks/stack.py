@@ -290,19 +290,24 @@ def build_stack(*, latency_ms: float = 5.0, jenkins_in_process: bool = False,
             fake = FakeJenkins([FakeUser.parse(u) for u in USERS], version="2.555.1",
                                latency=latency_ms / 1000.0).start()
             url = fake.url
-            tokens = {user: fake.add_token(user, name="bootstrap")[1] for user in PASSWORDS}
+            made = {user: fake.add_token(user, name="bootstrap") for user in PASSWORDS}
         else:
             fake_proc = FakeJenkinsProcess(latency_ms).start()
             url = fake_proc.url
             with JenkinsClient(url, timeout=10) as client:
-                tokens = {user: client.generate_new_token(Credential(user, password, "password"),
-                                                          user, "bootstrap")["tokenValue"]
-                          for user, password in PASSWORDS.items()}
+                made = {}
+                for user, password in PASSWORDS.items():
+                    data = client.generate_new_token(Credential(user, password, "password"), user,
+                                                     "bootstrap")
+                    made[user] = (data["tokenUuid"], data["tokenValue"])
+        tokens = {user: value for user, (_, value) in made.items()}
         result = bootstrap(bao.client(), policies_dir=policies_dir())
         store = VaultStore(bao.client(), cache_seconds=0)
         store.put_jenkins_config(JenkinsConfig(url=url, timeout=10))
         for user, password in PASSWORDS.items():
-            store.put_credential(StoredCredential(f"{user}-token", user, "token", tokens[user]))
+            # With its uuid, as a rotated credential: reconciliation tells it from foreign tokens.
+            store.put_credential(StoredCredential(f"{user}-token", user, "token", tokens[user],
+                                                  token_uuid=made[user][0]))
             store.put_credential(StoredCredential(f"{user}-password", user, "password", password))
         return Stack(bao, url, store, result.role_id, result.secret_id, tokens, work,
                      fake=fake, fake_process=fake_proc, keep_workdir=keep_workdir)

@@ -347,13 +347,17 @@ def test_without_config_a_run_does_nothing(engine):
 def test_foreign_tokens_role_field(engine):
     engine.call("create", "roles/r", {"jenkins_user": "x", "strategy": "user-token"})
     assert engine.call("read", "roles/r").data["foreign_tokens"] == "revoke"
-    engine.call("update", "roles/r", {"foreign_tokens": "Report"})
+    engine.call("update", "roles/r", {"foreign_tokens": "report"})
     engine.call("update", "roles/r", {"ttl": "5m"})
     assert engine.call("read", "roles/r").data["foreign_tokens"] == "report"
-    for bad in ("ignore", "", 1):
-        with pytest.raises(BadRequest, match="foreign_tokens: must be 'revoke' or 'report'"):
+    for bad in ("ignore", "", 1, "Report"):
+        with pytest.raises(BadRequest, match="foreign_tokens: must be revoke"):
             engine.call("update", "roles/r", {"foreign_tokens": bad})
     assert "foreign_tokens" in engine.call("help", "roles/r").data["help"]
+    # Suspension is broker mode's: refused here, and not shown.
+    with pytest.raises(BadRequest, match="disabled: unknown field"):
+        engine.call("update", "roles/r", {"disabled": True})
+    assert "disabled" not in engine.call("read", "roles/r").data
 
 
 def test_the_rollback_rpc_runs_the_periodic_function(rotated, fake_jenkins):

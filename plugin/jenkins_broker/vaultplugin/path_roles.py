@@ -5,17 +5,17 @@ Validated by the broker's own rules (:func:`roles.build_role`); fields not sent
 on an update keep their stored values. Shared mode and rotation periods belong
 to broker mode: here every read mints its own token under its own Vault lease.
 
-``foreign_tokens`` is the engine's own field (kept in the role's record beside
-what :class:`~jenkins_broker.roles.Role` holds): what the periodic
-reconciliation (:mod:`.periodic`) does with a token on the role's Jenkins user
-that the engine cannot account for, ``revoke`` (the default) or ``report``.
+``foreign_tokens`` (validated by :func:`roles.build_role`, as in broker mode): what
+the periodic reconciliation (:mod:`.periodic`) does with a token on the role's
+Jenkins user that the engine cannot account for, ``revoke`` (the default) or
+``report``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, STRATEGIES, InvalidRole, Role, build_role
+from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, FOREIGN_TOKENS, STRATEGIES, InvalidRole, Role, build_role
 from .framework import NAME, Field, Path
 from .logical import BadRequest, Request, Response
 from .path_config import ROOT_CREDENTIAL
@@ -29,9 +29,8 @@ PREFIX = "roles/"
 #: from the broker's default, so broker-mode reconciliation never takes an engine's
 #: token for one of its own.
 DEFAULT_TOKEN_PREFIX = "vault-jenkins-"
-_BROKER_ONLY = ("shared", "rotation_period")
-FOREIGN_TOKENS = ("revoke", "report")
-DEFAULT_FOREIGN_TOKENS = "revoke"
+# Suspension (disabled) is broker mode's: the field is unknown here, and never shown.
+_BROKER_ONLY = ("shared", "rotation_period", "disabled")
 
 
 def load_role(storage: Storage, name: str) -> Role | None:
@@ -46,22 +45,10 @@ def load_role_and_policy(storage: Storage, name: str) -> tuple[Role, str] | None
     A role stored before the field existed has the default, ``revoke``; a stored
     value this version does not know reads as ``report``, which revokes nothing.
     """
-    data = get_json(storage, PREFIX + name)
-    if not data:
+    role = load_role(storage, name)
+    if role is None:
         return None
-    policy = data.get("foreign_tokens") or DEFAULT_FOREIGN_TOKENS
-    return Role.from_record(name, data), policy if policy in FOREIGN_TOKENS else "report"
-
-
-def check_foreign_tokens(value: object) -> str:
-    """``value`` as a ``foreign_tokens`` setting; raises :class:`BadRequest` naming the field."""
-    text = value.strip().lower() if isinstance(value, str) else None
-    if text not in FOREIGN_TOKENS:
-        shown = str(value)[:40]
-        raise BadRequest(f"foreign_tokens: must be 'revoke' or 'report', got {shown!r} (what the periodic "
-                         "reconciliation does with a token on the role's Jenkins user that the engine "
-                         "did not mint)")
-    return text
+    return role, role.foreign_tokens if role.foreign_tokens in FOREIGN_TOKENS else "report"
 
 
 def _read(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
@@ -85,12 +72,7 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
             raise BadRequest(f"{key}: a broker-mode setting; in plugin mode every read mints its own "
                              "token under its own Vault lease")
         data.pop(key, None)
-    sent_policy = data.pop("foreign_tokens", None)
-    policy = check_foreign_tokens(sent_policy) if sent_policy is not None else None
-    found = load_role_and_policy(request.storage, name)
-    existing = found[0] if found else None
-    if policy is None:
-        policy = found[1] if found else DEFAULT_FOREIGN_TOKENS
+    existing = load_role(request.storage, name)
     if existing is None:
         data.setdefault("credential", ROOT_CREDENTIAL)
         data.setdefault("token_name_prefix", DEFAULT_TOKEN_PREFIX)
@@ -104,7 +86,7 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
     if role.max_live_tokens and role.strategy != "legacy":
         raise BadRequest("max_live_tokens: not enforced in plugin mode yet; use Vault's lease count "
                          "quotas (sys/quotas/lease-count) on jenkins/creds/<role>")
-    put_json(request.storage, PREFIX + name, {**role.to_record(), "foreign_tokens": policy})
+    put_json(request.storage, PREFIX + name, role.to_record())
     if role.strategy == "legacy":
         return Response(warnings=[
             "legacy: Jenkins keeps one legacy token per user, so every read rotates it and the "
