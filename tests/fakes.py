@@ -25,6 +25,7 @@ class MemoryStore:
         self.shared: dict[str, dict] = {}
         self.credentials: dict = {}
         self.quota: dict[str, tuple[dict, int]] = {}
+        self.revoking: set[tuple[str, str]] = set()
         self.fail_writes = False
         self.lock = threading.Lock()
 
@@ -78,6 +79,15 @@ class MemoryStore:
 
     def list_lease_roles(self):
         return sorted({r for (r, _) in self.leases})
+
+    def mark_revoking(self, role, suffix):
+        self.revoking.add((role, suffix))
+
+    def unmark_revoking(self, role, suffix):
+        self.revoking.discard((role, suffix))
+
+    def list_revoking(self):
+        return sorted(self.revoking)
 
     def get_quota(self, role):
         return self.quota.get(role)

@@ -173,3 +173,36 @@ def test_an_asked_for_revocation_is_not_given_up_when_a_renewal_races_it(world):
     manager.renew(record.lease_id, 300)  # lands between the load and the claim
     assert manager.revoke_record(stale, version, cause="request") is True
     assert store.leases == {} and len(gateway.revoked) == 1
+
+
+def test_a_vault_error_after_the_claim_still_schedules_the_retry_and_the_incident_goes_on(world):
+    manager, store, gateway, clock = world
+    first, _ = manager.mint("ci-bot")
+    second, _ = manager.mint("ci-bot")
+    calls = []
+
+    def revoke(record):
+        calls.append(record.suffix)
+        if len(calls) == 1:
+            raise VaultUnavailable("the credential could not be read (test)")
+        gateway._revoke(record.token_uuid)
+    gateway.revoke = revoke
+    counts = manager.revoke_many("ci-bot")
+    assert counts == {"revoked": 1, "failed": 1, "skipped": 0}
+    failed, _ = store.get_lease("ci-bot", calls[0])
+    assert failed.revoking and failed.due_at <= clock.now + 1  # retried soon, not at expiry
+    assert store.revoking == {("ci-bot", calls[0])}  # and every replica's resync sees it
+
+
+def test_a_lease_of_a_suspended_role_cannot_be_renewed_and_the_sweep_revokes_late_ones(world):
+    from dataclasses import replace
+    from jenkins_broker.errors import RoleDisabled
+    manager, store, gateway, clock = world
+    early, _ = manager.mint("ci-bot")
+    late, _ = manager.mint("ci-bot")  # minted by a replica whose role cache was stale
+    store.put_role(replace(store.get_role("ci-bot"), disabled=True))
+    with pytest.raises(RoleDisabled):
+        manager.renew(early.lease_id, 600)
+    assert store.get_lease("ci-bot", early.suffix) is None
+    assert manager.sweep_suspended() == 1
+    assert store.leases == {} and len(gateway.revoked) == 2

@@ -56,7 +56,7 @@ def test_engine_tokens_past_their_deadline_and_grace_are_revoked(setup):
     counts = reconciler.run()
 
     assert gateway.revoked == [past]
-    assert counts == {"checked": 3, "orphans": 1, "foreign": 0, "revoked": 1, "errors": 0}
+    assert counts == {"checked": 3, "orphans": 1, "foreign": 0, "revoked": 1, "gone": 0, "errors": 0}
     assert {in_grace, future, other_user} <= set(gateway.live)
     assert metrics.registry.get_sample_value("jenkins_broker_orphans_revoked_total",
                                              {"role": "ci-bot"}) == 1
@@ -72,7 +72,7 @@ def test_without_a_declared_engine_an_engine_name_hides_nothing(setup):
     laptop = gateway.add_token("ci-bot", "my laptop")
     counts = reconciler.run()
     assert set(gateway.revoked) == {forged, root, laptop}
-    assert counts == {"checked": 3, "orphans": 0, "foreign": 3, "revoked": 3, "errors": 0}
+    assert counts == {"checked": 3, "orphans": 0, "foreign": 3, "revoked": 3, "gone": 0, "errors": 0}
     assert metrics.registry.get_sample_value("jenkins_broker_foreign_tokens_total",
                                              {"role": "ci-bot", "action": "revoked"}) == 3
     assert {x["event"] for x in trail()} == {"foreign-token-revoked"}
@@ -115,7 +115,49 @@ def test_a_failed_revocation_is_counted_and_retried_next_pass(setup):
     gateway, reconciler, _, _ = setup
     past = gateway.add_token("ci-bot", f"vault-jenkins-ci-bot-{int(NOW) - 3600}-0123abcd")
     gateway.fail_revoke = True
-    assert reconciler.run() == {"checked": 1, "orphans": 1, "foreign": 0, "revoked": 0, "errors": 1}
+    assert reconciler.run() == {"checked": 1, "orphans": 1, "foreign": 0, "revoked": 0, "gone": 0,
+                               "errors": 1}
     gateway.fail_revoke = False
     assert reconciler.run()["revoked"] == 1
     assert past not in gateway.live
+
+
+def test_the_leases_of_a_deleted_role_with_its_own_prefix_are_still_accounted_for(setup):
+    from jenkins_broker.leases import LeaseManager
+    gateway, reconciler, _, _ = setup
+    store = reconciler.store
+    store.put_role(build_role("gone", {"jenkins_user": "ci-bot", "strategy": "user-token",
+                                       "credential": "ci-bot", "token_name_prefix": "own-"}))
+    record, _ = LeaseManager(store, gateway, clock=reconciler.clock).mint("gone")
+    store.delete_role("gone")  # its live leases stay and end as recorded
+    reconciler.run()
+    assert record.token_uuid in gateway.live and gateway.revoked == []
+
+
+def test_a_rotated_credential_named_with_the_default_prefix_gets_the_grace(setup):
+    gateway, reconciler, _, _ = setup
+    store = reconciler.store
+    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
+                                         "credential": "ci-bot", "token_name_prefix": "ci-"}))
+    rotating = gateway.add_token("ci-bot", "jenkins-broker-credential-ci-bot")
+    reconciler.run()
+    assert rotating in gateway.live  # another replica may be storing it right now
+    reconciler.clock.advance(61)
+    reconciler.run()
+    assert rotating not in gateway.live  # never stored: foreign after the grace
+
+
+def test_a_lease_whose_token_was_revoked_outside_the_broker_is_settled(setup):
+    from jenkins_broker.leases import LeaseManager
+    gateway, reconciler, _, _ = setup
+    store = reconciler.store
+    manager = LeaseManager(store, gateway, clock=reconciler.clock)
+    reconciler.on_gone = manager.token_gone
+    settled = []
+    manager.on_revoked = settled.append
+    record, _ = manager.mint("ci-bot", shared=True)
+    gateway.live.pop(record.token_uuid)  # a holder revoked it in Jenkins
+    assert reconciler.run()["gone"] == 0  # too young: it may have been minted after the listing
+    reconciler.clock.advance(61)
+    assert reconciler.run()["gone"] == 1
+    assert store.leases == {} and [r.suffix for r in settled] == [record.suffix]

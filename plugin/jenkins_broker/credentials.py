@@ -156,7 +156,13 @@ class CredentialHealth:
             if stored is None:
                 continue
             try:
-                self.report(name, self.gateway.check_credential(stored))
+                accepted = self.gateway.check_credential(stored)
+                if not accepted and hasattr(self.store, "forget_credential"):
+                    # Maybe rotated by another replica within the cache time: ask Vault again.
+                    self.store.forget_credential(name)
+                    fresh = self.store.get_credential(name)
+                    accepted = fresh is not None and self.gateway.check_credential(fresh)
+                self.report(name, accepted)
             except BrokerError as exc:
                 log.info("could not check credential %s now: %s", name, redact(str(exc)))
         self.next_check = self.clock() + self.interval

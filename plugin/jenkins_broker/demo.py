@@ -29,7 +29,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from .cli import setup_logging, wait_for_signal
     from .config import BrokerSettings
     from .connection import JenkinsConfig, StoredCredential
+    from .credentials import write_token_credential
     from .fakejenkins import FakeJenkins, FakeUser
+    from .gateway import JenkinsGateway
     from .roles import build_role
     from .server import HTTPServer
     from .service import build_services
@@ -64,7 +66,11 @@ def run_demo(args: argparse.Namespace) -> int:
         admin_store = VaultStore(root, cache_seconds=0)
         admin_store.put_jenkins_config(JenkinsConfig(url=jenkins.url))
         _, bootstrap_token = jenkins.add_token("ci-bot", name="ci-bot bootstrap token for jenkins-broker")
-        admin_store.put_credential(StoredCredential("ci-bot", "ci-bot", "token", bootstrap_token))
+        # Written as `jenkins-broker credentials write` does: rotated, the bootstrap token revoked.
+        rotated = write_token_credential(admin_store, JenkinsGateway(admin_store),
+                                         StoredCredential("ci-bot", "ci-bot", "token", bootstrap_token))
+        _say(f"credential ci-bot stored as the broker's own token {rotated['token_name']}; the bootstrap "
+             f"token {'was revoked' if rotated.get('previous_revoked') else 'is still live'}")
         admin_store.put_role(build_role("ci-bot", {
             "jenkins_user": "ci-bot", "strategy": "user-token", "credential": "ci-bot",
             "ttl": ttl, "max_ttl": max(ttl, 3600), "shared": True,

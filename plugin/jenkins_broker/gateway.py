@@ -46,6 +46,15 @@ class JenkinsGateway:
         """Jenkins' root URL, as configured."""
         return self._connection()[1].url
 
+    @property
+    def call_timeout(self) -> float:
+        """The longest one revocation can take: three Jenkins requests (crumb, login, revoke)
+        at the configured timeout. 0 when Jenkins is not configured."""
+        try:
+            return 3 * float(self._connection()[1].timeout)
+        except ConfigError:
+            return 0.0
+
     def reset(self) -> None:
         """Forget the cached client and strategies (after a config or credential write)."""
         with self._lock:

@@ -22,9 +22,9 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Protocol
 
-from .errors import (BrokerError, CallerTokenGone, ConfigError, InvalidRequest, JenkinsError,
-                     JenkinsProtocolError, JenkinsUnavailable, LeaseNotFound, LeaseRevoking,
-                     QuotaExceeded, RoleDisabled, UnknownRole, VaultConflict, VaultError, redact)
+from .errors import (BrokerError, CallerTokenGone, InvalidRequest, JenkinsProtocolError,
+                     JenkinsUnavailable, LeaseNotFound, LeaseRevoking, QuotaExceeded, RoleDisabled,
+                     UnknownRole, VaultConflict, VaultError, redact)
 from .faults import crash_point
 from .observability import Metrics, audit, audit_lease
 from .records import LeaseRecord, Requester, new_lease_suffix, split_lease_id, token_fingerprint
@@ -57,6 +57,8 @@ class Store(Protocol):
     def list_leases(self, role: str) -> list[str]: ...
     def get_leases(self, keys: Iterable[tuple[str, str]]) -> Iterable[tuple[LeaseRecord, int]]: ...
     def get_quota(self, role: str) -> tuple[dict[str, Any], int] | None: ...
+    def mark_revoking(self, role: str, suffix: str) -> None: ...
+    def unmark_revoking(self, role: str, suffix: str) -> None: ...
     def put_quota(self, role: str, data: dict[str, Any], cas: int) -> int: ...
 
 
@@ -194,7 +196,7 @@ class LeaseManager:
     def _release(self, role: str, suffix: str) -> None:
         """Drop a reservation once its record is written (or its mint failed). Best effort:
         one left behind lapses after ``QUOTA_WINDOW``."""
-        for _ in range(5):
+        for _ in range(20):
             try:
                 found = self.store.get_quota(role)
                 if not found or suffix not in (found[0].get("pending") or {}):
@@ -279,6 +281,13 @@ class LeaseManager:
                 raise LeaseRevoking(f"lease {record.lease_id} expired and is being revoked; "
                                     "it cannot be renewed")
             role = self.store.get_role(record.role)
+            if role is not None and role.disabled:
+                try:
+                    self.revoke_record(record, version, cause="suspended")
+                except BrokerError:
+                    pass  # it is revoking now; the retry is scheduled
+                raise RoleDisabled(f"role {role.name!r} is suspended: lease {record.lease_id} is "
+                                   "being revoked and cannot be renewed")
             wanted = increment or (role.ttl if role else int(record.expires_at - record.issued_at))
             new_expiry = min(now + wanted, record.max_expires_at)
             warnings = []
@@ -315,7 +324,7 @@ class LeaseManager:
         except CallerTokenGone:
             try:
                 self.revoke_record(record, version, cause="token-revoked")
-            except (JenkinsError, ConfigError):
+            except BrokerError:
                 pass  # it is revoking now; the retry is scheduled
             raise LeaseRevoking(f"lease {record.lease_id} is being revoked: the Vault token that "
                                 "created it was revoked or has expired") from None
@@ -358,7 +367,10 @@ class LeaseManager:
             if record.claimed_until is not None and record.claimed_until > now:
                 return False  # being revoked elsewhere right now; its claim ends the race
             # If this replica dies mid-revocation, another one takes over after the claim times out.
-            claim = record.claimed(now, now + self.claim_timeout, asked)
+            # Held at least as long as the Jenkins calls may take, so a slow revocation is not
+            # taken over (and done twice) by another replica.
+            hold = max(self.claim_timeout, getattr(self.gateway, "call_timeout", 0.0))
+            claim = record.claimed(now, now + hold, asked)
             try:
                 # The check-and-set write is the claim: if it loses, the record changed meanwhile.
                 claimed_version = self.store.put_lease(claim, cas=version)
@@ -373,12 +385,15 @@ class LeaseManager:
         else:
             raise VaultConflict("the lease changed repeatedly while revoking it; try again",
                                 path=record.lease_id)
+        if asked is not None and record.revoke_requested_at is None:
+            self._mark_revoking(claim)
         crash_point("revoke:after-claim")
         reason = claim.revoke_reason or cause
         try:
             self.gateway.revoke(record)
-        except (JenkinsError, ConfigError) as exc:  # e.g. Jenkins down, or its credential deleted
+        except BrokerError as exc:  # Jenkins down, its credential deleted, Vault unreadable...
             self._revocation_failed(claim, claimed_version, exc)
+            exc.retry_scheduled = True  # the reaper need not schedule it again
             raise
         crash_point("revoke:after-jenkins")
         try:
@@ -387,6 +402,8 @@ class LeaseManager:
             # The token is dead; the record will be found again and its revoke is idempotent.
             log.warning("revoked %s in Jenkins but could not delete its record: %s",
                         record.lease_id, redact(str(exc)))
+        if claim.revoke_requested_at is not None:
+            self._unmark_revoking(claim)
         if self.scheduler is not None:
             self.scheduler.forget(record.role, record.suffix)
         revoked_at = self.clock()
@@ -400,6 +417,36 @@ class LeaseManager:
         if self.on_revoked is not None:
             self.on_revoked(claim)
         return True
+
+    def _mark_revoking(self, record: LeaseRecord) -> None:
+        # Every replica's resync reads these, so a revocation asked for on one replica is
+        # retried by another if the first dies (its index would otherwise keep the old expiry).
+        try:
+            self.store.mark_revoking(record.role, record.suffix)
+        except VaultError as exc:
+            log.warning("could not mark %s as revoking for the other replicas: %s", record.lease_id,
+                        redact(str(exc)))
+
+    def _unmark_revoking(self, record: LeaseRecord) -> None:
+        try:
+            self.store.unmark_revoking(record.role, record.suffix)
+        except VaultError as exc:
+            log.info("could not clear the revoking mark of %s (the next resync does): %s",
+                     record.lease_id, redact(str(exc)))
+
+    def token_gone(self, record: LeaseRecord) -> None:
+        """Settle a lease whose token Jenkins no longer has (revoked outside the broker: by a
+        holder of another token of the user, an administrator, Jenkins-side expiry): drop its
+        record and tell :attr:`on_revoked` (a shared role then publishes a fresh token)."""
+        self.store.delete_lease(record.role, record.suffix)
+        if record.revoke_requested_at is not None:
+            self._unmark_revoking(record)
+        if self.scheduler is not None:
+            self.scheduler.forget(record.role, record.suffix)
+        self.metrics.revokes.labels(record.role, "outside").inc()
+        audit_lease("revoke", record, reason="revoked outside the broker: Jenkins no longer lists it")
+        if self.on_revoked is not None:
+            self.on_revoked(record)
 
     def _revocation_failed(self, claim: LeaseRecord, version: int, exc: BrokerError) -> None:
         now = self.clock()
@@ -428,8 +475,18 @@ class LeaseManager:
         audit("role-suspended", role=role.name, actor=actor.__dict__ if actor else None)
         return {**self.revoke_many(role.name, actor=actor), "suspended": True}
 
+    def sweep_suspended(self) -> int:
+        """Revoke the leases left on suspended roles (minted by a replica whose role cache was
+        a few seconds old when the suspension came); returns how many were revoked."""
+        revoked = 0
+        for name in self.store.list_roles():
+            role = self.store.get_role(name)
+            if role is not None and role.disabled and self.store.list_leases(name):
+                revoked += self.revoke_many(name, cause="suspended")["revoked"]
+        return revoked
+
     def revoke_many(self, role: str, *, requester: str | None = None,
-                    actor: Requester | None = None) -> dict[str, Any]:
+                    actor: Requester | None = None, cause: str = "incident") -> dict[str, Any]:
         """The incident button: revoke every lease of ``role`` now, or only those asked
         for by ``requester`` (an accessor, entity id or display name).
 
@@ -442,10 +499,11 @@ class LeaseManager:
                 counts["skipped"] += 1
                 continue
             try:
-                done = self.revoke_record(record, version, cause="incident", actor=actor)
+                done = self.revoke_record(record, version, cause=cause, actor=actor)
                 counts["revoked" if done else "skipped"] += 1
-            except (JenkinsError, ConfigError):
+            except BrokerError as exc:  # its retry is scheduled; the other leases still go
+                log.warning("could not revoke %s now: %s", record.lease_id, redact(str(exc)))
                 counts["failed"] += 1
         audit("revoke-all", role=role, requester=requester, count=counts["revoked"],
-              actor=actor.__dict__ if actor else None)
+              actor=actor.__dict__ if actor else None, reason=cause)
         return counts

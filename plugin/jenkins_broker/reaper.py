@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Protocol
 
-from .errors import BrokerError, ConfigError, JenkinsError, redact
+from .errors import BrokerError, redact
 from .leases import LeaseManager
 from .records import LeaseRecord
 
@@ -33,6 +33,8 @@ class IndexStore(Protocol):
     def list_leases(self, role: str) -> list[str]: ...
     def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
     def get_leases(self, keys: Iterable[tuple[str, str]]) -> Iterable[tuple[LeaseRecord, int]]: ...
+    def list_revoking(self) -> list[tuple[str, str]]: ...
+    def unmark_revoking(self, role: str, suffix: str) -> None: ...
 
 
 Key = tuple[str, str]  # (role, suffix)
@@ -122,12 +124,30 @@ class Reaper:
         for record, version in self.store.get_leases(missing):
             self.schedule(record, version)
             loaded += 1
+        self._load_revoking(set(keys))
         self._last_resync = self.clock()
         self._update_gauges()
         if loaded:
             log.info("loaded %d lease records from Vault in %.1fs", loaded, time.monotonic() - started)
         self.loaded.set()
         return loaded
+
+    def _load_revoking(self, live: set[Key]) -> None:
+        """Read again the records whose revocation was asked for (on any replica): the index
+        may still hold them as they were, due at their expiry. Marks of leases that are gone
+        are cleared."""
+        for key in self.store.list_revoking():
+            if key not in live:
+                self.store.unmark_revoking(*key)
+                continue
+            found = self.store.get_lease(*key)
+            if found is None:
+                self.store.unmark_revoking(*key)
+                continue
+            with self._cond:
+                known = self._known.get(key)
+            if known is None or known[1] != found[1]:
+                self.schedule(*found)
 
     def _update_gauges(self) -> None:
         with self._cond:
@@ -179,13 +199,12 @@ class Reaper:
                 else:
                     self.schedule(*found)
                 return
-        except (JenkinsError, ConfigError):
-            pass  # the manager recorded the failure and rescheduled the lease
         except BrokerError as exc:
-            # Vault trouble while claiming: keep the lease and look again shortly.
-            log.warning("could not reap %s: %s", record.lease_id, redact(str(exc)))
-            self.schedule(record.failed(self.clock(), self.manager.backoff.delay(
-                record.revoke_attempts + 1), redact(str(exc))), version)
+            if not getattr(exc, "retry_scheduled", False):
+                # Vault trouble while claiming: keep the lease and look again shortly.
+                log.warning("could not reap %s: %s", record.lease_id, redact(str(exc)))
+                self.schedule(record.failed(self.clock(), self.manager.backoff.delay(
+                    record.revoke_attempts + 1), redact(str(exc))), version)
         except Exception:  # never let one lease kill the worker; it is retried
             log.exception("unexpected error reaping %s", record.lease_id)
             self.schedule(record.failed(self.clock(), self.manager.backoff.delay(

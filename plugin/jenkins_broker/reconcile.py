@@ -5,8 +5,9 @@ token into one of these, by what the broker knows (lease records, stored
 credentials), never by name alone, since a token's holder can name a token
 anything:
 
-* **a live lease**: its uuid is the token uuid of a lease record of a role
-  naming the user (a legacy role's single legacy token counts as its lease);
+* **a live lease**: its uuid is the token uuid of a lease record for the user
+  (of any role, a deleted one too; a legacy role's single legacy token counts as
+  its lease);
 * **the broker's own credential**: its uuid is a stored credential's
   ``token_uuid`` (known once the credential was rotated, see
   :mod:`jenkins_broker.credentials`);
@@ -24,8 +25,14 @@ anything:
   ``foreign-token-revoked`` when every role naming the user has
   ``foreign_tokens=revoke`` (the default); audited as ``foreign-token-found``
   otherwise. Tokens named like the broker's own credential
-  (``<prefix>credential-<name>``) get the grace period first: a credential
-  rotation may be storing it right now.
+  (``<prefix>credential-<name>``, any role prefix or the default) get the grace
+  period first: a credential rotation may be storing it right now. With an
+  engine declared, a token named like the engine's own credential is reported,
+  never revoked.
+
+The other way round, a lease whose token Jenkins no longer lists was revoked
+outside the broker (a holder can revoke the user's other tokens): its record is
+settled through ``on_gone``, which also replaces a shared role's published value.
 
 While a token credential of the user has no known uuid (written before
 rotation existed), the broker cannot tell that credential from a foreign token,
@@ -43,8 +50,10 @@ from typing import Callable, Protocol
 from .connection import StoredCredential
 from .errors import BrokerError, redact
 from .observability import Metrics, audit
-from .records import LeaseRecord, parse_engine_token_name, parse_token_name
-from .roles import Role
+from .jenkins.models import LEGACY_TOKEN_ID
+from .records import (ENGINE_ROOT_ROLE, ENGINE_TOKEN_PREFIX, LeaseRecord, parse_engine_token_name,
+                      parse_token_name)
+from .roles import DEFAULT_PREFIX, Role
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,7 @@ CREDENTIAL_TOKEN_INFIX = "credential-"
 class ReconcileStore(Protocol):
     def list_roles(self) -> list[str]: ...
     def get_role(self, name: str) -> Role | None: ...
+    def list_lease_roles(self) -> list[str]: ...
     def list_leases(self, role: str) -> list[str]: ...
     def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
     def delete_lease(self, role: str, suffix: str) -> None: ...
@@ -83,6 +93,8 @@ class Reconciler:
         self.clock = clock
         self.index = index
         self.engine_shares_users = engine_shares_users
+        # Called with a lease record whose token Jenkins no longer lists (see _leases_gone).
+        self.on_gone: Callable[[LeaseRecord], None] | None = None
         self._first_seen: dict[str, float] = {}
         self._reported: set[str] = set()  # foreign tokens already reported (report mode)
         # Token names whose mint failed in a way that may have left the token in Jenkins
@@ -149,23 +161,37 @@ class Reconciler:
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, int]:
         """One reconciliation pass over every Jenkins user a role names; returns counts of
-        ``checked`` tokens, ``orphans`` and ``foreign`` ones found, ``revoked`` and ``errors``.
+        ``checked`` tokens, ``orphans`` and ``foreign`` ones found, ``revoked``, ``gone``
+        (leases whose token was revoked outside the broker) and ``errors``.
 
+        In three steps, in this order: list every user's tokens; then read the lease
+        records and the stored credentials (so a token minted or rotated meanwhile is
+        found with its record, or is young enough for the grace); then judge each token.
         ``should_stop`` is asked between tokens, so a shutdown does not wait for a long pass.
         """
-        counts = {"checked": 0, "orphans": 0, "foreign": 0, "revoked": 0, "errors": 0}
+        counts = {"checked": 0, "orphans": 0, "foreign": 0, "revoked": 0, "gone": 0, "errors": 0}
         users: dict[str, list[Role]] = {}
         for name in self.store.list_roles():
             role = self.store.get_role(name)
             if role is not None:
                 users.setdefault(role.jenkins_user, []).append(role)
-        credentials = [c for c in (self.store.get_credential(n) for n in self.store.list_credentials())
-                       if c is not None]
-        seen: set[str] = set()
+        listed: dict[str, tuple[float, list]] = {}
         for user, roles in users.items():
+            lister = next((r for r in roles if r.strategy != "legacy"), roles[0])
+            try:
+                listed[user] = (self.clock(), self.gateway.list_tokens(lister))
+            except BrokerError as exc:
+                counts["errors"] += 1
+                log.warning("reconciliation could not list tokens of Jenkins user %s: %s", user,
+                            redact(str(exc)))
+        leases = self._leases_by_user()
+        credentials = self._credentials()
+        seen: set[str] = set()
+        for user, (listed_at, tokens) in listed.items():
             if should_stop():
                 break
-            _UserPass(self, user, roles, credentials, counts, seen).run(should_stop)
+            judge = _UserPass(self, user, users[user], credentials, leases.get(user, {}), counts, seen)
+            judge.run(tokens, listed_at, should_stop)
         # Forget tokens that are gone, so these maps do not grow for ever.
         for uuid in list(self._first_seen):
             if uuid not in seen:
@@ -173,20 +199,49 @@ class Reconciler:
         self._reported &= seen
         return counts
 
+    def _leases_by_user(self) -> dict[str, dict[str, LeaseRecord]]:
+        """Every lease record, of every role (deleted ones too), by Jenkins user and token uuid;
+        from the reaper's index where it has them. Records that cannot be read are left out."""
+        out: dict[str, dict[str, LeaseRecord]] = {}
+        for role in self.store.list_lease_roles():
+            for suffix in self.store.list_leases(role):
+                record = self.index.known_record(role, suffix) if self.index is not None else None
+                if record is None:
+                    found = self.store.get_lease(role, suffix)
+                    record = found[0] if found else None
+                if record is not None and record.token_uuid:
+                    out.setdefault(record.jenkins_user, {})[record.token_uuid] = record
+        return out
+
+    def _credentials(self) -> list[StoredCredential]:
+        """The stored credentials as Vault has them now (a rotation may be seconds old)."""
+        forget = getattr(self.store, "forget_credential", None)
+        found = []
+        for name in self.store.list_credentials():
+            if forget is not None:
+                forget(name)
+            credential = self.store.get_credential(name)
+            if credential is not None:
+                found.append(credential)
+        return found
+
 
 class _UserPass:
-    """One user's part of a reconciliation pass: list its tokens, then judge each."""
+    """One user's part of a reconciliation pass: judge each of its listed tokens."""
 
     def __init__(self, owner: Reconciler, user: str, roles: list[Role],
-                 credentials: list[StoredCredential], counts: dict[str, int], seen: set[str]):
+                 credentials: list[StoredCredential], leases: dict[str, LeaseRecord],
+                 counts: dict[str, int], seen: set[str]):
         self.owner = owner
         self.user = user
         self.roles = roles
+        self.leases = leases
         self.counts = counts
         self.seen = seen
-        # List with a role that can list (legacy roles can before 2.129 list nothing).
         self.lister = next((r for r in roles if r.strategy != "legacy"), roles[0])
         self.prefixes = {r.token_name_prefix for r in roles}
+        self.credential_prefixes = tuple(f"{p}{CREDENTIAL_TOKEN_INFIX}"
+                                         for p in self.prefixes | {DEFAULT_PREFIX})
         self.legacy = any(r.strategy == "legacy" for r in roles)
         mine = [c for c in credentials if c.username == user and c.kind == "token"]
         self.own_uuids = {c.token_uuid for c in mine if c.token_uuid}
@@ -195,19 +250,7 @@ class _UserPass:
                                 and not self.unknown_credentials)
         self.now = owner.clock()
 
-    def run(self, should_stop: Callable[[], bool]) -> None:
-        try:
-            tokens = self.owner.gateway.list_tokens(self.lister)
-        except BrokerError as exc:
-            self.counts["errors"] += 1
-            log.warning("reconciliation could not list tokens of Jenkins user %s: %s", self.user,
-                        redact(str(exc)))
-            return
-        # Records are listed after the tokens: a token minted meanwhile has its record or its grace.
-        self.recorded: dict[str, set[str]] = {}
-        self.lease_uuids: set[str] = set()
-        for role in self.roles:
-            self._recorded(role.name)
+    def run(self, tokens: list, listed_at: float, should_stop: Callable[[], bool]) -> None:
         if self.unknown_credentials and tokens:
             log.warning("reconciliation only reports foreign tokens of Jenkins user %s: the uuid of "
                         "credential(s) %s is not known; run `jenkins-broker credentials rotate NAME`",
@@ -218,36 +261,21 @@ class _UserPass:
             self.seen.add(token.uuid)
             self.counts["checked"] += 1
             self._judge(token)
+        self._leases_gone({t.uuid for t in tokens}, listed_at)
 
     def _recorded(self, role: str) -> set[str]:
-        """The lease suffixes of ``role``, listed once a pass, and their token uuids added to
-        :attr:`lease_uuids` (from the reaper's index, or read when not there yet). Also for a
-        role missing from this replica's cached role list: written a moment ago elsewhere."""
-        if role in self.recorded:
-            return self.recorded[role]
-        index, store = self.owner.index, self.owner.store
-        suffixes = self.recorded[role] = set(store.list_leases(role))
-        for suffix in suffixes:
-            record = index.known_record(role, suffix) if index is not None else None
-            if record is None:
-                found = store.get_lease(role, suffix)
-                record = found[0] if found else None
-            if record is not None and record.token_uuid:
-                self.lease_uuids.add(record.token_uuid)
-        return suffixes
+        return {r.suffix for r in self.leases.values() if r.role == role}
 
     def _judge(self, token) -> None:
-        parsed = next((p for p in (parse_token_name(token.name, x) for x in self.prefixes) if p), None)
-        if parsed is not None:
-            self._recorded(parsed[0])
-        if token.uuid in self.lease_uuids or token.uuid in self.own_uuids:
+        if token.uuid in self.leases or token.uuid in self.own_uuids:
             return
         if token.legacy and self.legacy:
             return  # a legacy role's lease is the user's one legacy token
+        parsed = next((p for p in (parse_token_name(token.name, x) for x in self.prefixes) if p), None)
         if parsed is not None:
             role, suffix = parsed
             malformed = parsed in getattr(self.owner.store, "malformed", ())
-            if suffix in self.recorded[role] and not malformed:
+            if suffix in self._recorded(role) and not malformed:
                 self._foreign(token, "a broker-named token that its lease record does not name")
             elif self._past_grace(token):
                 self._orphan(token, role, malformed)
@@ -256,10 +284,30 @@ class _UserPass:
         if engine is not None:
             self._engine_token(token, *engine)
             return
-        if any(token.name.startswith(f"{p}{CREDENTIAL_TOKEN_INFIX}") for p in self.prefixes) \
-                and not self._past_grace(token):
+        if token.name.startswith(self.credential_prefixes) and not self._past_grace(token):
             return  # a credential rotation may be storing it right now
+        if self.owner.engine_shares_users and token.name.startswith(f"{ENGINE_TOKEN_PREFIX}{ENGINE_ROOT_ROLE}-"):
+            self._foreign(token, "named like the secrets engine's own credential", revoke=False)
+            return
         self._foreign(token, "no lease and no stored credential accounts for it")
+
+    def _leases_gone(self, listed: set[str], listed_at: float) -> None:
+        """Leases whose token Jenkins no longer lists were revoked outside the broker (by a
+        holder, an administrator, Jenkins-side expiry): their records go, and a shared
+        role's published value is replaced (see ``LeaseManager.token_gone``)."""
+        if self.owner.on_gone is None:
+            return
+        for record in self.leases.values():
+            if (record.token_uuid in listed or record.token_uuid == LEGACY_TOKEN_ID or record.revoking
+                    or record.issued_at > listed_at - self.owner.grace):
+                continue  # listed, legacy, already ending, or perhaps minted after the listing
+            try:
+                self.owner.on_gone(record)
+                self.counts["gone"] += 1
+            except BrokerError as exc:
+                self.counts["errors"] += 1
+                log.warning("could not settle lease %s whose token is gone: %s", record.lease_id,
+                            redact(str(exc)))
 
     def _past_grace(self, token) -> bool:
         first = self.owner._first_seen.setdefault(token.uuid, self.now)
@@ -287,8 +335,9 @@ class _UserPass:
         audit("revoke", role=role, token_uuid=token.uuid, token_name=token.name, jenkins_user=self.user,
               reason="orphan: malformed lease record" if malformed else "orphan: no lease record")
         if malformed:
-            self.owner.store.delete_lease(role, token.name.rpartition("-")[2])
-            self.owner.store.malformed.discard((role, token.name.rpartition("-")[2]))
+            suffix = token.name.rpartition("-")[2]
+            self.owner.store.delete_lease(role, suffix)
+            self.owner.store.malformed.discard((role, suffix))
 
     def _engine_token(self, token, engine_role: str, deadline: int) -> None:
         if self.now - deadline > self.owner.grace:
@@ -307,11 +356,11 @@ class _UserPass:
                       if not self.owner.engine_shares_users else
                       "named like a secrets-engine token with a deadline no lease can have")
 
-    def _foreign(self, token, why: str) -> None:
+    def _foreign(self, token, why: str, *, revoke: bool = True) -> None:
         self.counts["foreign"] += 1
         role = self.roles[0].name
         age = (token.creation_date.isoformat() if token.creation_date else token.created_text) or None
-        if self.revokes_foreign:
+        if self.revokes_foreign and revoke:
             if self._revoke(token):
                 self.owner.metrics.foreign.labels(role, "revoked").inc()
                 audit("foreign-token-revoked", role=role, token_uuid=token.uuid, token_name=token.name,

@@ -53,6 +53,7 @@ class Services:
         self.reconciler = Reconciler(store, gateway, metrics=self.metrics, grace=s.orphan_grace,
                                      index=self.reaper, engine_shares_users=s.engine_shares_users)
         self.manager.on_uncertain_mint = self.reconciler.suspect
+        self.reconciler.on_gone = self.manager.token_gone
         self.credentials = CredentialHealth(store, gateway, metrics=self.metrics,
                                             interval=s.credential_check_interval)
         gateway.on_credential = self.credentials.report
@@ -63,6 +64,7 @@ class Services:
             self.tokenwatch = TokenWatch(self.manager, self.reaper, authorizer,
                                          interval=s.token_check_interval, rate=s.token_check_rate)
         self._next_reconcile = 0.0
+        self._next_sweep = 0.0
         self._stopping = threading.Event()
         self._maintenance: threading.Thread | None = None
 
@@ -82,6 +84,13 @@ class Services:
         and now and then a full reconciliation. Returns seconds until it is due again."""
         wait = self.rotator.tick()
         now = time.time()
+        if now >= self._next_sweep:
+            self._next_sweep = now + 5.0
+            try:
+                self.manager.sweep_suspended()
+            except BrokerError as exc:
+                log.warning("revoking the leases of suspended roles failed, will retry: %s",
+                            redact(str(exc)))
         if now >= self.credentials.next_check:
             try:
                 self.credentials.check()

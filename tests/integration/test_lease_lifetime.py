@@ -237,6 +237,9 @@ def test_a_read_spends_one_use_of_a_use_limited_token(lstack):
     # One use left: the token still works in Vault, and the lease lives.
     assert lstack.bao.client().auth.token.lookup(two)["data"]["num_uses"] == 1
     assert whoami(lstack, first.json()["data"]["token"]) == 200
+    # Its last use: identifying it ends it, and a lease cannot outlive it; refused, and why.
+    last = lstack.mint(role, two)
+    assert last.status_code == 403 and "one use left" in last.json()["errors"][0], last.text
 
 
 def test_batch_tokens_have_no_accessor_and_are_capped_by_ttl(lstack):
@@ -376,3 +379,31 @@ def test_max_live_tokens_holds_across_two_replicas(lstack):
     finally:
         server.stop()
         other.stop()
+
+
+def test_a_revocation_asked_on_a_replica_that_dies_is_finished_by_another(lstack):
+    from jenkins_broker.config import BrokerSettings
+    from jenkins_broker.server import HTTPServer
+    from jenkins_broker.service import build_services
+    from jenkins_broker.vault.settings import VaultSettings
+    from jenkins_broker.web import create_app
+
+    role = lstack.role("replica-dies", ttl="1h")
+    ci, auditor = lstack.consumer(role), lstack.token("jenkins-auditor")
+    minted = lstack.mint(role, ci).json()  # the surviving replica knows this lease, due in 1 h
+    wait_for(lambda: lstack.services.reaper.known_record(role, minted["lease_id"].rpartition("/")[2]),
+             what="the lease in the surviving replica's index")
+    vault = VaultSettings(addr=lstack.bao.addr, auth_method="approle", role_id=lstack.role_id,
+                          secret_id=lstack.secret_id)
+    other = build_services(BrokerSettings(listen="127.0.0.1:0", **FAST), vault).start()
+    server = HTTPServer(create_app(other), "127.0.0.1", 0).start()
+    try:
+        lstack.jenkins.set_fault("error500")
+        asked = put(lstack, "sys/leases/revoke", auditor, {"lease_id": minted["lease_id"]}, base=server.url)
+        assert asked.status_code == 502, asked.text
+    finally:
+        server.stop()
+        other.stop()  # the replica that was asked is gone
+    lstack.jenkins.set_fault(None)
+    wait_for(lambda: whoami(lstack, minted["data"]["token"]) == 401, timeout=10,
+             what="the surviving replica to finish the revocation")

@@ -115,6 +115,9 @@ def test_authorize_spends_one_use_of_a_use_limited_token(broker_authz, ci_token,
     assert caps == {"read"} and who["accessor"] == token["accessor"]
     left = vault_sandbox.client.auth.token.lookup_accessor(token["accessor"])["data"]["num_uses"]
     assert left == 2
-    caps, _ = broker_authz.authorize(token["client_token"], "jenkins/creds/ci-bot")  # identity known
+    caps, _ = broker_authz.authorize(token["client_token"], "jenkins/creds/ci-bot")
     assert caps == {"read"}
     assert vault_sandbox.client.auth.token.lookup_accessor(token["accessor"])["data"]["num_uses"] == 1
+    # The last use would end the token and any lease with it: refused, and why.
+    with pytest.raises(VaultForbidden, match="one use left"):
+        broker_authz.authorize(token["client_token"], "jenkins/creds/ci-bot")

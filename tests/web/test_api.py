@@ -143,3 +143,24 @@ def test_health_and_metrics(client):
 def test_unknown_path_and_method(client):
     assert client.get("/v1/nothing/here").json == {"errors": ["unsupported path"]}
     assert client.delete("/v1/jenkins/creds/ci-bot", headers=as_("ci")).status_code == 405
+
+
+def test_a_fast_path_mint_that_vault_cannot_confirm_is_revoked_before_answering(client, services):
+    """Repeat mints overlap the capability check with Jenkins; if Vault then fails instead of
+    answering, the token minted meanwhile must not live on unheld."""
+    from jenkins_broker.errors import VaultUnavailable
+    authorizer = services.authorizer
+    assert client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci")).status_code == 200
+    authorizer.known = lambda token: True
+    real = authorizer.capabilities
+
+    def failing(token, path):
+        raise VaultUnavailable("Vault went away (test)")
+    authorizer.capabilities = failing
+    try:
+        answer = client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
+    finally:
+        authorizer.capabilities = real
+    assert answer.status_code == 503
+    assert len(services.store.list_leases("ci-bot")) == 1  # only the first mint's lease
+    assert len(services.gateway.revoked) == 1

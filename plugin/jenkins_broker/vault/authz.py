@@ -156,6 +156,9 @@ class CallerAuthz:
         body = self._call("GET", "auth/token/lookup-self", caller_token,
                           "look up the caller's token")
         identity = _identity(body.get("data") or {})
+        if identity["num_uses"]:
+            # A use-limited token is looked up on each read: that lookup is the read's one use.
+            return identity
         keep = min(identity["ttl"] or _IDENTITY_SECONDS, _IDENTITY_SECONDS)
         with self._identity_lock:
             self._identities[key] = (now + keep, identity)
@@ -188,6 +191,11 @@ class CallerAuthz:
         if known is not None:
             return self.capabilities(caller_token, path), known
         identity = self.lookup_self(caller_token)
+        if identity["num_uses"] < 0:
+            # Vault says -1 when this lookup was the token's last use: it is being revoked now.
+            raise VaultForbidden("this Vault token had one use left, spent on identifying it, and "
+                                 "Vault is revoking it; a lease never outlives its token, so it would "
+                                 "die at once: use a token with at least two uses")
         if identity["num_uses"] and identity["accessor"] and self._broker_token is not None:
             return self.capabilities_accessor(identity["accessor"], path), identity
         return self.capabilities(caller_token, path), identity

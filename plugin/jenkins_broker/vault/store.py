@@ -8,6 +8,7 @@
     leases/<role>/<suffix>      one record per minted token (never its value)
     shared/<role>               shared-mode rotation state (check-and-set)
     quota/<role>                max_live_tokens: mints in flight (check-and-set)
+    revoking/<role>/<suffix>    a revocation asked for and not done yet (read by every resync)
 
 ``jenkins/`` (KV v1, what consumers read in shared mode)::
 
@@ -207,6 +208,20 @@ class VaultStore:
 
     def list_lease_roles(self) -> list[str]:
         return [name.rstrip("/") for name in self.kv.list("leases") if name.endswith("/")]
+
+    # -- revocations asked for, for every replica to see ------------------------
+
+    def mark_revoking(self, role: str, suffix: str) -> None:
+        """Note that a revocation of this lease was asked for (resyncs read these first)."""
+        self.kv.write(f"revoking/{role}/{suffix}", {"lease": f"{role}/{suffix}"})
+
+    def unmark_revoking(self, role: str, suffix: str) -> None:
+        self.kv.delete(f"revoking/{role}/{suffix}")
+
+    def list_revoking(self) -> list[tuple[str, str]]:
+        """(role, suffix) of every lease whose revocation was asked for and is not done."""
+        roles = [name.rstrip("/") for name in self.kv.list("revoking") if name.endswith("/")]
+        return [(role, suffix) for role in roles for suffix in self.kv.list(f"revoking/{role}")]
 
     # -- max_live_tokens across replicas ---------------------------------------
 
