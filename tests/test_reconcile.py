@@ -156,8 +156,40 @@ def test_a_lease_whose_token_was_revoked_outside_the_broker_is_settled(setup):
     settled = []
     manager.on_revoked = settled.append
     record, _ = manager.mint("ci-bot", shared=True)
+    other, _ = manager.mint("ci-bot")
     gateway.live.pop(record.token_uuid)  # a holder revoked it in Jenkins
     assert reconciler.run()["gone"] == 0  # too young: it may have been minted after the listing
     reconciler.clock.advance(61)
-    assert reconciler.run()["gone"] == 1
-    assert store.leases == {} and [r.suffix for r in settled] == [record.suffix]
+    assert reconciler.run()["gone"] == 0  # one listing may have missed it
+    assert reconciler.run()["gone"] == 1  # two in a row did not: revoked for good
+    assert set(store.list_leases("ci-bot")) == {other.suffix}
+    assert [r.suffix for r in settled] == [record.suffix]
+    assert record.token_uuid in gateway.revoked  # revoking an unknown uuid is harmless
+
+
+def test_an_empty_listing_ends_no_lease(setup):
+    from jenkins_broker.leases import LeaseManager
+    gateway, reconciler, _, _ = setup
+    manager = LeaseManager(reconciler.store, gateway, clock=reconciler.clock)
+    reconciler.on_gone = manager.token_gone
+    record, _ = manager.mint("ci-bot")
+    reconciler.clock.advance(61)
+    gateway.list_tokens = lambda role: []  # a page whose list came back empty
+    for _ in range(3):
+        assert reconciler.run()["gone"] == 0
+    assert reconciler.store.list_leases("ci-bot") == [record.suffix]
+
+
+def test_user_ids_that_differ_in_case_are_one_user(setup):
+    from jenkins_broker.leases import LeaseManager
+    gateway, reconciler, _, _ = setup
+    store = reconciler.store
+    store.put_role(build_role("shouting", {"jenkins_user": "CI-Bot", "strategy": "user-token",
+                                           "credential": "ci-bot"}))
+    manager = LeaseManager(store, gateway, clock=reconciler.clock)
+    loud, _ = manager.mint("shouting")
+    gateway.live[loud.token_uuid].user = "ci-bot"  # Jenkins keeps one user, whatever the case
+    quiet, _ = manager.mint("ci-bot")
+    reconciler.clock.advance(61)
+    counts = reconciler.run()
+    assert counts["foreign"] == counts["orphans"] == 0 and gateway.revoked == []

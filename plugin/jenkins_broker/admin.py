@@ -201,8 +201,8 @@ def cmd_roles(args: argparse.Namespace) -> int:
 def cmd_mint(args: argparse.Namespace) -> int:
     from .durations import parse_duration
     from .records import Requester, rfc3339
-    manager, _, gateway = open_manager()
     ttl = parse_duration(args.ttl, field="--ttl") if args.ttl else None
+    manager, _, gateway = open_manager()
     record, value = manager.mint(args.role, ttl=ttl,
                                  requester=Requester(display_name=f"cli:{getpass.getuser()}"))
     emit(args, {"lease_id": record.lease_id, "lease_duration": int(record.expires_at - record.issued_at),

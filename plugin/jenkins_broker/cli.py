@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    needs_name = {"credentials": ("read", "write", "delete"), "roles": ("read", "write", "delete")}
+    needs_name = {"credentials": ("read", "write", "delete", "rotate"), "roles": ("read", "write", "delete")}
     if args.command in needs_name and args.action in needs_name[args.command] and not args.name:
         parser.error(f"{args.command} {args.action} needs a name")
     if args.command == "config" and args.action == "write" and not args.url:
@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging("WARNING")
     try:
         return args.func(args) or 0
-    except BrokerError as exc:
+    except (BrokerError, ValueError, OSError) as exc:
+        # A bad value (a duration, a file that cannot be read) is a message, not a traceback.
         print(f"Error: {redact(str(exc), limit=2000)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -48,10 +48,11 @@ class JenkinsGateway:
 
     @property
     def call_timeout(self) -> float:
-        """The longest one revocation can take: three Jenkins requests (crumb, login, revoke)
-        at the configured timeout. 0 when Jenkins is not configured."""
+        """The longest one revocation can take, at the configured timeout per request: the
+        crumb, the POST, a crumb refreshed and the POST again, and all of it once more with a
+        credential read again after a 401 (eight requests). 0 when Jenkins is not configured."""
         try:
-            return 3 * float(self._connection()[1].timeout)
+            return 8 * float(self._connection()[1].timeout)
         except ConfigError:
             return 0.0
 

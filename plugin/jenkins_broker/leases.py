@@ -435,18 +435,29 @@ class LeaseManager:
                      record.lease_id, redact(str(exc)))
 
     def token_gone(self, record: LeaseRecord) -> None:
-        """Settle a lease whose token Jenkins no longer has (revoked outside the broker: by a
-        holder of another token of the user, an administrator, Jenkins-side expiry): drop its
-        record and tell :attr:`on_revoked` (a shared role then publishes a fresh token)."""
-        self.store.delete_lease(record.role, record.suffix)
-        if record.revoke_requested_at is not None:
-            self._unmark_revoking(record)
+        """End a lease whose token Jenkins no longer lists (revoked outside the broker: by a
+        holder of another token of the user, an administrator, Jenkins-side expiry). It is
+        revoked like any other (Jenkins answers success for a uuid it does not know), so a
+        token a listing merely missed dies anyway instead of outliving its record;
+        :attr:`on_revoked` then replaces a shared role's published value."""
+        found = self.store.get_lease(record.role, record.suffix)
+        if found is not None:
+            self.revoke_record(*found, cause="revoked-outside")
+
+    def request_revocation(self, record: LeaseRecord, version: int, *, cause: str) -> bool:
+        """Mark a lease revoking now and leave the Jenkins call to the reaper (due at once,
+        then retried with backoff), so the caller never waits on Jenkins. False if the record
+        changed meanwhile (the next sweep looks again)."""
+        now = self.clock()
+        marked = replace(record, revoke_requested_at=now, revoke_reason=cause)
+        try:
+            version = self.store.put_lease(marked, cas=version)
+        except VaultConflict:
+            return False
+        self._mark_revoking(marked)
         if self.scheduler is not None:
-            self.scheduler.forget(record.role, record.suffix)
-        self.metrics.revokes.labels(record.role, "outside").inc()
-        audit_lease("revoke", record, reason="revoked outside the broker: Jenkins no longer lists it")
-        if self.on_revoked is not None:
-            self.on_revoked(record)
+            self.scheduler.schedule(marked, version)
+        return True
 
     def _revocation_failed(self, claim: LeaseRecord, version: int, exc: BrokerError) -> None:
         now = self.clock()
@@ -476,14 +487,18 @@ class LeaseManager:
         return {**self.revoke_many(role.name, actor=actor), "suspended": True}
 
     def sweep_suspended(self) -> int:
-        """Revoke the leases left on suspended roles (minted by a replica whose role cache was
-        a few seconds old when the suspension came); returns how many were revoked."""
-        revoked = 0
+        """Hand the reaper the leases left on suspended roles (minted by a replica whose role
+        cache was a few seconds old when the suspension came): each not yet revoking is marked
+        revoking and due now. Returns how many were handed over; never waits on Jenkins."""
+        handed = 0
         for name in self.store.list_roles():
             role = self.store.get_role(name)
-            if role is not None and role.disabled and self.store.list_leases(name):
-                revoked += self.revoke_many(name, cause="suspended")["revoked"]
-        return revoked
+            if role is None or not role.disabled:
+                continue
+            for record, version in self.store.get_leases((name, s) for s in self.store.list_leases(name)):
+                if not record.revoking:
+                    handed += self.request_revocation(record, version, cause="suspended")
+        return handed
 
     def revoke_many(self, role: str, *, requester: str | None = None,
                     actor: Requester | None = None, cause: str = "incident") -> dict[str, Any]:

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Callable, Iterable, Protocol
 
 from .errors import BrokerError, redact
@@ -124,7 +125,7 @@ class Reaper:
         for record, version in self.store.get_leases(missing):
             self.schedule(record, version)
             loaded += 1
-        self._load_revoking(set(keys))
+        self._load_revoking()
         self._last_resync = self.clock()
         self._update_gauges()
         if loaded:
@@ -132,22 +133,29 @@ class Reaper:
         self.loaded.set()
         return loaded
 
-    def _load_revoking(self, live: set[Key]) -> None:
+    def _load_revoking(self) -> None:
         """Read again the records whose revocation was asked for (on any replica): the index
-        may still hold them as they were, due at their expiry. Marks of leases that are gone
-        are cleared."""
-        for key in self.store.list_revoking():
-            if key not in live:
-                self.store.unmark_revoking(*key)
-                continue
-            found = self.store.get_lease(*key)
-            if found is None:
+        may still hold them as they were, due at their expiry. A mark whose record is gone
+        is cleared."""
+        marks = self.store.list_revoking()
+        found = {(r.role, r.suffix): (r, v) for r, v in self.store.get_leases(marks)}
+        for key in marks:
+            if key not in found:
                 self.store.unmark_revoking(*key)
                 continue
             with self._cond:
                 known = self._known.get(key)
-            if known is None or known[1] != found[1]:
-                self.schedule(*found)
+            if known is None or known[1] != found[key][1]:
+                self.schedule(*found[key])
+
+    def expedite(self, role: str, suffix: str, reason: str) -> None:
+        """Revoke a lease in the index as soon as possible (its revocation was asked for but
+        could not even be claimed, say with Vault unreachable): due now, then with backoff."""
+        now = self.clock()
+        with self._cond:
+            entry = self._known.get((role, suffix))
+        if entry is not None and not entry[0].revoking:
+            self.schedule(replace(entry[0], revoke_requested_at=now, revoke_reason=reason), entry[1])
 
     def _update_gauges(self) -> None:
         with self._cond:

@@ -26,9 +26,9 @@ anything:
   ``foreign_tokens=revoke`` (the default); audited as ``foreign-token-found``
   otherwise. Tokens named like the broker's own credential
   (``<prefix>credential-<name>``, any role prefix or the default) get the grace
-  period first: a credential rotation may be storing it right now. With an
-  engine declared, a token named like the engine's own credential is reported,
-  never revoked.
+  period first: a credential rotation may be storing it right now. The engine's
+  own credential (``vault-jenkins-root-...``) belongs on a user no broker role
+  names: on a broker user it is foreign like any other.
 
 The other way round, a lease whose token Jenkins no longer lists was revoked
 outside the broker (a holder can revoke the user's other tokens): its record is
@@ -45,14 +45,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from .connection import StoredCredential
 from .errors import BrokerError, redact
 from .observability import Metrics, audit
 from .jenkins.models import LEGACY_TOKEN_ID
-from .records import (ENGINE_ROOT_ROLE, ENGINE_TOKEN_PREFIX, LeaseRecord, parse_engine_token_name,
-                      parse_token_name)
+from .records import LeaseRecord, parse_engine_token_name, parse_token_name
 from .roles import DEFAULT_PREFIX, Role
 
 log = logging.getLogger(__name__)
@@ -68,6 +67,7 @@ class ReconcileStore(Protocol):
     def list_lease_roles(self) -> list[str]: ...
     def list_leases(self, role: str) -> list[str]: ...
     def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
+    def get_leases(self, keys: Iterable[tuple[str, str]]) -> Iterable[tuple[LeaseRecord, int]]: ...
     def delete_lease(self, role: str, suffix: str) -> None: ...
     def list_credentials(self) -> list[str]: ...
     def get_credential(self, name: str) -> StoredCredential | None: ...
@@ -97,6 +97,7 @@ class Reconciler:
         self.on_gone: Callable[[LeaseRecord], None] | None = None
         self._first_seen: dict[str, float] = {}
         self._reported: set[str] = set()  # foreign tokens already reported (report mode)
+        self._missing: dict[str, int] = {}  # lease token uuid -> listings in a row that missed it
         # Token names whose mint failed in a way that may have left the token in Jenkins
         # (timeout, reset, 5xx): role name -> names. No record will ever exist for them.
         self._suspects: dict[str, set[str]] = {}
@@ -170,11 +171,13 @@ class Reconciler:
         ``should_stop`` is asked between tokens, so a shutdown does not wait for a long pass.
         """
         counts = {"checked": 0, "orphans": 0, "foreign": 0, "revoked": 0, "gone": 0, "errors": 0}
+        # Jenkins compares user ids without regard to case (its default id strategy), so
+        # roles naming "ci-bot" and "CI-Bot" name one user.
         users: dict[str, list[Role]] = {}
         for name in self.store.list_roles():
             role = self.store.get_role(name)
             if role is not None:
-                users.setdefault(role.jenkins_user, []).append(role)
+                users.setdefault(role.jenkins_user.casefold(), []).append(role)
         listed: dict[str, tuple[float, list]] = {}
         for user, roles in users.items():
             lister = next((r for r in roles if r.strategy != "legacy"), roles[0])
@@ -182,8 +185,8 @@ class Reconciler:
                 listed[user] = (self.clock(), self.gateway.list_tokens(lister))
             except BrokerError as exc:
                 counts["errors"] += 1
-                log.warning("reconciliation could not list tokens of Jenkins user %s: %s", user,
-                            redact(str(exc)))
+                log.warning("reconciliation could not list tokens of Jenkins user %s: %s",
+                            lister.jenkins_user, redact(str(exc)))
         leases = self._leases_by_user()
         credentials = self._credentials()
         seen: set[str] = set()
@@ -197,20 +200,28 @@ class Reconciler:
             if uuid not in seen:
                 del self._first_seen[uuid]
         self._reported &= seen
+        live = {uuid for records in leases.values() for uuid in records}
+        self._missing = {uuid: n for uuid, n in self._missing.items() if uuid in live}
         return counts
 
     def _leases_by_user(self) -> dict[str, dict[str, LeaseRecord]]:
         """Every lease record, of every role (deleted ones too), by Jenkins user and token uuid;
         from the reaper's index where it has them. Records that cannot be read are left out."""
         out: dict[str, dict[str, LeaseRecord]] = {}
+        unknown: list[tuple[str, str]] = []
+
+        def add(record: LeaseRecord) -> None:
+            if record.token_uuid:
+                out.setdefault(record.jenkins_user.casefold(), {})[record.token_uuid] = record
         for role in self.store.list_lease_roles():
             for suffix in self.store.list_leases(role):
                 record = self.index.known_record(role, suffix) if self.index is not None else None
                 if record is None:
-                    found = self.store.get_lease(role, suffix)
-                    record = found[0] if found else None
-                if record is not None and record.token_uuid:
-                    out.setdefault(record.jenkins_user, {})[record.token_uuid] = record
+                    unknown.append((role, suffix))
+                else:
+                    add(record)
+        for record, _ in self.store.get_leases(unknown):  # read in parallel
+            add(record)
         return out
 
     def _credentials(self) -> list[StoredCredential]:
@@ -243,12 +254,15 @@ class _UserPass:
         self.credential_prefixes = tuple(f"{p}{CREDENTIAL_TOKEN_INFIX}"
                                          for p in self.prefixes | {DEFAULT_PREFIX})
         self.legacy = any(r.strategy == "legacy" for r in roles)
-        mine = [c for c in credentials if c.username == user and c.kind == "token"]
+        mine = [c for c in credentials if c.username.casefold() == user and c.kind == "token"]
         self.own_uuids = {c.token_uuid for c in mine if c.token_uuid}
         self.unknown_credentials = sorted(c.name for c in mine if not c.token_uuid)
         self.revokes_foreign = (all(r.foreign_tokens == "revoke" for r in roles)
                                 and not self.unknown_credentials)
         self.now = owner.clock()
+        self.recorded: dict[str, set[str]] = {}
+        for record in leases.values():
+            self.recorded.setdefault(record.role, set()).add(record.suffix)
 
     def run(self, tokens: list, listed_at: float, should_stop: Callable[[], bool]) -> None:
         if self.unknown_credentials and tokens:
@@ -263,9 +277,6 @@ class _UserPass:
             self._judge(token)
         self._leases_gone({t.uuid for t in tokens}, listed_at)
 
-    def _recorded(self, role: str) -> set[str]:
-        return {r.suffix for r in self.leases.values() if r.role == role}
-
     def _judge(self, token) -> None:
         if token.uuid in self.leases or token.uuid in self.own_uuids:
             return
@@ -275,7 +286,7 @@ class _UserPass:
         if parsed is not None:
             role, suffix = parsed
             malformed = parsed in getattr(self.owner.store, "malformed", ())
-            if suffix in self._recorded(role) and not malformed:
+            if suffix in self.recorded.get(role, ()) and not malformed:
                 self._foreign(token, "a broker-named token that its lease record does not name")
             elif self._past_grace(token):
                 self._orphan(token, role, malformed)
@@ -286,21 +297,26 @@ class _UserPass:
             return
         if token.name.startswith(self.credential_prefixes) and not self._past_grace(token):
             return  # a credential rotation may be storing it right now
-        if self.owner.engine_shares_users and token.name.startswith(f"{ENGINE_TOKEN_PREFIX}{ENGINE_ROOT_ROLE}-"):
-            self._foreign(token, "named like the secrets engine's own credential", revoke=False)
-            return
         self._foreign(token, "no lease and no stored credential accounts for it")
 
     def _leases_gone(self, listed: set[str], listed_at: float) -> None:
         """Leases whose token Jenkins no longer lists were revoked outside the broker (by a
-        holder, an administrator, Jenkins-side expiry): their records go, and a shared
-        role's published value is replaced (see ``LeaseManager.token_gone``)."""
-        if self.owner.on_gone is None:
+        holder, an administrator, Jenkins-side expiry): they are revoked for good (Jenkins
+        answers success for a uuid it does not know), which drops the record and replaces a
+        shared role's published value (see ``LeaseManager.token_gone``). Only after two
+        listings in a row miss the token, and never on an empty listing while leases exist:
+        a listing that lost entries must not end a lease early."""
+        if self.owner.on_gone is None or not listed:
             return
         for record in self.leases.values():
             if (record.token_uuid in listed or record.token_uuid == LEGACY_TOKEN_ID or record.revoking
                     or record.issued_at > listed_at - self.owner.grace):
+                self.owner._missing.pop(record.token_uuid, None)
                 continue  # listed, legacy, already ending, or perhaps minted after the listing
+            misses = self.owner._missing[record.token_uuid] = self.owner._missing.get(
+                record.token_uuid, 0) + 1
+            if misses < 2:
+                continue
             try:
                 self.owner.on_gone(record)
                 self.counts["gone"] += 1
@@ -356,11 +372,11 @@ class _UserPass:
                       if not self.owner.engine_shares_users else
                       "named like a secrets-engine token with a deadline no lease can have")
 
-    def _foreign(self, token, why: str, *, revoke: bool = True) -> None:
+    def _foreign(self, token, why: str) -> None:
         self.counts["foreign"] += 1
         role = self.roles[0].name
         age = (token.creation_date.isoformat() if token.creation_date else token.created_text) or None
-        if self.revokes_foreign and revoke:
+        if self.revokes_foreign:
             if self._revoke(token):
                 self.owner.metrics.foreign.labels(role, "revoked").inc()
                 audit("foreign-token-revoked", role=role, token_uuid=token.uuid, token_name=token.name,

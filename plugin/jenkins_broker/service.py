@@ -102,7 +102,8 @@ class Services:
                 self.reconciler.run_suspects()
             except BrokerError as exc:
                 log.warning("checking failed mints failed, will retry: %s", redact(str(exc)))
-        if now >= self._next_reconcile:
+        if now >= self._next_reconcile and self.reaper.loaded.is_set():
+            # After the index is loaded: reconciliation reads lease records from it.
             self._next_reconcile = now + self.settings.reconcile_interval
             try:
                 counts = self.reconciler.run(should_stop=self._stopping.is_set)

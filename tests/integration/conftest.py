@@ -121,6 +121,22 @@ class Stack:
             self.services.stop()
             self.services = None
 
+    @contextlib.contextmanager
+    def replica(self, **settings):
+        """A second broker on the same Vault, in this process, serving on a free port, for
+        the block; yields its ``(services, url)``."""
+        vault = VaultSettings(addr=self.bao.addr, auth_method="approle", role_id=self.role_id,
+                              secret_id=self.secret_id)
+        services = build_services(BrokerSettings(listen="127.0.0.1:0", **settings), vault).start()
+        server = None
+        try:
+            server = HTTPServer(create_app(services), "127.0.0.1", 0).start()
+            yield services, server.url
+        finally:
+            if server is not None:
+                server.stop()
+            services.stop()
+
     def token(self, *policies, ttl="2h"):
         return create_token(self.bao.client(), list(policies), ttl=ttl,
                             display_name=f"test-{uuid.uuid4().hex[:6]}").token

@@ -147,3 +147,9 @@ def test_auditor_lists_and_kills_through_the_broker(stack, monkeypatch, capsys):
     monkeypatch.setenv("VAULT_TOKEN", alice)
     _, err = run("revoke", "--role", role, expect=1)
     assert "403" in err and "permission denied" in err
+
+
+def test_bad_values_are_a_message_not_a_traceback(cli, stack):
+    stack.role("cli-bad", ttl="10m")
+    _, err = cli("mint", "cli-bad", "--ttl", "abc", expect=1)
+    assert err.startswith("Error: --ttl:") and "Traceback" not in err

@@ -242,17 +242,7 @@ def test_killed_during_a_revocation_nothing_is_lost(fstack, tmp_path, point):
 # -- 5. Two brokers on one Vault ----------------------------------------------------------
 
 def test_two_brokers_share_one_vault(fstack):
-    from jenkins_broker.config import BrokerSettings
-    from jenkins_broker.server import HTTPServer
-    from jenkins_broker.service import build_services
-    from jenkins_broker.vault.settings import VaultSettings
-    from jenkins_broker.web import create_app
-
-    vault = VaultSettings(addr=fstack.bao.addr, auth_method="approle", role_id=fstack.role_id,
-                          secret_id=fstack.secret_id)
-    other = build_services(BrokerSettings(listen="127.0.0.1:0", **FAST), vault).start()
-    server = HTTPServer(create_app(other), "127.0.0.1", 0).start()
-    try:
+    with fstack.replica(**FAST) as (other, other_url):
         role = fstack.role("replicas", ttl=2)
         shared = fstack.role("replicas-shared", ttl=4, shared=True)
         ci = fstack.consumer(role)
@@ -266,7 +256,7 @@ def test_two_brokers_share_one_vault(fstack):
                 statuses.append(resp.status_code)
                 minted.append(resp.json().get("lease_id"))
         threads = [threading.Thread(target=client, args=(base, 10))
-                   for base in (fstack.broker_url, server.url) for _ in range(3)]
+                   for base in (fstack.broker_url, other_url) for _ in range(3)]
         for t in threads:
             t.start()
         for t in threads:
@@ -290,6 +280,3 @@ def test_two_brokers_share_one_vault(fstack):
         assert rotations <= elapsed / 2 + 3, (rotations, elapsed)
         fstack.admin_store.delete_role(shared)
         audit(fstack, timeout=20)
-    finally:
-        server.stop()
-        other.stop()

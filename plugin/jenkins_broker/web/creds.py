@@ -34,12 +34,14 @@ def creds(role: str):
     if confirm is not None:
         try:
             confirm()
-        except BaseException:
+        except Exception:
             # Allowed a minute ago, not now (or Vault cannot say): the token never leaves the broker.
             try:
                 services.manager.revoke(record.lease_id, cause="authorization-denied")
             except BrokerError:
-                pass  # the record stays and its revocation is retried
+                # Not even claimed (Vault unreachable): the reaper revokes it as soon as it can.
+                if services.reaper is not None:
+                    services.reaper.expedite(record.role, record.suffix, "authorization-denied")
             raise
     return lease_response(record, time.time(), {
         "username": record.jenkins_user,
