@@ -23,6 +23,7 @@ from .reaper import Reaper
 from .reconcile import Reconciler
 from .shared import SharedRotator
 from .tokenwatch import TokenWatch
+from .web.auth import FastPath
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Services:
         self.renewer = renewer
         self._closers = closers
         self.metrics = Metrics()
+        self.fast_path = FastPath()
         s = self.settings
         self.manager = LeaseManager(store, gateway, metrics=self.metrics,
                                     backoff=Backoff(base=s.retry_base, cap=s.retry_cap))
@@ -137,6 +139,7 @@ class Services:
         if self.renewer is not None:
             self.renewer.stop()
         self.gateway.close()
+        self.fast_path.close()
         for close in self._closers:
             close()
 

@@ -9,6 +9,7 @@ from jenkins_broker.leases import LeaseManager
 from jenkins_broker.observability import Metrics
 from jenkins_broker.roles import build_role
 from jenkins_broker.web import create_app
+from jenkins_broker.web.auth import FastPath
 from tests.fakes import FakeGateway, MemoryStore
 
 
@@ -50,6 +51,7 @@ class Services:
         self.metrics = Metrics()
         self.manager = LeaseManager(self.store, self.gateway, metrics=self.metrics)
         self.reaper = None
+        self.fast_path = FastPath()
         self.authorizer = PolicyAuthorizer({
             "ci": {"jenkins/creds/ci-bot": ["read"], "sys/leases/renew": ["update"],
                    "sys/leases/lookup": ["update"]},
@@ -69,7 +71,9 @@ class Services:
 
 @pytest.fixture
 def services():
-    return Services()
+    services = Services()
+    yield services
+    services.fast_path.close()
 
 
 @pytest.fixture

@@ -164,3 +164,24 @@ def test_a_fast_path_mint_that_vault_cannot_confirm_is_revoked_before_answering(
     assert answer.status_code == 503
     assert len(services.store.list_leases("ci-bot")) == 1  # only the first mint's lease
     assert len(services.gateway.revoked) == 1
+
+
+def test_each_broker_has_its_own_fast_path_and_it_forgets_after_a_minute(client, services):
+    from jenkins_broker.web.auth import FastPath
+    from tests.fakes import Clock
+    from tests.web.conftest import Services
+    other = Services()
+    try:
+        assert client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci")).status_code == 200
+        key = FastPath.key("ci", "jenkins/creds/ci-bot")
+        assert services.fast_path.recent(key) and not other.fast_path.recent(key)
+    finally:
+        other.fast_path.close()
+    clock = Clock()
+    fast = FastPath(clock=clock)
+    fast.remember(key, True)
+    clock.advance(59)
+    assert fast.recent(key)
+    clock.advance(2)
+    assert not fast.recent(key)
+    fast.close()

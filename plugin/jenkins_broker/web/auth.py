@@ -58,8 +58,6 @@ def _caller(info: dict) -> Caller:
                   info.get("expires_at"))
 
 
-_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="authz")
-
 
 def caller_token() -> str:
     """The caller's Vault token from the request; raises ``Unauthorized``/``Forbidden``."""
@@ -111,25 +109,50 @@ def identify(path: str, *capabilities: str) -> Caller:
     return _caller(info)
 
 
-_RECENT_SECONDS = 60.0
-_RECENT_ENTRIES = 10_000
-_recent: OrderedDict[bytes, float] = OrderedDict()
-_recent_lock = threading.Lock()
+class FastPath:
+    """The mint fast path's state, one per broker (built by the composition root, closed
+    with it): which (token, path) pairs Vault allowed within the last ``seconds`` (keyed by
+    a SHA-256, never the token), and a small pool that runs the overlapped capability check.
+    """
+
+    def __init__(self, *, seconds: float = 60.0, entries: int = 10_000, workers: int = 16,
+                 clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.entries = entries
+        self.clock = clock
+        self._recent: OrderedDict[bytes, float] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="authz")
+
+    @staticmethod
+    def key(token: str, path: str) -> bytes:
+        return hashlib.sha256(f"{path}\0{token}".encode()).digest()
+
+    def recent(self, key: bytes) -> bool:
+        """True if Vault allowed this pair within the last ``seconds``."""
+        with self._lock:
+            return self._recent.get(key, 0.0) > self.clock()
+
+    def remember(self, key: bytes, allowed: bool) -> None:
+        with self._lock:
+            if allowed:
+                self._recent[key] = self.clock() + self.seconds
+                self._recent.move_to_end(key)
+                while len(self._recent) > self.entries:
+                    self._recent.popitem(last=False)
+            else:
+                self._recent.pop(key, None)
+
+    def submit(self, fn: Callable, *args):
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        """Stop the pool (checks in flight finish)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _recent_key(token: str, path: str) -> bytes:
-    return hashlib.sha256(f"{path}\0{token}".encode()).digest()
-
-
-def _remember(key: bytes, allowed: bool) -> None:
-    with _recent_lock:
-        if allowed:
-            _recent[key] = time.monotonic() + _RECENT_SECONDS
-            _recent.move_to_end(key)
-            while len(_recent) > _RECENT_ENTRIES:
-                _recent.popitem(last=False)
-        else:
-            _recent.pop(key, None)
+def _fast_path() -> FastPath:
+    return current_app.extensions["jenkins_broker"].fast_path
 
 
 def mint_authorization(path: str, capability: str = "read") -> tuple[Caller, Callable[[], None] | None]:
@@ -140,25 +163,24 @@ def mint_authorization(path: str, capability: str = "read") -> tuple[Caller, Cal
     """
     token = caller_token()
     authorizer = current_app.extensions["jenkins_broker"].authorizer
-    key = _recent_key(token, path)
-    with _recent_lock:
-        recent = _recent.get(key, 0.0) > time.monotonic()
-    if not recent or not authorizer.known(token):
+    fast = _fast_path()
+    key = fast.key(token, path)
+    if not fast.recent(key) or not authorizer.known(token):
         caller = identify(path, capability)
-        _remember(key, True)
+        fast.remember(key, True)
         return caller, None
-    pending = _pool.submit(authorizer.capabilities, token, path)
+    pending = fast.submit(authorizer.capabilities, token, path)
     info = authorizer.lookup_self(token)  # answered from the identity cache
 
     def confirm() -> None:
         try:
             granted = pending.result()
         except VaultForbidden as exc:
-            _remember(key, False)
+            fast.remember(key, False)
             raise Forbidden(f"permission denied: {exc}") from None
         if not _allowed(granted, (capability,)):
-            _remember(key, False)
+            fast.remember(key, False)
             raise Forbidden(f"permission denied: this token may not {capability} {path}")
-        _remember(key, True)
+        fast.remember(key, True)
 
     return _caller(info), confirm
