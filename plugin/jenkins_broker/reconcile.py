@@ -244,12 +244,13 @@ class _UserPass:
                  credentials: list[StoredCredential], leases: dict[str, LeaseRecord],
                  counts: dict[str, int], seen: set[str]):
         self.owner = owner
-        self.user = user
         self.roles = roles
         self.leases = leases
         self.counts = counts
         self.seen = seen
         self.lister = next((r for r in roles if r.strategy != "legacy"), roles[0])
+        # ``user`` is the case-folded key; Jenkins is spoken to with the id a role spells.
+        self.user = self.lister.jenkins_user
         self.prefixes = {r.token_name_prefix for r in roles}
         self.credential_prefixes = tuple(f"{p}{CREDENTIAL_TOKEN_INFIX}"
                                          for p in self.prefixes | {DEFAULT_PREFIX})
