@@ -73,3 +73,16 @@ def test_fields_outside_the_schema_are_dropped(trail):
     from jenkins_broker.observability import audit
     audit("mint", role="r", token="11" + "a" * 32, value="secret")
     assert trail() == [{"event": "mint", "role": "r", "time": trail()[0]["time"]}]
+
+
+def test_metrics_leave_out_created_series_without_changing_prometheus_client_for_the_process():
+    from prometheus_client import CollectorRegistry, Counter, generate_latest
+    from jenkins_broker.observability import Metrics
+    metrics = Metrics()
+    metrics.mints.labels("r").inc()
+    ours = generate_latest(metrics.registry).decode()
+    assert 'jenkins_broker_mints_total{role="r"} 1.0' in ours and "_created" not in ours
+    # Another library's registry in the same process keeps its own behaviour.
+    theirs = CollectorRegistry()
+    Counter("their_events", "theirs", registry=theirs).inc()
+    assert "their_events_created" in generate_latest(theirs).decode()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .values import parse_bool
 
 PREFIX = "JENKINS_BROKER_"
 
@@ -59,9 +60,10 @@ class BrokerSettings:
             if not raw:
                 continue
             if f.type == "bool":
-                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ConfigError(f"{PREFIX}{f.name.upper()} must be true or false, not {raw!r}")
-                values[f.name] = raw.lower() in ("true", "1", "yes")
+                try:
+                    values[f.name] = parse_bool(raw)
+                except ValueError:
+                    raise ConfigError(f"{PREFIX}{f.name.upper()} must be true or false, not {raw!r}") from None
             elif f.type in ("int", "float"):
                 try:
                     values[f.name] = (int if f.type == "int" else float)(raw)

@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InvalidRequest
+from .errors import ConfigError, InvalidRequest
+from .values import parse_bool
+from .jenkins.client import jenkins_root_url
 from .roles import check_name
 
 KINDS = ("jenkins", "cloudbees-operations-center", "cloudbees-controller")
@@ -77,11 +79,10 @@ class StoredCredential:
 
 
 def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.lower() in ("true", "1", "yes")
-    raise InvalidRequest(f"{name}: expected true or false")
+    try:
+        return parse_bool(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: {exc}") from None
 
 
 def build_config(data: dict[str, Any], existing: JenkinsConfig | None = None) -> JenkinsConfig:
@@ -102,8 +103,11 @@ def build_config(data: dict[str, Any], existing: JenkinsConfig | None = None) ->
         raise InvalidRequest("url: required, an http:// or https:// URL of Jenkins' root")
     if parts.username or parts.password:
         raise InvalidRequest("url: must not contain credentials; store them with the credentials endpoint")
-    if not url.endswith("/"):
-        url += "/"
+    try:
+        # The client's own rule, so that nothing stored here is refused at the first mint.
+        url = jenkins_root_url(url)
+    except ConfigError as exc:
+        raise InvalidRequest(f"url: {str(exc).replace('Jenkins URL setting ', '')}") from None
     kind = merged.get("kind", "jenkins")
     if kind not in KINDS:
         raise InvalidRequest(f"kind: must be one of {', '.join(KINDS)}")

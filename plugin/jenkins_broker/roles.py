@@ -12,6 +12,7 @@ from typing import Any
 
 from .durations import format_duration, parse_duration
 from .errors import InvalidRequest
+from .values import parse_bool
 
 STRATEGIES = ("user-token", "user-password", "admin-script", "admin-rest", "legacy")
 DEFAULT_PREFIX = "jenkins-broker-"
@@ -96,13 +97,10 @@ FOREIGN_TOKENS = ("revoke", "report")
 
 
 def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-        return value.lower() in ("true", "1", "yes", "on")
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise InvalidRole(name, f"expected true or false, got {str(value)[:40]!r}")
+    try:
+        return parse_bool(value)
+    except ValueError as exc:
+        raise InvalidRole(name, str(exc)) from None
 
 
 def _as_count(name: str, value: Any) -> int:

@@ -357,7 +357,8 @@ def test_bad_role_fields_are_400(env, fields):
 
 BAD_CONFIG_FIELDS = [
     {"url": ""}, {"url": "ftp://jenkins/"}, {"url": "jenkins.example.com"}, {"url": ["http://x/"]},
-    {"url": "http://user:pw@jenkins/"}, {"url": 5}, {"kind": "hudson"}, {"timeout": 0},
+    {"url": "http://user:pw@jenkins/"}, {"url": 5}, {"url": "https://jenkins.example.com/?x=1"},
+    {"url": "https://jenkins.example.com/#top"}, {"kind": "hudson"}, {"timeout": 0},
     {"timeout": 301}, {"timeout": "soon"}, {"timeout": None, "verify_tls": "perhaps"},
     {"verify_after_mint": 2}, {"ca_bundle": "not a PEM"}, {"ca_bundle": 5}, {"unknown_field": 1},
 ]

@@ -137,3 +137,17 @@ def test_tls_dev_server_and_ca_settings(bao_factory):
         connect(VaultSettings(addr=bao.addr, token="root"))
     with pytest.raises(ConfigError):
         BaoDevServer(mode="persistent", tls=True)
+
+
+def test_importing_the_package_registers_no_exit_hook():
+    """State is made by whoever starts a server, not by an import (the exit hook's first
+    registration happens at the first start)."""
+    import subprocess
+    import sys
+    code = ("import atexit\nseen = []\nregister = atexit.register\n"
+            "atexit.register = lambda f, *a, **k: (seen.append(f.__qualname__), register(f, *a, **k))[1]\n"
+            "import jenkins_broker.vault, jenkins_broker.service\n"
+            "print(','.join(n for n in seen if n == '_stop_leftovers'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

@@ -94,7 +94,7 @@ class JenkinsClient(TokenEndpoints):
     def __init__(self, url: str, *, kind: str = "jenkins", timeout: Any = 10.0,
                  verify: bool | str = True, verify_after_mint: bool | None = None,
                  version_ttl: float = 300.0, pool_size: int = 32):
-        self._url = _check_url(url)
+        self._url = jenkins_root_url(url)
         if kind not in KINDS:
             raise ConfigError(f"Jenkins kind must be one of {', '.join(KINDS)}; got {kind!r}")
         self.kind = kind
@@ -341,7 +341,10 @@ class JenkinsClient(TokenEndpoints):
         return me.get("authenticated") is True and anonymous is False and me.get("name") == user
 
 
-def _check_url(url: str) -> str:
+def jenkins_root_url(url: str) -> str:
+    """The one rule for a Jenkins root URL (the stored config and the client both use it):
+    http(s), a host, no credentials, no query or fragment; returned ending in ``/``.
+    Raises ``ConfigError`` saying what is wrong."""
     if not isinstance(url, str) or not url.strip():
         raise ConfigError("Jenkins URL setting is empty; set it to the Jenkins root URL")
     try:

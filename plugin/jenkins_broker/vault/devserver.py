@@ -194,7 +194,7 @@ class BaoDevServer:
                     self._stop_process()
                     if fixed or attempt == 2 or "address already in use" not in str(exc):
                         raise
-            _LIVE.add(self)
+            _track(self)
             return self
         except BaseException:
             # Keep the directory: the error message points at its server.log.
@@ -408,7 +408,19 @@ class BaoDevServer:
         return f"<BaoDevServer {self.mode} {self.addr if self.port else '-'} pid={self.pid}>"
 
 
-@atexit.register
+_registered = threading.Lock()
+_safety_net: list[bool] = []
+
+
+def _track(server: "BaoDevServer") -> None:
+    """Remember a started server; the first start (not the import) registers the exit hook."""
+    with _registered:
+        if not _safety_net:
+            atexit.register(_stop_leftovers)
+            _safety_net.append(True)
+    _LIVE.add(server)
+
+
 def _stop_leftovers() -> None:
     # A safety net for a server someone forgot to stop; SIGKILL of our own
     # process cannot be caught, which is why callers use `with`.

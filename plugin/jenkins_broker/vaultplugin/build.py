@@ -36,7 +36,7 @@ from .. import __version__
 
 #: The engine's own modules (relative to the ``jenkins_broker`` package).
 OWN = ("__init__.py", "errors.py", "roles.py", "connection.py", "durations.py", "httpsession.py",
-       "records.py", "leanhttp", "jenkins", "vaultplugin")
+       "records.py", "values.py", "leanhttp", "jenkins", "vaultplugin")
 #: Third-party modules the engine imports at run time: import name -> distribution.
 THIRD_PARTY = {
     "grpclib": "grpclib", "h2": "h2", "hpack": "hpack", "hyperframe": "hyperframe",

@@ -13,6 +13,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from ..values import parse_bool
 from .logical import BadRequest, Request, Response
 
 if TYPE_CHECKING:
@@ -73,10 +74,7 @@ class Path:
 
 def as_bool(name: str, value: Any) -> bool:
     """``value`` as a boolean, the way Vault's CLI sends them (``true``, ``false``, ``1``...)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
-        return value.lower() in ("true", "1", "yes")
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise BadRequest(f"{name}: expected true or false, got {str(value)[:40]!r}")
+    try:
+        return parse_bool(value)
+    except ValueError as exc:
+        raise BadRequest(f"{name}: {exc}") from None

@@ -17,6 +17,7 @@ from ..credentials import rotate, write_token_credential
 from ..errors import InvalidRequest, UnknownRole
 from ..records import rfc3339
 from ..roles import build_role, check_name
+from ..values import parse_bool
 from .auth import identify, require
 from .common import body, is_list, keys_response, no_content, response
 from .errors import vault_error
@@ -24,6 +25,13 @@ from .errors import vault_error
 bp = Blueprint("admin", __name__)
 
 _WRITE = ("create", "update")
+
+
+def _bool(name: str, value) -> bool:
+    try:
+        return parse_bool(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: {exc}") from None
 
 
 def _services():
@@ -75,11 +83,9 @@ def credential(name: str):
         return no_content()
     require(path, *_WRITE)
     data = dict(body())
-    rotate_it = data.pop("rotate", True)
-    if rotate_it not in (True, False, "true", "false"):
-        raise InvalidRequest("rotate: expected true or false")
+    rotate_it = data.pop("rotate", None)
     result = write_token_credential(store, _services().gateway, build_credential(name, data),
-                                    rotate_it=rotate_it in (True, "true"))
+                                    rotate_it=rotate_it is None or _bool("rotate", rotate_it))
     _services().gateway.reset()
     return response(result)
 
@@ -162,9 +168,7 @@ def incident(name: str):
     if who is not None and (not isinstance(who, str) or not who):
         raise InvalidRequest("requester: expected an accessor, entity id or display name")
     suspend = body().get("suspend")
-    if suspend not in (None, True, False, "true", "false"):
-        raise InvalidRequest("suspend: expected true or false")
-    if suspend in (True, "true"):
+    if suspend is not None and _bool("suspend", suspend):
         if who is not None:
             raise InvalidRequest("suspend: suspends the whole role; send it without requester")
         return response(_services().manager.suspend(name, actor=actor))
