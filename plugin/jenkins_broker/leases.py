@@ -23,17 +23,15 @@ from dataclasses import replace
 from typing import Any, Callable, Iterable, Protocol
 
 from .errors import (BrokerError, CallerTokenGone, InvalidRequest, JenkinsProtocolError,
-                     JenkinsUnavailable, LeaseNotFound, LeaseRevoking, QuotaExceeded, RoleDisabled,
-                     UnknownRole, VaultConflict, VaultError, redact)
+                     JenkinsUnavailable, LeaseNotFound, LeaseRevoking, RoleDisabled, UnknownRole,
+                     VaultConflict, VaultError, redact)
 from .faults import crash_point
 from .observability import Metrics, audit, audit_lease
+from .quota import LivePlaces
 from .records import LeaseRecord, Requester, new_lease_suffix, split_lease_id, token_fingerprint
 from .roles import Role
 
 log = logging.getLogger(__name__)
-
-# How long a max_live_tokens place stays taken by a mint whose record is not written yet.
-QUOTA_WINDOW = 120.0
 
 
 class Minted(Protocol):
@@ -118,6 +116,7 @@ class LeaseManager:
         self.on_revoked: Callable[[LeaseRecord], None] | None = None
         # Looks up the callers' tokens at renewal (leases never outlive them).
         self.caller_tokens: CallerTokens | None = None
+        self.places = LivePlaces(store, self.metrics, clock)
 
     # -- helpers -------------------------------------------------------------
 
@@ -162,53 +161,12 @@ class LeaseManager:
                                  "credential; read it from Vault (jenkins/creds/<role>) instead")
         suffix = new_lease_suffix()
         if role.max_live_tokens and not shared:
-            self._reserve(role, suffix)
+            self.places.reserve(role, suffix)
             try:
                 return self._mint(role, ttl, requester, shared, token_expires_at, suffix)
             finally:
-                self._release(role.name, suffix)
+                self.places.release(role.name, suffix)
         return self._mint(role, ttl, requester, shared, token_expires_at, suffix)
-
-    def _reserve(self, role: Role, suffix: str) -> None:
-        """Take one of the role's ``max_live_tokens`` places for a mint about to happen, in
-        Vault, with check-and-set: two replicas never both take the last place. A place is
-        a live lease record, or a reservation younger than ``QUOTA_WINDOW`` (a mint in
-        flight, whose record is not written yet). Raises ``QuotaExceeded``."""
-        for _ in range(20):
-            found = self.store.get_quota(role.name)
-            data, version = found if found else ({}, 0)
-            now = self.clock()
-            pending = {s: at for s, at in (data.get("pending") or {}).items() if now - at < QUOTA_WINDOW}
-            live = set(self.store.list_leases(role.name)) | set(pending)
-            if len(live) >= role.max_live_tokens:
-                self.metrics.mint_failures.labels(role.name, "quota").inc()
-                raise QuotaExceeded(
-                    f"role {role.name!r} already has {len(live)} live tokens, its max_live_tokens; "
-                    "revoke one (`bao lease revoke`) or wait for one to expire")
-            try:
-                self.store.put_quota(role.name, {"pending": {**pending, suffix: now}}, cas=version)
-                return
-            except VaultConflict:
-                continue  # another mint took a place meanwhile: count again
-        raise VaultConflict(f"too many concurrent mints of role {role.name!r}; try again",
-                            path=f"quota/{role.name}")
-
-    def _release(self, role: str, suffix: str) -> None:
-        """Drop a reservation once its record is written (or its mint failed). Best effort:
-        one left behind lapses after ``QUOTA_WINDOW``."""
-        for _ in range(20):
-            try:
-                found = self.store.get_quota(role)
-                if not found or suffix not in (found[0].get("pending") or {}):
-                    return
-                pending = {s: at for s, at in found[0]["pending"].items() if s != suffix}
-                self.store.put_quota(role, {"pending": pending}, cas=found[1])
-                return
-            except VaultConflict:
-                continue
-            except VaultError as exc:
-                log.info("could not release a quota reservation of role %s: %s", role, redact(str(exc)))
-                return
 
     def _mint(self, role: Role, ttl: int | None, requester: Requester, shared: bool,
               token_expires_at: float | None, suffix: str) -> tuple[LeaseRecord, str]:
