@@ -16,6 +16,7 @@ import requests
 
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from tests.fixtures.jenkins import token_url
+from tests.integration.conftest import wait_for
 
 
 def fake_threads() -> list[threading.Thread]:
@@ -100,9 +101,8 @@ def test_fault_hang_holds_requests_until_cleared(fake_jenkins):
     waiter = threading.Thread(target=lambda: answers.append(
         requests.get(fake_jenkins.url + "whoAmI/api/json", timeout=10).status_code))
     waiter.start()
-    deadline = time.monotonic() + 5
-    while fake_jenkins.requests_seen["/whoAmI/api/json"] < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: fake_jenkins.requests_seen["/whoAmI/api/json"] >= 2, timeout=5, interval=0.01,
+             what="the request to reach the hanging fake")
     assert answers == []
     fake_jenkins.set_fault(None)
     waiter.join(timeout=5)
@@ -124,9 +124,8 @@ def test_fault_hang_does_not_outlive_stop():
     callers = [threading.Thread(target=call) for _ in range(3)]
     for caller in callers:
         caller.start()
-    deadline = time.monotonic() + 5
-    while sum(fake.requests_seen.values()) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: sum(fake.requests_seen.values()) >= 3, timeout=5, interval=0.01,
+             what="three requests held by the hang")
     started = time.monotonic()
     fake.stop()
     assert time.monotonic() - started < 4
@@ -240,9 +239,9 @@ def test_command_rejects_a_bad_user():
 # -- HTTP/1.1 keep-alive, as Jetty does ---------------------------------------------------------
 
 def test_keep_alive_reuses_one_connection(fake_jenkins):
-    deadline = time.monotonic() + 5         # the start-up probe is accepted asynchronously
-    while fake_jenkins.connections_accepted < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    # The start-up probe is accepted asynchronously.
+    wait_for(lambda: fake_jenkins.connections_accepted >= 1, timeout=5, interval=0.01,
+             what="the start-up probe's connection")
     before = fake_jenkins.connections_accepted
     token = fake_jenkins.add_token("ci-bot")[1]
     with requests.Session() as session:
