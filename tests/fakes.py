@@ -61,6 +61,9 @@ class MemoryStore:
     def list_credentials(self):
         return sorted(self.credentials)
 
+    def forget_credential(self, name):
+        pass  # nothing is cached here
+
     def get_lease(self, role, suffix):
         found = self.leases.get((role, suffix))
         return (LeaseRecord.from_record(found[0]), found[1]) if found else None

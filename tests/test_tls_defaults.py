@@ -78,6 +78,9 @@ class _Store:
     def get_credential(self, name):
         return StoredCredential(name, "ci-bot", "token", "secret")
 
+    def forget_credential(self, name):
+        pass
+
 
 @pytest.fixture
 def built(monkeypatch):

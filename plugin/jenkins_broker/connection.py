@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, InvalidRequest
-from .values import parse_bool
+from .values import request_flag
 from .jenkins.client import jenkins_root_url
 from .roles import check_name
 
@@ -78,13 +78,6 @@ class StoredCredential:
                    token_name=data.get("token_name") or "", rotated_at=data.get("rotated_at"))
 
 
-def _flag(name: str, value: Any) -> bool:
-    try:
-        return parse_bool(value)
-    except ValueError as exc:
-        raise InvalidRequest(f"{name}: {exc}") from None
-
-
 def build_config(data: dict[str, Any], existing: JenkinsConfig | None = None) -> JenkinsConfig:
     """Validate a write of the Jenkins connection; unknown or bad fields raise ``InvalidRequest``."""
     known = set(JenkinsConfig.__dataclass_fields__)
@@ -121,11 +114,11 @@ def build_config(data: dict[str, Any], existing: JenkinsConfig | None = None) ->
     if not isinstance(ca_bundle, str) or (ca_bundle and "-----BEGIN CERTIFICATE-----" not in ca_bundle):
         raise InvalidRequest("ca_bundle: expected PEM text with at least one certificate")
     verify_after = merged.get("verify_after_mint")
+    if verify_after is not None:
+        verify_after = request_flag("verify_after_mint", verify_after)
     return JenkinsConfig(url=url, kind=kind, timeout=timeout,
-                         verify_tls=_flag("verify_tls", merged.get("verify_tls", True)),
-                         ca_bundle=ca_bundle,
-                         verify_after_mint=None if verify_after is None else _flag("verify_after_mint",
-                                                                                   verify_after))
+                         verify_tls=request_flag("verify_tls", merged.get("verify_tls", True)),
+                         ca_bundle=ca_bundle, verify_after_mint=verify_after)
 
 
 def build_credential(name: str, data: dict[str, Any]) -> StoredCredential:

@@ -40,6 +40,7 @@ CREDENTIAL_TOKEN_INFIX = "credential-"
 
 class CredentialStore(Protocol):
     def get_credential(self, name: str) -> StoredCredential | None: ...
+    def forget_credential(self, name: str) -> None: ...
     def put_credential(self, credential: StoredCredential) -> None: ...
     def list_roles(self) -> list[str]: ...
     def get_role(self, name: str) -> Role | None: ...
@@ -150,6 +151,7 @@ class CredentialHealth:
     def check(self) -> dict[str, bool]:
         """Ask Jenkins about every credential a role uses (``whoAmI``); returns name -> ok.
         A credential Jenkins cannot be asked about (down) keeps its last state."""
+        self.next_check = self.clock() + self.interval  # also when Vault fails below
         names = {r.credential for r in (self.store.get_role(n) for n in self.store.list_roles()) if r}
         for name in sorted(names):
             stored = self.store.get_credential(name)
@@ -157,7 +159,7 @@ class CredentialHealth:
                 continue
             try:
                 accepted = self.gateway.check_credential(stored)
-                if not accepted and hasattr(self.store, "forget_credential"):
+                if not accepted:
                     # Maybe rotated by another replica within the cache time: ask Vault again.
                     self.store.forget_credential(name)
                     fresh = self.store.get_credential(name)
@@ -165,7 +167,6 @@ class CredentialHealth:
                 self.report(name, accepted)
             except BrokerError as exc:
                 log.info("could not check credential %s now: %s", name, redact(str(exc)))
-        self.next_check = self.clock() + self.interval
         return {name: state["ok"] for name, state in self.snapshot().items()}
 
     def snapshot(self) -> dict[str, dict[str, Any]]:

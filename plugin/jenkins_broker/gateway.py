@@ -25,6 +25,7 @@ from .roles import Role
 class ConnectionStore(Protocol):
     def get_jenkins_config(self) -> JenkinsConfig | None: ...
     def get_credential(self, name: str) -> StoredCredential | None: ...
+    def forget_credential(self, name: str) -> None: ...
 
 
 class JenkinsGateway:
@@ -120,11 +121,7 @@ class JenkinsGateway:
         try:
             return call(self.strategy(strategy, credential_name))
         except JenkinsAuthError:
-            forget = getattr(self.store, "forget_credential", None)
-            if forget is None:
-                self._report(credential_name, False)
-                raise
-            forget(credential_name)
+            self.store.forget_credential(credential_name)
             try:
                 result = call(self.strategy(strategy, credential_name))
             except JenkinsAuthError:

@@ -240,10 +240,7 @@ class LeaseManager:
                                     "it cannot be renewed")
             role = self.store.get_role(record.role)
             if role is not None and role.disabled:
-                try:
-                    self.revoke_record(record, version, cause="suspended")
-                except BrokerError:
-                    pass  # it is revoking now; the retry is scheduled
+                self._end_now(record, version, cause="suspended")
                 raise RoleDisabled(f"role {role.name!r} is suspended: lease {record.lease_id} is "
                                    "being revoked and cannot be renewed")
             wanted = increment or (role.ttl if role else int(record.expires_at - record.issued_at))
@@ -280,12 +277,17 @@ class LeaseManager:
         try:
             return self.caller_tokens.token_expiry(accessor)
         except CallerTokenGone:
-            try:
-                self.revoke_record(record, version, cause="token-revoked")
-            except BrokerError:
-                pass  # it is revoking now; the retry is scheduled
+            self._end_now(record, version, cause="token-revoked")
             raise LeaseRevoking(f"lease {record.lease_id} is being revoked: the Vault token that "
                                 "created it was revoked or has expired") from None
+
+    def _end_now(self, record: LeaseRecord, version: int, *, cause: str) -> None:
+        """Revoke a lease while refusing a request about it; if Jenkins fails the lease is
+        revoking anyway and its retry is scheduled, so the refusal stands either way."""
+        try:
+            self.revoke_record(record, version, cause=cause)
+        except BrokerError:
+            pass
 
     def lookup(self, lease_id: str) -> LeaseRecord:
         """The record of a live lease; raises ``LeaseNotFound``/``InvalidRequest``."""

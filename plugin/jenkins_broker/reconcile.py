@@ -48,6 +48,7 @@ import time
 from typing import Callable, Iterable, Protocol
 
 from .connection import StoredCredential
+from .credentials import credential_token_name
 from .errors import BrokerError, redact
 from .observability import Metrics, audit
 from .jenkins.models import LEGACY_TOKEN_ID
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 
 # Vault's default longest lease (768h): an engine deadline further ahead is no lease's.
 ENGINE_LONGEST_LEASE = 32 * 86400
-CREDENTIAL_TOKEN_INFIX = "credential-"
 
 
 class ReconcileStore(Protocol):
@@ -71,6 +71,7 @@ class ReconcileStore(Protocol):
     def delete_lease(self, role: str, suffix: str) -> None: ...
     def list_credentials(self) -> list[str]: ...
     def get_credential(self, name: str) -> StoredCredential | None: ...
+    def forget_credential(self, name: str) -> None: ...
 
 
 class RecordIndex(Protocol):
@@ -180,7 +181,7 @@ class Reconciler:
                 users.setdefault(role.jenkins_user.casefold(), []).append(role)
         listed: dict[str, tuple[float, list]] = {}
         for user, roles in users.items():
-            lister = next((r for r in roles if r.strategy != "legacy"), roles[0])
+            lister = _lister(roles)
             try:
                 listed[user] = (self.clock(), self.gateway.list_tokens(lister))
             except BrokerError as exc:
@@ -226,15 +227,19 @@ class Reconciler:
 
     def _credentials(self) -> list[StoredCredential]:
         """The stored credentials as Vault has them now (a rotation may be seconds old)."""
-        forget = getattr(self.store, "forget_credential", None)
         found = []
         for name in self.store.list_credentials():
-            if forget is not None:
-                forget(name)
+            self.store.forget_credential(name)
             credential = self.store.get_credential(name)
             if credential is not None:
                 found.append(credential)
         return found
+
+
+def _lister(roles: list[Role]) -> Role:
+    """The role whose strategy and credential list a user's tokens: one that can list
+    (a legacy role can list nothing before Jenkins 2.129)."""
+    return next((r for r in roles if r.strategy != "legacy"), roles[0])
 
 
 class _UserPass:
@@ -248,11 +253,11 @@ class _UserPass:
         self.leases = leases
         self.counts = counts
         self.seen = seen
-        self.lister = next((r for r in roles if r.strategy != "legacy"), roles[0])
+        self.lister = _lister(roles)
         # ``user`` is the case-folded key; Jenkins is spoken to with the id a role spells.
         self.user = self.lister.jenkins_user
         self.prefixes = {r.token_name_prefix for r in roles}
-        self.credential_prefixes = tuple(f"{p}{CREDENTIAL_TOKEN_INFIX}"
+        self.credential_prefixes = tuple(credential_token_name("", p)
                                          for p in self.prefixes | {DEFAULT_PREFIX})
         self.legacy = any(r.strategy == "legacy" for r in roles)
         mine = [c for c in credentials if c.username.casefold() == user and c.kind == "token"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from . import __version__
 from .config import BrokerSettings
@@ -88,31 +88,18 @@ class Services:
         now = time.time()
         if now >= self._next_sweep:
             self._next_sweep = now + 5.0
-            try:
-                self.manager.sweep_suspended()
-            except BrokerError as exc:
-                log.warning("revoking the leases of suspended roles failed, will retry: %s",
-                            redact(str(exc)))
+            _attempt("revoking the leases of suspended roles", self.manager.sweep_suspended)
         if now >= self.credentials.next_check:
-            try:
-                self.credentials.check()
-            except BrokerError as exc:
-                log.warning("checking the stored credentials failed, will retry: %s", redact(str(exc)))
-                self.credentials.next_check = now + self.settings.credential_check_interval
+            _attempt("checking the stored credentials", self.credentials.check)
         if self.reconciler.has_suspects and now >= self.reconciler.next_suspect_check:
-            try:
-                self.reconciler.run_suspects()
-            except BrokerError as exc:
-                log.warning("checking failed mints failed, will retry: %s", redact(str(exc)))
+            _attempt("checking failed mints", self.reconciler.run_suspects)
         if now >= self._next_reconcile and self.reaper.loaded.is_set():
             # After the index is loaded: reconciliation reads lease records from it.
             self._next_reconcile = now + self.settings.reconcile_interval
-            try:
-                counts = self.reconciler.run(should_stop=self._stopping.is_set)
-                if counts["orphans"]:
-                    log.warning("reconciliation: %s", counts)
-            except BrokerError as exc:
-                log.warning("reconciliation failed, will retry: %s", redact(str(exc)))
+            counts = _attempt("reconciliation", lambda: self.reconciler.run(
+                should_stop=self._stopping.is_set))
+            if counts and counts["orphans"]:
+                log.warning("reconciliation: %s", counts)
         return wait
 
     def start(self) -> "Services":
@@ -142,6 +129,15 @@ class Services:
         self.fast_path.close()
         for close in self._closers:
             close()
+
+
+def _attempt(what: str, work: Callable[[], Any]) -> Any:
+    """``work()``, or None with a warning if Vault or Jenkins failed: it runs again later."""
+    try:
+        return work()
+    except BrokerError as exc:
+        log.warning("%s failed, will retry: %s", what, redact(str(exc)))
+        return None
 
 
 def build_services(settings: BrokerSettings, vault_settings: Any) -> Services:

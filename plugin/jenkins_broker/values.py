@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import InvalidRequest
+
 TRUE = frozenset({"1", "t", "true", "yes", "on"})
 FALSE = frozenset({"0", "f", "false", "no", "off"})
 #: The words the API documents for a boolean sent as text.
@@ -24,3 +26,11 @@ def parse_bool(value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
         return value.strip().lower() in TRUE
     raise ValueError(f"expected true or false, got {str(value)[:40]!r}")
+
+
+def request_flag(name: str, value: Any) -> bool:
+    """:func:`parse_bool` for a field a caller sent: ``InvalidRequest`` naming the field."""
+    try:
+        return parse_bool(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: {exc}") from None

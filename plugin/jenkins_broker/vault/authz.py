@@ -201,9 +201,17 @@ class CallerAuthz:
         return self.capabilities(caller_token, path), identity
 
     def _broker_call(self, api: str, action: str, json: dict) -> dict[str, Any]:
+        """A call about a caller's token by its accessor, made with the broker's own token.
+        Raises ``CallerTokenGone`` when Vault says the accessor is invalid."""
         if self._broker_token is None:
             raise VaultError(f"cannot {action}: this authorizer has no broker token")
-        return self._call("POST", api, self._broker_token(), action, json=json, kind="op")
+        try:
+            return self._call("POST", api, self._broker_token(), action, json=json, kind="op")
+        except VaultInvalidRequest as exc:
+            if "invalid accessor" in str(exc):
+                raise CallerTokenGone(f"the Vault token with accessor {json['accessor']} was revoked "
+                                      "or has expired") from None
+            raise
 
     def capabilities_accessor(self, accessor: str, path: str) -> set[str]:
         """The capabilities on ``path`` of the token behind ``accessor``, asked with the
@@ -213,11 +221,9 @@ class CallerAuthz:
         try:
             body = self._broker_call("sys/capabilities-accessor", f"check capabilities on {path}",
                                      {"accessor": accessor, "paths": [path]})
-        except VaultInvalidRequest as exc:
-            if "invalid accessor" in str(exc):
-                raise VaultForbidden("the caller's Vault token was revoked or has expired; log in "
-                                     "to Vault again and retry with a fresh token") from None
-            raise
+        except CallerTokenGone:
+            raise VaultForbidden("the caller's Vault token was revoked or has expired; log in "
+                                 "to Vault again and retry with a fresh token") from None
         data = body.get("data") or body
         return set(data.get(path) or data.get("capabilities") or [])
 
@@ -227,14 +233,8 @@ class CallerAuthz:
         Raises ``CallerTokenGone`` when Vault says the accessor is invalid (the token was
         revoked, directly or through a parent, or expired); any other ``VaultError`` means
         Vault could not say, and nothing may be concluded from them."""
-        try:
-            body = self._broker_call("auth/token/lookup-accessor", "look up a caller's token",
-                                     {"accessor": accessor})
-        except VaultInvalidRequest as exc:
-            if "invalid accessor" in str(exc):
-                raise CallerTokenGone(f"the Vault token with accessor {accessor} was revoked or has "
-                                      "expired") from None
-            raise
+        body = self._broker_call("auth/token/lookup-accessor", "look up a caller's token",
+                                 {"accessor": accessor})
         return _identity(body.get("data") or {})["expires_at"]
 
 

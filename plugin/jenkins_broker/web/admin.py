@@ -17,7 +17,7 @@ from ..credentials import rotate, write_token_credential
 from ..errors import InvalidRequest, UnknownRole
 from ..records import rfc3339
 from ..roles import build_role, check_name
-from ..values import parse_bool
+from ..values import request_flag
 from .auth import identify, require
 from .common import body, is_list, keys_response, no_content, response
 from .errors import vault_error
@@ -25,13 +25,6 @@ from .errors import vault_error
 bp = Blueprint("admin", __name__)
 
 _WRITE = ("create", "update")
-
-
-def _bool(name: str, value) -> bool:
-    try:
-        return parse_bool(value)
-    except ValueError as exc:
-        raise InvalidRequest(f"{name}: {exc}") from None
 
 
 def _services():
@@ -85,7 +78,7 @@ def credential(name: str):
     data = dict(body())
     rotate_it = data.pop("rotate", None)
     result = write_token_credential(store, _services().gateway, build_credential(name, data),
-                                    rotate_it=rotate_it is None or _bool("rotate", rotate_it))
+                                    rotate_it=rotate_it is None or request_flag("rotate", rotate_it))
     _services().gateway.reset()
     return response(result)
 
@@ -168,7 +161,7 @@ def incident(name: str):
     if who is not None and (not isinstance(who, str) or not who):
         raise InvalidRequest("requester: expected an accessor, entity id or display name")
     suspend = body().get("suspend")
-    if suspend is not None and _bool("suspend", suspend):
+    if suspend is not None and request_flag("suspend", suspend):
         if who is not None:
             raise InvalidRequest("suspend: suspends the whole role; send it without requester")
         return response(_services().manager.suspend(name, actor=actor))

@@ -79,6 +79,17 @@ def _allowed(granted: set[str], wanted: Iterable[str]) -> bool:
     return "root" in granted or bool(granted & set(wanted))
 
 
+def _refused(exc: VaultForbidden) -> Forbidden:
+    # The caller's token is invalid or expired: the caller's problem (403). Elsewhere a
+    # VaultForbidden means the broker's own token was refused, which is a 503.
+    return Forbidden(f"permission denied: {exc}")
+
+
+def _deny_unless(granted: set[str], capabilities: tuple[str, ...], path: str) -> None:
+    if not _allowed(granted, capabilities):
+        raise Forbidden(f"permission denied: this token may not {'/'.join(capabilities)} {path}")
+
+
 def require(path: str, *capabilities: str) -> None:
     """Check that the caller holds one of ``capabilities`` on Vault path ``path``
     (``sys/capabilities-self``: one use of its token). Raises ``Unauthorized`` (no token)
@@ -88,11 +99,8 @@ def require(path: str, *capabilities: str) -> None:
     try:
         granted = authorizer.capabilities(token, path)
     except VaultForbidden as exc:
-        # The caller's token is invalid or expired: the caller's problem (403). Elsewhere a
-        # VaultForbidden means the broker's own token was refused, which is a 503.
-        raise Forbidden(f"permission denied: {exc}") from None
-    if not _allowed(granted, capabilities):
-        raise Forbidden(f"permission denied: this token may not {'/'.join(capabilities)} {path}")
+        raise _refused(exc) from None
+    _deny_unless(granted, capabilities, path)
 
 
 def identify(path: str, *capabilities: str) -> Caller:
@@ -103,9 +111,8 @@ def identify(path: str, *capabilities: str) -> Caller:
     try:
         granted, info = authorizer.authorize(token, path)
     except VaultForbidden as exc:
-        raise Forbidden(f"permission denied: {exc}") from None
-    if not _allowed(granted, capabilities):
-        raise Forbidden(f"permission denied: this token may not {'/'.join(capabilities)} {path}")
+        raise _refused(exc) from None
+    _deny_unless(granted, capabilities, path)
     return _caller(info)
 
 
@@ -174,13 +181,14 @@ def mint_authorization(path: str, capability: str = "read") -> tuple[Caller, Cal
 
     def confirm() -> None:
         try:
-            granted = pending.result()
-        except VaultForbidden as exc:
+            try:
+                granted = pending.result()
+            except VaultForbidden as exc:
+                raise _refused(exc) from None
+            _deny_unless(granted, (capability,), path)
+        except Forbidden:
             fast.remember(key, False)
-            raise Forbidden(f"permission denied: {exc}") from None
-        if not _allowed(granted, (capability,)):
-            fast.remember(key, False)
-            raise Forbidden(f"permission denied: this token may not {capability} {path}")
+            raise
         fast.remember(key, True)
 
     return _caller(info), confirm

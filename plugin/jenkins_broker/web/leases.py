@@ -13,7 +13,7 @@ from flask import Blueprint, current_app
 from ..errors import InvalidRequest, JenkinsError
 from ..records import LEASE_PREFIX, rfc3339
 from ..roles import check_name
-from ..values import parse_bool
+from ..values import request_flag
 from .auth import identify, require
 from .common import body, duration_param, is_list, keys_response, lease_response, no_content, response
 from .errors import vault_error
@@ -53,10 +53,7 @@ def revoke(lease_id: str | None = None):
     """
     actor = identify("sys/leases/revoke", "update").requester
     lease_id = _lease_id(lease_id)
-    try:
-        sync = parse_bool(body().get("sync", True))
-    except ValueError as exc:
-        raise InvalidRequest(f"sync: {exc}") from None
+    sync = request_flag("sync", body().get("sync", True))
     try:
         _manager().revoke(lease_id, actor=actor)
     except JenkinsError as exc:
