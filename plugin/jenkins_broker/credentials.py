@@ -10,8 +10,9 @@ again and nothing changes.
 
 A holder of a leased token of the same Jenkins user can revoke the broker's
 credential (the user's token list shows every uuid). :class:`CredentialHealth`
-says so at once: every Jenkins answer about a credential is reported to it, and
-it checks each credential that a role uses with ``whoAmI`` every few seconds, so
+says so at once: every refusal (401) of a credential is reported to it (and an
+acceptance after a refusal retried with the credential read again), and it checks
+each credential that a role uses with ``whoAmI`` every few seconds, so
 a revoked credential shows in ``/v1/sys/health``, in
 ``jenkins_broker_credential_ok`` and in one ``credential-rejected`` audit line
 before anyone's mint fails.

@@ -39,7 +39,9 @@ class JenkinsGateway:
         self._config: JenkinsConfig | None = None
         self._strategies: dict[tuple[str, str], tuple[StoredCredential, Any]] = {}
         self._ca_file: str | None = None
-        # Told (credential name, accepted?) after each Jenkins answer about a credential.
+        # Told (credential name, accepted?) when Jenkins refuses a credential, and when the
+        # retry with the credential read again settles it; plain successes are not reported
+        # (they are every mint), the periodic whoAmI check covers them.
         self.on_credential: Callable[[str, bool], None] | None = None
 
     @property
