@@ -157,7 +157,7 @@ def cprofile(stack: Stack, role: str, token: str, n: int, top: int = 15) -> dict
              "<method 'acquire' of '_thread.lock' objects>")
     socket_wait = sum(v[2] for k, v in stats.stats.items() if k[2] in waits)
     # The outgoing client's own work (three calls a mint), not counting the waits.
-    client_files = ("jenkins_broker/leanhttp/", "http/client.py", "/email/", "/socket.py",
+    client_files = ("jenkins_broker/transport.py", "http/client.py", "/email/", "/socket.py",
                     "requests/", "urllib3/", "hvac/")
     http_client = sum(v[2] for k, v in stats.stats.items()
                       if any(f in k[0] for f in client_files) and k[2] not in waits)

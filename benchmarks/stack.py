@@ -302,7 +302,7 @@ def build_stack(*, latency_ms: float = 5.0, jenkins_in_process: bool = False,
                     made[user] = (data["tokenUuid"], data["tokenValue"])
         tokens = {user: value for user, (_, value) in made.items()}
         result = bootstrap(bao.client(), policies_dir=policies_dir())
-        store = VaultStore(bao.client(), cache_seconds=0)
+        store = VaultStore(bao.vault_client(), cache_seconds=0)
         store.put_jenkins_config(JenkinsConfig(url=url, timeout=10))
         for user, password in PASSWORDS.items():
             # With its uuid, as a rotated credential: reconciliation tells it from foreign tokens.

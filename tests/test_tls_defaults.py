@@ -3,20 +3,22 @@ Jenkins CA bundle (PEM text stored in Vault) reaches requests as a file."""
 
 from __future__ import annotations
 
+import atexit
 import inspect
-from pathlib import Path
+import ssl
+import tempfile
 
 import pytest
 import trustme
 
-from jenkins_broker import gateway as gateway_module
+from jenkins_broker import connection as connection_module
 from jenkins_broker.config import BrokerSettings
 from jenkins_broker.connection import JenkinsConfig, StoredCredential, build_config
 from jenkins_broker.errors import ConfigError
 from jenkins_broker.gateway import JenkinsGateway
 from jenkins_broker.jenkins import JenkinsClient
 from jenkins_broker.server import HTTPServer
-from jenkins_broker.vault.connection import new_client
+from jenkins_broker.vault.connection import admin_client, new_client
 from jenkins_broker.vault.settings import VaultSettings
 
 
@@ -47,15 +49,34 @@ def test_vault_ca_settings_use_the_vault_cli_names(tmp_path):
         VaultSettings.from_env({**base, "VAULT_SKIP_VERIFY": "yes please"})
 
 
-def test_the_hvac_client_gets_the_ca(tmp_path):
+def test_the_vault_client_gets_the_ca(tmp_path):
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(trustme.CA().cert_pem.bytes())
+    client = new_client(VaultSettings(addr="https://v:8200", token="t", ca_cert=str(ca_file)))
+    try:
+        kw = client.session.pool_manager.connection_pool_kw
+        assert kw["ca_certs"] == str(ca_file) and kw["cert_reqs"] == ssl.CERT_REQUIRED
+    finally:
+        client.close()
+
+
+def test_the_admin_client_gets_the_ca(tmp_path):
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text("x")
-    client = new_client(VaultSettings(addr="https://v:8200", token="t", ca_cert=str(ca_file)))
+    client = admin_client(VaultSettings(addr="https://v:8200", token="t", ca_cert=str(ca_file)),
+                          "t")
     try:
         assert client.adapter.session.verify == str(ca_file)
         assert client.adapter._kwargs["verify"] == str(ca_file)   # sent with every request
     finally:
         client.adapter.close()
+
+
+def test_a_vault_ca_that_is_not_pem_is_named_at_start(tmp_path):
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("x")
+    with pytest.raises(ConfigError, match="VAULT_CACERT"):
+        new_client(VaultSettings(addr="https://v:8200", token="t", ca_cert=str(ca_file)))
 
 
 # -- Jenkins -------------------------------------------------------------------------------
@@ -92,25 +113,47 @@ def built(monkeypatch):
             seen.append(options)
             super().__init__(url, **options)
 
-    monkeypatch.setattr(gateway_module, "JenkinsClient", Recording)
+    monkeypatch.setattr(connection_module, "JenkinsClient", Recording)
     return seen
 
 
-def test_gateway_passes_the_ca_bundle_as_a_file(built, ca_pem):
+@pytest.fixture
+def no_temporary_files(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a CA bundle must not go through a temporary file")
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(atexit, "register", refuse)
+
+
+def test_gateway_hands_the_ca_bundle_over_in_memory(built, ca_pem, no_temporary_files):
     store = _Store(JenkinsConfig(url="https://jenkins.example/", ca_bundle=ca_pem))
     gateway = JenkinsGateway(store)
     try:
         assert gateway.jenkins_url == "https://jenkins.example/"   # builds the client
-        ca_file = built[-1]["verify"]
-        assert isinstance(ca_file, str) and Path(ca_file).read_text() == ca_pem
+        assert built[-1]["ca_pem"] == ca_pem and built[-1]["verify"] is True
         # A new bundle written through the API replaces the old one after reset().
         other = trustme.CA().cert_pem.bytes().decode("ascii")
         store.config = JenkinsConfig(url="https://jenkins.example/", ca_bundle=other)
         gateway.reset()
         gateway.jenkins_url
-        assert Path(built[-1]["verify"]).read_text() == other
+        assert built[-1]["ca_pem"] == other
     finally:
         gateway.close()
+
+
+def test_broker_and_engine_connect_to_jenkins_the_same_way(built, ca_pem, no_temporary_files):
+    from jenkins_broker.vaultplugin.backend import JenkinsBackend
+
+    config = JenkinsConfig(url="https://jenkins.example/", kind="cloudbees-operations-center",
+                           timeout=3.5, ca_bundle=ca_pem, verify_after_mint=False)
+    gateway = JenkinsGateway(_Store(config))
+    gateway.jenkins_url
+    gateway.close()
+    engine = JenkinsBackend()
+    for _ in range(3):  # a config check per write: no file, no exit hook, each time
+        engine.make_client(config).close()
+    assert len(built) == 4 and all(options == built[0] for options in built)
 
 
 @pytest.mark.parametrize("verify_tls, bundle, expected", [
@@ -124,7 +167,7 @@ def test_gateway_verify_without_a_bundle(built, ca_pem, verify_tls, bundle, expe
     gateway = JenkinsGateway(_Store(config))
     try:
         gateway.jenkins_url
-        assert built[-1]["verify"] is expected
+        assert built[-1]["verify"] is expected and "ca_pem" not in built[-1]
     finally:
         gateway.close()
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-import requests
-
+from . import transport
 from .errors import BrokerError, ConfigError, redact
 
 
@@ -25,11 +24,13 @@ class BrokerAPI:
         if not token:
             raise ConfigError("VAULT_TOKEN is not set: the broker authorizes you by your Vault token")
         self.addr = addr.rstrip("/")
-        self._session = requests.Session()
-        self._session.headers["X-Vault-Token"] = token
-        # Per request, not on the session: REQUESTS_CA_BUNDLE would override a session's CA.
-        self._verify = verify
         self.timeout = timeout
+        try:
+            self._session = transport.Session(self.addr, timeout=timeout, verify=verify,
+                                              headers={"X-Vault-Token": token}, pool_size=1)
+        except transport.TransportError as exc:
+            raise ConfigError(f"JENKINS_BROKER_CACERT / VAULT_CACERT cannot be used: "
+                              f"{exc.reason}") from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "BrokerAPI | None":
@@ -48,18 +49,17 @@ class BrokerAPI:
         """
         url = f"{self.addr}/v1/{path.lstrip('/')}"
         try:
-            resp = self._session.request(method, url, json=body, timeout=self.timeout,
-                                         verify=self._verify)
-        except requests.RequestException as exc:
-            raise BrokerError(f"cannot reach the broker at {self.addr}: {type(exc).__name__}") from None
-        if resp.status_code == 204 or (method == "LIST" and resp.status_code == 404):
+            resp = self._session.request(method, url, json=body)
+        except transport.TransportError as exc:
+            raise BrokerError(f"cannot reach the broker at {self.addr}: {exc.reason}") from None
+        if resp.status == 204 or (method == "LIST" and resp.status == 404):
             return None
         try:
             data = resp.json()
         except ValueError:
             data = {}
-        if resp.status_code >= 400:
+        if resp.status >= 400:
             errors = "; ".join(str(e) for e in data.get("errors") or []) or resp.reason
-            raise BrokerError(f"the broker answered {resp.status_code} for {method} /v1/{path}: "
+            raise BrokerError(f"the broker answered {resp.status} for {method} /v1/{path}: "
                               f"{redact(errors)}")
         return data

@@ -42,12 +42,14 @@ def run_bootstrap(args: argparse.Namespace) -> int:
     from .admin import emit
     from .config import BrokerSettings
     from .vault.bootstrap import bootstrap
-    from .vault.connection import connect
+    from .vault.connection import admin_client, connect
     from .vault.settings import VaultSettings
 
     settings = BrokerSettings.from_env()
     vault_settings = VaultSettings.from_env()
-    client, _ = connect(vault_settings)
+    broker_client, _ = connect(vault_settings)  # logs in with the configured method
+    broker_client.close()
+    client = admin_client(vault_settings, broker_client.token)
     result = bootstrap(client, policies_dir=policies_dir(args.policies),
                        kv1_mount=settings.shared_mount, kv2_mount=settings.kv_mount)
     env = {"VAULT_ADDR": vault_settings.addr, "JENKINS_BROKER_VAULT_AUTH": "approle",

@@ -12,6 +12,7 @@ import argparse
 from typing import Any, Callable
 
 from .errors import BrokerError, JenkinsAuthError, redact
+from .jenkins.client import logs_in_as
 
 
 def _step(results: list[dict[str, Any]], name: str, action: Callable[[], str]) -> bool:
@@ -70,7 +71,7 @@ def run_check(args: argparse.Namespace) -> int:
                                       "(a holder of a leased token of the same user can do that), "
                                       "expired or wrong; write it again with `jenkins-broker "
                                       "credentials write`") from None
-                if who.get("anonymous") or who.get("name") != stored.username:
+                if not logs_in_as(who, stored.username):
                     raise BrokerError(f"credential {role.credential!r} did not log in as "
                                       f"{stored.username!r}")
                 detail = f"{role.strategy}: credential {role.credential!r} logs in as {stored.username}"

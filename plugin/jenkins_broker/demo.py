@@ -63,7 +63,7 @@ def run_demo(args: argparse.Namespace) -> int:
         result = bootstrap(root, policies_dir=policies_dir())
         _say("Vault bootstrapped: " + "; ".join(result.created))
 
-        admin_store = VaultStore(root, cache_seconds=0)
+        admin_store = VaultStore(bao.vault_client(), cache_seconds=0)
         admin_store.put_jenkins_config(JenkinsConfig(url=jenkins.url))
         _, bootstrap_token = jenkins.add_token("ci-bot", name="ci-bot bootstrap token for jenkins-broker")
         # Written as `jenkins-broker credentials write` does: rotated, the bootstrap token revoked.

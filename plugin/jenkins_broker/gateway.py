@@ -8,13 +8,10 @@ such a write.
 
 from __future__ import annotations
 
-import atexit
-import os
-import tempfile
 import threading
 from typing import Any, Callable, Protocol
 
-from .connection import JenkinsConfig, StoredCredential
+from .connection import JenkinsConfig, StoredCredential, open_client
 from .errors import ConfigError, JenkinsAuthError
 from .jenkins import Credential, JenkinsClient, MintedToken, TokenInfo, make_strategy
 from .jenkins.rotation import mint_own_token, token_in_use
@@ -38,7 +35,6 @@ class JenkinsGateway:
         self._client: JenkinsClient | None = None
         self._config: JenkinsConfig | None = None
         self._strategies: dict[tuple[str, str], tuple[StoredCredential, Any]] = {}
-        self._ca_file: str | None = None
         # Told (credential name, accepted?) when Jenkins refuses a credential, and when the
         # retry with the credential read again settles it; plain successes are not reported
         # (they are every mint), the periodic whoAmI check covers them.
@@ -77,26 +73,9 @@ class JenkinsGateway:
             if config is None:
                 raise ConfigError("Jenkins is not configured: write jenkins/config url=<Jenkins root URL> "
                                   "(or run `jenkins-broker config write`)")
-            verify: bool | str = config.verify_tls
-            if config.verify_tls and config.ca_bundle:
-                verify = self._write_ca(config.ca_bundle)
-            options = {"kind": config.kind, "timeout": config.timeout, "verify": verify}
-            if config.verify_after_mint is not None:
-                options["verify_after_mint"] = config.verify_after_mint
-            options.update(self.client_options)
-            self._client = JenkinsClient(config.url, **options)
+            self._client = open_client(config, **self.client_options)
             self._config = config
             return self._client, config
-
-    def _write_ca(self, pem: str) -> str:
-        # requests wants a file path for a CA bundle.
-        if self._ca_file is None:
-            handle, self._ca_file = tempfile.mkstemp(prefix="jenkins-broker-ca-", suffix=".pem")
-            os.close(handle)
-            atexit.register(lambda path=self._ca_file: os.path.exists(path) and os.unlink(path))
-        with open(self._ca_file, "w", encoding="ascii") as out:
-            out.write(pem)
-        return self._ca_file
 
     def strategy(self, strategy: str, credential_name: str):
         """The strategy object for a (strategy, stored credential) pair; rebuilt when the

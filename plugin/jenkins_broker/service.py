@@ -154,6 +154,6 @@ def build_services(settings: BrokerSettings, vault_settings: Any) -> Services:
     renewer = TokenRenewer(client, vault_settings, login_result=login)
     store = VaultStore(client, kv_mount=settings.kv_mount, shared_mount=settings.shared_mount,
                        cache_seconds=settings.cache_seconds, on_forbidden=renewer.refused)
-    authorizer = CallerAuthz(vault_settings, broker_token=lambda: client.token)
+    authorizer = CallerAuthz(vault_settings, broker_token=lambda: client.token, client=client)
     return Services(store, JenkinsGateway(store), authorizer, settings=settings, renewer=renewer,
-                    closers=(authorizer.close,))
+                    closers=(authorizer.close, client.close))

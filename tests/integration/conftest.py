@@ -181,7 +181,7 @@ def prepare_vault(bao: BaoDevServer, jenkins: FakeJenkins, *, timeout: float = 5
     Returns the root-token store and the bootstrap result (the broker's AppRole)."""
     root = bao.client()
     result = bootstrap(root, policies_dir=policies_dir())
-    store = VaultStore(root, cache_seconds=0)
+    store = VaultStore(bao.vault_client(), cache_seconds=0)
     store.put_jenkins_config(JenkinsConfig(url=jenkins.url, timeout=timeout, ca_bundle=ca_bundle))
     uuid, token = jenkins.add_token("ci-bot", name="bootstrap")
     # Its uuid known, as after a rotation: reconciliation tells it from foreign tokens.

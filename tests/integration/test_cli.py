@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from jenkins_broker.cli import main
+from jenkins_broker.connection import StoredCredential
 
 pytestmark = pytest.mark.integration
 
@@ -84,6 +85,21 @@ def test_check(cli):
     assert lines[0].split() == ["CHECK", "OK", "DETAIL"]
     assert all(" ok " in line for line in lines[1:]), out
     assert any(line.startswith("jenkins") and "2.555.1" in line for line in lines)
+
+
+def test_check_accepts_a_credential_whose_user_differs_only_in_case(cli, stack):
+    # Jenkins compares ids case-insensitively and whoAmI names the stored id ("ci-bot"):
+    # `check`, the broker's token check and the engine's config check apply one rule.
+    _, token = stack.jenkins.add_token("ci-bot", name="upper-case credential")
+    stack.admin_store.put_credential(StoredCredential("upper-cred", "CI-BOT", "token", token))
+    role = stack.role("upper-case", jenkins_user="CI-Bot", credential="upper-cred")
+    try:
+        out, _ = cli("check")
+        row = [line for line in out.splitlines() if line.startswith(f"role {role}")]
+        assert row and " ok " in row[0] and "logs in as CI-BOT" in row[0], out
+    finally:
+        stack.admin_store.delete_role(role)
+        stack.admin_store.delete_credential("upper-cred")
 
 
 def test_usage_errors_exit_2(cli):

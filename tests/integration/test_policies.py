@@ -122,5 +122,5 @@ def test_the_broker_policy_has_no_sudo_and_no_policy_or_auth_writes():
 
 
 def test_the_end_to_end_broker_holds_only_its_own_policy(stack):
-    me = stack.services.store.client.auth.token.lookup_self()["data"]
+    me = stack.services.store.client.request("GET", "auth/token/lookup-self", action="look up")["data"]
     assert sorted(me["policies"]) == ["default", "jenkins-broker"]

@@ -2,13 +2,18 @@
 
 import json
 
+import ssl
+
 import pytest
-import requests
+import trustme
+import urllib3
+import urllib3.exceptions as u3
 
 from jenkins_broker import errors
 from jenkins_broker.jenkins import Credential, JenkinsClient
+from jenkins_broker.jenkins.client import logs_in_as
 
-from .stub import Answer, basic_user, form, install
+from .stub import Answer, basic_user, form, install, stub_session
 
 PASSWORD = "botpw-Secret-42"
 TOKEN = "11" + "9f8e7d6c5b4a3921" * 2
@@ -20,7 +25,7 @@ OK_TOKEN = json.dumps({"status": "ok", "data": {
 
 @pytest.fixture
 def client():
-    c = JenkinsClient(ROOT, timeout=2.0)
+    c = JenkinsClient(ROOT, timeout=2.0, session=stub_session(url=ROOT))
     yield c
     c.close()
 
@@ -77,7 +82,7 @@ def test_bad_settings_are_config_errors(kwargs):
 
 def test_good_settings(tmp_path):
     bundle = tmp_path / "ca.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    bundle.write_bytes(trustme.CA().cert_pem.bytes())
     c = JenkinsClient(ROOT, kind="cloudbees-controller", timeout=(1, 5), verify=str(bundle))
     assert c.verify == str(bundle) and c.timeout == (1, 5) and c.is_cloudbees_controller
     assert c.verify_after_mint is True
@@ -87,17 +92,31 @@ def test_good_settings(tmp_path):
     assert JenkinsClient(ROOT, kind="cloudbees-operations-center").verify_after_mint is True
 
 
-def test_every_call_has_a_timeout_and_the_tls_setting(client, monkeypatch):
-    seen = []
-    real = requests.Session.request
-
-    def spy(self, method, url, **kwargs):
-        seen.append((kwargs.get("timeout"), kwargs.get("verify")))
-        return real(self, method, url, **kwargs)
-    monkeypatch.setattr(requests.Session, "request", spy)
-    install(client, jenkins(post=lambda r: Answer(200, OK_TOKEN)))
+def test_every_call_has_a_timeout(client):
+    stub = install(client, jenkins(post=lambda r: Answer(200, OK_TOKEN)))
     client.generate_new_token(Credential.password("ci-bot", PASSWORD), "ci-bot", "n", 2)
-    assert len(seen) == 2 and all(s == (2.0, True) for s in seen)  # crumb + POST
+    seen = [(s.timeout.connect_timeout, s.timeout.read_timeout) for s in stub.sent]
+    assert len(seen) == 2 and all(s == (2.0, 2.0) for s in seen)  # crumb + POST
+
+
+def test_a_connect_and_read_pair_is_kept_apart():
+    c = JenkinsClient(ROOT, timeout=(1.5, 7), session=stub_session(url=ROOT))
+    stub = install(c, lambda r: Answer(200, "{}", {"X-Jenkins": "2.555.1"}))
+    c.version(refresh=True)
+    assert (stub.sent[0].timeout.connect_timeout, stub.sent[0].timeout.read_timeout) == (1.5, 7)
+
+
+@pytest.mark.parametrize("verify, reqs", [(True, ssl.CERT_REQUIRED), (False, ssl.CERT_NONE)])
+def test_the_tls_setting_reaches_the_pools(verify, reqs):
+    with JenkinsClient("https://jenkins.example/", verify=verify) as c:
+        assert c.session.pool_manager.connection_pool_kw["cert_reqs"] == reqs
+
+
+def test_a_ca_bundle_that_is_not_pem_is_refused_when_the_client_is_built(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(errors.ConfigError, match="TLS settings cannot be used"):
+        JenkinsClient("https://jenkins.example/", verify=str(bundle))
 
 
 # -- CSRF ------------------------------------------------------------------------------
@@ -306,29 +325,52 @@ def test_every_answer_maps_to_a_named_error_without_secrets(client, kind, answer
 
 
 def _transport_errors():
+    """What a urllib3 pool raises, each carrying the URL and credentials in its text."""
     url = ROOT + "user/ci-bot/descriptorByName/x/generateNewToken"
-    text = (f"HTTPConnectionPool(host='jenkins.example', port=8080): Max retries exceeded with "
-            f"url: {url} (Caused by X('[Errno 111] Connection refused'))")
-    out = []
-    for klass in sorted({k for k in vars(requests.exceptions).values() if isinstance(k, type)
-                         and issubclass(k, requests.exceptions.RequestException)},
-                        key=lambda k: k.__name__):
-        exc = klass(text, "doc", 0) if klass is requests.exceptions.JSONDecodeError else klass(text)
-        out.append(exc)
-    return out
+    text = f"{url} Basic {PASSWORD} [Errno 111] Connection refused"
+    pool = urllib3.HTTPConnectionPool("jenkins.example", 8080)
+    return [
+        u3.NewConnectionError(None, text), u3.NameResolutionError("jenkins.example", None, OSError(text)),
+        u3.ConnectTimeoutError(text), u3.ReadTimeoutError(pool, url, text),
+        u3.SSLError(text), u3.ProxyError(text, OSError(text)), u3.ProtocolError(text),
+        u3.DecodeError(text), u3.MaxRetryError(pool, url, u3.NewConnectionError(None, text)),
+        u3.MaxRetryError(pool, url, u3.ResponseError(text)), u3.LocationParseError(text),
+        u3.HeaderParsingError([], text), u3.IncompleteRead(3, 10), ConnectionResetError(text),
+        TimeoutError(text), ssl.SSLError(text), OSError(text),
+    ]
 
 
 @pytest.mark.parametrize("exc", _transport_errors(), ids=lambda e: type(e).__name__)
 def test_every_transport_failure_maps_through_the_client_without_secrets(client, exc):
     def handle(request):
         if request.method == "POST":
-            exc.request = request  # as requests does: the request, Authorization and all
             return exc
         return jenkins()(request)
     install(client, handle)
     with pytest.raises(errors.BrokerError) as caught:
         client.generate_new_token(Credential.password("ci-bot", PASSWORD), "ci-bot", "n")
-    assert not isinstance(caught.value, requests.RequestException)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     for text in (str(caught.value), repr(caught.value)):
         assert PASSWORD not in text and "Basic " not in text
+
+
+@pytest.mark.parametrize("me, user, expected", [
+    ({"name": "ci-bot", "authenticated": True, "anonymous": False}, "ci-bot", True),
+    # Jenkins reports the id as its realm stores it; ids compare ignoring case.
+    ({"name": "ci-bot", "authenticated": True, "anonymous": False}, "CI-Bot", True),
+    ({"name": "other", "authenticated": True, "anonymous": False}, "ci-bot", False),
+    ({"name": "anonymous", "authenticated": True, "anonymous": True}, "anonymous", False),
+    ({"name": "anonymous", "authenticated": True}, "anonymous", False),
+    ({"name": "ci-bot", "authenticated": False, "anonymous": False}, "ci-bot", False),
+    ({"name": None, "authenticated": True, "anonymous": False}, "None", False),
+    ({}, "ci-bot", False),
+])
+def test_the_one_rule_for_who_a_credential_logs_in_as(me, user, expected):
+    assert logs_in_as(me, user) is expected
+
+
+def test_verify_token_accepts_the_user_in_another_case(client):
+    stub = install(client, lambda r: Answer(200, json.dumps(
+        {"name": "ci-bot", "authenticated": True, "anonymous": False})))
+    assert client.verify_token("CI-Bot", TOKEN) is True
+    assert basic_user(stub.sent[0]) == "CI-Bot"

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from jenkins_broker import errors
+from jenkins_broker import transport
 from jenkins_broker.jenkins import LEGACY_TOKEN_ID, Credential, JenkinsClient, make_strategy
 
 STRATEGY_NAMES = ["user-token", "user-password", "admin-script", "admin-rest", "legacy"]
@@ -241,17 +242,16 @@ def test_expiry_backstop_on_2_555_1(make_fake_jenkins, strategy_name, lease, day
 
 
 @pytest.mark.parametrize("strategy_name", ["user-token", "user-password", "admin-rest"])
-def test_no_expiry_parameters_before_2_548(make_fake_jenkins, monkeypatch, strategy_name):
+def test_no_expiry_parameters_before_2_548(make_fake_jenkins, strategy_name):
     fj = make_fake_jenkins(version="2.504", admin_can_generate_new_tokens=True)
-    with JenkinsClient(fj.url, timeout=5.0) as client:
-        sent = []
-        real = client._session.request
+    sent = []
 
-        def spy(method, url, **kwargs):
+    class Recording(transport.Session):
+        def request(self, method, url, **kwargs):
             if method == "POST":
-                sent.append(dict(kwargs.get("data") or {}))
-            return real(method, url, **kwargs)
-        monkeypatch.setattr(client._session, "request", spy)
+                sent.append(dict(kwargs.get("form") or {}))
+            return super().request(method, url, **kwargs)
+    with JenkinsClient(fj.url, timeout=5.0, session=Recording(fj.url)) as client:
         strategy = make_strategy(strategy_name, client, credential_for(strategy_name, fj))
         minted = strategy.mint("ci-bot", "jenkins-broker-1", 900)
     assert sent[0] == {"newTokenName": "jenkins-broker-1"}

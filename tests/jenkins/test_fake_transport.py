@@ -1,9 +1,9 @@
 """The client's transport against the fake: faults, timeouts, keep-alive, version, secrets."""
 
-import http.client
 import time
 
 import pytest
+import urllib3.connection
 
 from jenkins_broker import errors
 from jenkins_broker.jenkins import Credential, JenkinsClient, make_strategy
@@ -48,14 +48,14 @@ def test_tls_to_a_plain_http_port_is_a_connection_error(fake_jenkins):
 
 @pytest.fixture
 def sockets_opened(monkeypatch):
-    """Counts TCP connections the client opens (the lean session connects with http.client)."""
+    """Counts TCP connections the client opens (urllib3's connection class)."""
     opened = []
-    real = http.client.HTTPConnection.connect
+    real = urllib3.connection.HTTPConnection.connect
 
     def counting(self):
         real(self)
         opened.append(self.sock)
-    monkeypatch.setattr(http.client.HTTPConnection, "connect", counting)
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", counting)
     return opened
 
 

@@ -9,7 +9,7 @@ from jenkins_broker import errors
 from jenkins_broker.jenkins import (LEGACY_TOKEN_ID, STRATEGIES, Credential, JenkinsClient,
                                     make_strategy, scripts)
 
-from .stub import Answer, basic_user, form, install
+from .stub import Answer, basic_user, form, install, stub_session
 
 ROOT = "http://jenkins.example/"
 PASSWORD = "adminpw-Very-Secret"
@@ -55,7 +55,7 @@ class Routes:
 
 
 def client_with(routes, **kwargs):
-    client = JenkinsClient(ROOT, **kwargs)
+    client = JenkinsClient(ROOT, session=stub_session(url=ROOT), **kwargs)
     install(client, routes)
     return client
 

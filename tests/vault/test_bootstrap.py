@@ -6,6 +6,7 @@ import pytest
 from jenkins_broker.errors import ConfigError, VaultForbidden
 from jenkins_broker.vault import (
     CallerAuthz,
+    admin_client,
     KVv1,
     KVv2,
     VaultSettings,
@@ -71,7 +72,8 @@ def test_bootstrap_is_idempotent_and_the_approle_works(bao_server, vault_sandbox
     KVv2(client, vault_sandbox.kv2).write("config", {"jenkins_url": "http://j"})
     KVv1(client, vault_sandbox.kv1).write("creds/ci-bot", {"username": "ci-bot"})
     with pytest.raises(hvac.exceptions.Forbidden):  # least privilege: no mounting
-        client.sys.enable_secrets_engine("kv", path=vault_sandbox.name("nope"))
+        admin_client(settings, client.token).sys.enable_secrets_engine(
+            "kv", path=vault_sandbox.name("nope"))
     role = vault_sandbox.client.auth.approle.read_role(broker, mount_point=vault_sandbox.approle)
     assert role["data"]["token_max_ttl"] == 86400
 

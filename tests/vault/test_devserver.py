@@ -80,20 +80,20 @@ def test_dev_mode_cannot_restart(bao_factory):
 def test_persistent_restart_keeps_data(bao_factory):
     bao = bao_factory(mode="persistent")
     assert bao.root_token.startswith(("s.", "hvs."))
-    client = bao.client()
-    client.sys.enable_secrets_engine("kv", path="jenkins", options={"version": "1"})
+    bao.client().sys.enable_secrets_engine("kv", path="jenkins", options={"version": "1"})
+    client = bao.vault_client()
     KVv1(client, "jenkins").write("creds/ci-bot", {"username": "ci-bot"})
     first_pid = bao.pid
     bao.restart()
     assert bao.pid != first_pid and not _alive(first_pid)
-    assert KVv1(bao.client(), "jenkins").read("creds/ci-bot") == {"username": "ci-bot"}
+    assert KVv1(bao.vault_client(), "jenkins").read("creds/ci-bot") == {"username": "ci-bot"}
     # A crash (SIGKILL) keeps the data too.
     bao.kill()
     assert not bao.running and not _alive(first_pid)
     with pytest.raises(VaultUnavailable):
         KVv1(client, "jenkins").read("creds/ci-bot")
     bao.restart()
-    assert KVv1(bao.client(), "jenkins").read("creds/ci-bot") == {"username": "ci-bot"}
+    assert KVv1(bao.vault_client(), "jenkins").read("creds/ci-bot") == {"username": "ci-bot"}
 
 
 def test_port_in_use_fails_cleanly(bao_server):

@@ -100,7 +100,7 @@ def test_sealed_server_is_unavailable(bao_factory):
     bao = bao_factory()
     client = bao.client()
     client.sys.enable_secrets_engine("kv", path="state", options={"version": "2"})
-    kv = KVv2(client, "state")
+    kv = KVv2(bao.vault_client(), "state")
     bao.seal()
     with pytest.raises(errors.VaultUnavailable, match="sealed"):
         kv.read("x")
@@ -161,11 +161,12 @@ def test_cas_conflict(vault_mounts):
 
 
 @pytest.mark.integration
-def test_missing_mount_is_not_found(vault_root):
+def test_missing_mount_is_not_found(bao_server):
+    client = bao_server.vault_client()
     with pytest.raises(errors.VaultNotFound, match="bootstrap"):
-        KVv2(vault_root, "no-such-mount").read("x")
+        KVv2(client, "no-such-mount").read("x")
     with pytest.raises(errors.VaultNotFound):
-        KVv2(vault_root, "no-such-mount").list()
+        KVv2(client, "no-such-mount").list()
 
 
 @pytest.mark.parametrize("cls,expected", [

@@ -1,4 +1,4 @@
-"""How Jenkins' answers and ``requests``' failures become errors.py exceptions.
+"""How Jenkins' answers and transport failures become errors.py exceptions.
 
 This is the mapping half of the client boundary: :mod:`.client` sends requests
 and hands every failure and every answer to the functions here, and nothing else
@@ -7,9 +7,8 @@ row of the tables is unit-tested on its own.
 
 Two tables:
 
-* :data:`REQUESTS_ERRORS`: every ``requests`` exception class → (error class,
-  advice). Looked up along the exception's MRO; a test fails if a class of
-  ``requests.exceptions`` is missing.
+* :data:`TRANSPORT_ERRORS`: every :class:`~jenkins_broker.transport.TransportError`
+  class → (error class, advice); a test fails if a class is missing.
 * :func:`error_for_status`: HTTP status (and, for 403, the body and headers) →
   error, following jenkins-api.md §5.
 
@@ -26,15 +25,14 @@ import json
 import re
 from typing import Any, Mapping
 
-import requests
-import urllib3.exceptions
 
 from ..errors import (BrokerError, ConfigError, JenkinsAuthError,
                       JenkinsBadRequest, JenkinsConnectionError, JenkinsCrumbError, JenkinsError,
                       JenkinsForbidden, JenkinsMethodNotAllowed, JenkinsNotFound,
                       JenkinsOperationFailed, JenkinsProtocolError, JenkinsServerError,
                       JenkinsTimeout, JenkinsUnavailable, JenkinsUnsupported, redact)
-from ..leanhttp.rules import safe_url
+from .. import transport
+from ..transport import safe_url
 
 CRUMB_ERROR_TEXT = "No valid crumb was included in the request"
 LEGACY_DISABLED_TEXT = "Capability to generate a legacy token"
@@ -44,96 +42,41 @@ ADMIN_PROPERTY = "-Djenkins.security.ApiTokenProperty.adminCanGenerateNewTokens=
 _LEGACY_VALUE = re.compile(r"[0-9a-f]{32}")
 
 # ---------------------------------------------------------------------------
-# requests exceptions
+# transport failures
 # ---------------------------------------------------------------------------
 
-_URL_SETTING = ("the Jenkins URL setting is not a usable http(s) URL; "
-                "set it to the Jenkins root URL, such as https://jenkins.example.com/")
-
-#: ``requests`` exception class → (exception raised, advice for the operator).
-REQUESTS_ERRORS: dict[type[BaseException], tuple[type[BrokerError], str]] = {
-    requests.exceptions.ConnectTimeout: (
+#: :class:`~jenkins_broker.transport.TransportError` class → (exception raised, advice
+#: for the operator). A test fails if a transport class is missing.
+TRANSPORT_ERRORS: dict[type[transport.TransportError], tuple[type[BrokerError], str]] = {
+    transport.ConnectTimeout: (
         JenkinsTimeout, "could not connect within the client timeout; check the URL, "
                         "firewalls and that Jenkins is running"),
-    requests.exceptions.ReadTimeout: (
+    transport.ReadTimeout: (
         JenkinsTimeout, "Jenkins accepted the connection but did not answer within the "
                         "client timeout; it may be overloaded, restarting or hung"),
-    requests.exceptions.Timeout: (
-        JenkinsTimeout, "no answer within the client timeout"),
-    requests.exceptions.SSLError: (
+    transport.TLSFailure: (
         JenkinsConnectionError, "the TLS handshake failed; if Jenkins' certificate comes from "
                                 "a private CA, configure its CA bundle (the verify setting), "
                                 "and check that the URL scheme matches the port"),
-    requests.exceptions.ProxyError: (
+    transport.ProxyFailure: (
         JenkinsConnectionError, "the HTTP proxy (HTTP_PROXY/HTTPS_PROXY) refused or failed the "
                                 "connection; check the proxy or add Jenkins to NO_PROXY"),
-    requests.exceptions.ConnectionError: (
+    transport.ConnectFailed: (
         JenkinsConnectionError, "could not connect; check the URL and that Jenkins is running "
                                 "and reachable from the broker"),
-    requests.exceptions.ChunkedEncodingError: (
+    transport.ConnectionBroken: (
         JenkinsConnectionError, "the connection broke while Jenkins was answering; retry later"),
-    requests.exceptions.ContentDecodingError: (
-        JenkinsProtocolError, "the answer could not be decoded (bad compression); a proxy in "
-                              "front of Jenkins may be mangling answers"),
-    requests.exceptions.TooManyRedirects: (
+    transport.TooManyRedirects: (
         JenkinsProtocolError, "Jenkins (or a proxy) redirected in a loop; check that the URL is "
                               "Jenkins' root URL as configured in Manage Jenkins → System"),
-    requests.exceptions.RetryError: (
-        JenkinsUnavailable, "the request was retried and kept failing; retry later"),
-    requests.exceptions.InvalidProxyURL: (
-        ConfigError, "the proxy URL in HTTP_PROXY/HTTPS_PROXY is not a valid URL"),
-    requests.exceptions.InvalidURL: (ConfigError, _URL_SETTING),
-    requests.exceptions.MissingSchema: (ConfigError, _URL_SETTING),
-    requests.exceptions.InvalidSchema: (ConfigError, _URL_SETTING),
-    requests.exceptions.URLRequired: (ConfigError, _URL_SETTING),
-    requests.exceptions.InvalidHeader: (
-        JenkinsProtocolError, "a header value (such as a crumb field Jenkins sent) cannot be "
-                              "sent back; something in front of Jenkins answered oddly"),
-    requests.exceptions.JSONDecodeError: (
-        JenkinsProtocolError, "the answer was not the JSON Jenkins sends"),
-    requests.exceptions.InvalidJSONError: (
-        JenkinsProtocolError, "the answer was not the JSON Jenkins sends"),
-    requests.exceptions.HTTPError: (
-        JenkinsProtocolError, "Jenkins answered with an unexpected HTTP error"),
-    requests.exceptions.StreamConsumedError: (
-        JenkinsProtocolError, "the answer was read twice (a bug in jenkins-broker)"),
-    requests.exceptions.UnrewindableBodyError: (
-        JenkinsProtocolError, "the request could not be re-sent after a redirect"),
-    requests.exceptions.RequestException: (
-        JenkinsUnavailable, "the request failed; retry later"),
-    # Not requests' own, but they can escape it: urllib3 errors raised while reading,
-    # and local OSErrors such as an unreadable CA bundle.
-    urllib3.exceptions.HTTPError: (
-        JenkinsConnectionError, "the connection failed while talking to Jenkins"),
-    OSError: (
-        JenkinsConnectionError, "a local I/O error occurred (is the CA bundle readable?)"),
+    transport.BadRequest: (
+        JenkinsProtocolError, "the request cannot be sent (a header value such as a crumb "
+                              "field Jenkins sent cannot be sent back); something in front of "
+                              "Jenkins answered oddly"),
+    transport.LocalFailure: (
+        ConfigError, "a local TLS or proxy setting cannot be used (is the CA bundle readable "
+                     "PEM? is the proxy URL valid?)"),
 }
-
-# Phrases worth quoting from a requests/urllib3 exception text. Only these are
-# quoted: the full text names internal objects and is of no use to an operator.
-_REASONS = (
-    r"\[Errno -?\d+\][^'\")\]]*",
-    r"\[SSL[^\]]*\][^'\")]*",
-    r"certificate verify failed[^'\")]*",
-    r"hostname [^'\")]* doesn't match[^'\")]*",
-    r"Read timed out",
-    r"timed out",
-    r"Connection refused",
-    r"Connection reset by peer",
-    r"Connection aborted",
-    r"RemoteDisconnected",
-    r"Exceeded \d+ redirects",
-    r"Could not find a suitable TLS CA certificate bundle",
-)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    for pattern in _REASONS:
-        found = re.search(pattern, text)
-        if found:
-            return redact(found.group(0).strip(" .:,"), limit=160)
-    return type(exc).__name__
 
 
 def scrub(error: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
@@ -146,23 +89,18 @@ def scrub(error: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
     return error
 
 
-def error_for_transport(exc: BaseException, *, method: str, url: str, user: str | None,
-                        what: str, timeout: Any = None,
+def error_for_transport(exc: transport.TransportError, *, method: str, url: str,
+                        user: str | None, what: str, timeout: Any = None,
                         secrets: tuple[str, ...] = ()) -> BrokerError:
-    """The errors.py exception for a failure raised by ``requests`` (or below it).
+    """The errors.py exception for a request that got no answer from Jenkins.
 
     ``secrets`` (the credential in use) are masked should they ever appear.
     """
-    for klass in type(exc).__mro__:
-        if klass in REQUESTS_ERRORS:
-            target, advice = REQUESTS_ERRORS[klass]
-            break
-    else:  # pragma: no cover - OSError is in the table; kept for safety
-        target, advice = JenkinsUnavailable, "the request failed"
+    target, advice = TRANSPORT_ERRORS[type(exc)]
     shown = safe_url(url)
     limit = f" (timeout {timeout} s)" if target is JenkinsTimeout and timeout else ""
     message = (f"Jenkins request failed while {what}: {method} {shown}: {advice}{limit} "
-               f"[{_reason(exc)}].")
+               f"[{redact(exc.reason, limit=160)}].")
     if issubclass(target, JenkinsError):
         return scrub(target(message, url=shown, user=user), secrets)
     return scrub(target(message), secrets)

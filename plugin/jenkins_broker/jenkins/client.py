@@ -1,21 +1,22 @@
 """The Jenkins client: the only code in jenkins-broker that talks HTTP to Jenkins.
 
-One :class:`JenkinsClient` per Jenkins. It owns one session from
-:func:`~jenkins_broker.httpsession.make_session` (so connections are kept alive
-and reused), puts a timeout on every call, applies the TLS setting, and turns
-every transport failure (``requests`` exception classes, whichever session) and
+One :class:`JenkinsClient` per Jenkins. It sends through one
+:class:`~jenkins_broker.transport.Session` (so connections are kept alive and
+reused, every call has a timeout and the TLS settings are explicit), and turns
+every transport failure (:class:`~jenkins_broker.transport.TransportError`) and
 every non-success answer into an errors.py exception through :mod:`.answers`.
+The session can be given (``session=``); tests give one whose urllib3 pool
+manager answers without a network, and the rest runs as in production.
 
-CSRF (jenkins-api.md §3): a POST authenticated with an API token needs no crumb
-and no cookie, so none is sent. A POST authenticated with a password needs the
+CSRF (docs/jenkins-behaviour.md §3): a POST authenticated with an API token needs no
+crumb and no cookie, so none is sent. A POST authenticated with a password needs the
 same Basic credentials plus the session cookie and the crumb obtained together
 from ``GET crumbIssuer/api/json``. That pair is cached per credential; on a 403
 "No valid crumb" (Jenkins restarted, session expired) it is fetched again once
 and the POST retried. A Jenkins without crumb issuer (404) needs no crumb.
 
-Cookies are deliberately not kept by the HTTP session: every credential gets
-its own Jenkins session, held next to its crumb, because a crumb is bound to
-the (user, session) pair.
+The session keeps no cookies: every credential gets its own Jenkins session,
+held next to its crumb, because a crumb is bound to the (user, session) pair.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import requests
-from requests.auth import AuthBase
-
+from .. import transport
 from ..errors import ConfigError, JenkinsAuthError, JenkinsForbidden, JenkinsProtocolError
-from ..httpsession import Response, make_session
+from ..transport import Response
 from . import answers
 from .endpoints import TokenEndpoints
 from .models import Credential
@@ -44,27 +44,10 @@ TOKEN_CSRF_EXEMPT_SINCE = (2, 96)
 EXPIRY_SINCE = (2, 548)
 
 
-class _BasicAuth(AuthBase):
-    """HTTP Basic with UTF-8, as Jenkins decodes it (requests' own uses Latin-1)."""
-
-    def __init__(self, credential: Credential):
-        raw = f"{credential.username}:{credential.secret}".encode("utf-8")
-        self._header = "Basic " + base64.b64encode(raw).decode("ascii")
-
-    def __call__(self, request):
-        request.headers["Authorization"] = self._header
-        return request
-
-    def __repr__(self) -> str:
-        return "<BasicAuth hidden>"
-
-
-class _Anonymous(AuthBase):
-    """No credentials at all; also stops requests from reading ~/.netrc."""
-
-    def __call__(self, request):
-        request.headers.pop("Authorization", None)
-        return request
+def basic_header(credential: Credential) -> str:
+    """HTTP Basic for ``credential`` in UTF-8, as Jenkins decodes it."""
+    raw = f"{credential.username}:{credential.secret}".encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
 @dataclass
@@ -87,13 +70,17 @@ class JenkinsClient(TokenEndpoints):
     overwrite tokens), off for plain Jenkins, where the generate answer is
     authoritative and one more round trip per mint is not worth it.
     ``version_ttl``: seconds the detected Jenkins version is trusted.
+    ``ca_pem``: PEM text of the CA to trust, held in memory (instead of ``verify``'s path).
+    ``session``: the :class:`~jenkins_broker.transport.Session` to send through
+    (built from the settings above when not given).
 
     Raises :class:`~jenkins_broker.errors.ConfigError` for a bad setting.
     """
 
     def __init__(self, url: str, *, kind: str = "jenkins", timeout: Any = 10.0,
                  verify: bool | str = True, verify_after_mint: bool | None = None,
-                 version_ttl: float = 300.0, pool_size: int = 32):
+                 version_ttl: float = 300.0, pool_size: int = 32, ca_pem: str | None = None,
+                 session: transport.Session | None = None):
         self._url = jenkins_root_url(url)
         if kind not in KINDS:
             raise ConfigError(f"Jenkins kind must be one of {', '.join(KINDS)}; got {kind!r}")
@@ -102,11 +89,15 @@ class JenkinsClient(TokenEndpoints):
         self.verify = _check_verify(verify)
         self.verify_after_mint = (kind != "jenkins") if verify_after_mint is None else bool(verify_after_mint)
         self.version_ttl = float(version_ttl)
-        self._session = make_session(self._url, pool_size=pool_size)
-        self._session.headers["User-Agent"] = "jenkins-broker"
-        # Jenkins localises some messages the client matches on (§4.7); ask for English.
-        self._session.headers["Accept-Language"] = "en"
-        self._session.max_redirects = 5
+        if session is None:
+            try:
+                # Jenkins localises some messages the client matches on (§4.7); ask for English.
+                session = transport.Session(self._url, timeout=self.timeout, verify=self.verify,
+                                            ca_data=ca_pem, pool_size=pool_size,
+                                            headers={"Accept-Language": "en"}, max_redirects=5)
+            except transport.TransportError as exc:
+                raise ConfigError(f"Jenkins TLS settings cannot be used: {exc.reason}") from None
+        self._session = session
         self._lock = threading.Lock()
         self._crumbs: dict[Credential, _Crumb] = {}
         self._version: str | None = None
@@ -119,6 +110,11 @@ class JenkinsClient(TokenEndpoints):
     def url(self) -> str:
         """The Jenkins root URL, ending with ``/``."""
         return self._url
+
+    @property
+    def session(self) -> transport.Session:
+        """The transport this client sends through."""
+        return self._session
 
     @property
     def is_cloudbees_controller(self) -> bool:
@@ -154,16 +150,17 @@ class JenkinsClient(TokenEndpoints):
               headers: dict[str, str] | None = None,
               cookies: dict[str, str] | None = None) -> Response:
         url = self._url + path
-        auth = _BasicAuth(credential) if credential is not None else _Anonymous()
+        sent = dict(headers or {})
+        if credential is not None:
+            sent["Authorization"] = basic_header(credential)
+        if cookies:
+            sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
         try:
             response = self._session.request(
-                method, url, data=data, headers=headers, cookies=cookies, auth=auth,
-                timeout=self.timeout, verify=self.verify,
+                method, url, form=data, headers=sent, timeout=self.timeout,
                 # A redirected POST turns into a GET and loses its body: never follow one.
-                allow_redirects=(method == "GET"))
-        except (requests.RequestException, OSError) as exc:
-            # "from None": the requests exception holds the prepared request, whose
-            # Authorization header and body must not travel with our exception.
+                redirect=(method == "GET"))
+        except transport.TransportError as exc:
             raise answers.error_for_transport(
                 exc, method=method, url=url, user=user, what=what, timeout=self.timeout,
                 secrets=(credential.secret,) if credential else ()) from None
@@ -186,7 +183,7 @@ class JenkinsClient(TokenEndpoints):
     def _check(self, response: Response, *, credential: Credential | None,
                user: str | None, what: str, **extra: Any) -> Response:
         error = answers.error_for_status(
-            response.status_code, response.headers, response.text, url=response.url,
+            response.status, response.headers, response.text, url=response.url,
             user=user, as_user=credential.username if credential else None, what=what,
             reason=response.reason, secrets=(credential.secret,) if credential else (), **extra)
         if error is not None:
@@ -222,7 +219,7 @@ class JenkinsClient(TokenEndpoints):
             response = self._send("POST", path, credential=credential, user=user, what=what,
                                   data=data or {}, headers=headers, cookies=cookies)
             if not (needs_crumb and attempt == 1 and answers.is_crumb_error(
-                    response.status_code, response.text, response.reason)):
+                    response.status, response.text, response.reason)):
                 break
         return self._check(response, credential=credential, user=user, what=what,
                            empty_403=empty_403, empty_403_message=empty_403_message)
@@ -243,7 +240,7 @@ class JenkinsClient(TokenEndpoints):
         what = f"fetching a CSRF crumb as {credential.username!r}"
         response = self._send("GET", "crumbIssuer/api/json", credential=credential,
                               user=user, what=what)
-        if response.status_code == 404:
+        if response.status == 404:
             # No crumb issuer configured: Jenkins checks no crumbs (§3.1).
             crumb = _Crumb(None, None, {})
         else:
@@ -255,9 +252,9 @@ class JenkinsClient(TokenEndpoints):
                 raise JenkinsProtocolError(
                     f"Jenkins at {answers.safe_url(response.url)} answered the crumb request "
                     "without 'crumb' and 'crumbRequestField'.", url=answers.safe_url(response.url),
-                    user=user, status=response.status_code)
+                    user=user, status=response.status)
             # The session cookie's name varies (JSESSIONID.<hex>, §3.6): keep them all.
-            crumb = _Crumb(name, value, {c.name: c.value for c in response.cookies})
+            crumb = _Crumb(name, value, response.cookies)
         with self._lock:
             self._crumbs[credential] = crumb
         return crumb
@@ -289,7 +286,7 @@ class JenkinsClient(TokenEndpoints):
         for path, who in probes:
             what = "detecting the Jenkins version"
             response = self._send("GET", path, credential=who, user=None, what=what)
-            if response.status_code >= 500:
+            if response.status >= 500:
                 # Broken, not silent about its version: do not cache "unknown".
                 self._check(response, credential=who, user=None, what=what)
             found = response.headers.get("X-Jenkins")
@@ -327,7 +324,7 @@ class JenkinsClient(TokenEndpoints):
                                    url=response.url, user=user, what=what)
 
     def verify_token(self, user: str, token: str) -> bool:
-        """True if ``token`` logs in to Jenkins as exactly ``user`` (``GET whoAmI/api/json``).
+        """True if ``token`` logs in to Jenkins as ``user`` (``GET whoAmI/api/json``, :func:`logs_in_as`).
 
         False on 401 (wrong, revoked or expired) and when Jenkins sees the caller
         as anonymous, unauthenticated or another user. Raises the other mapped
@@ -337,8 +334,22 @@ class JenkinsClient(TokenEndpoints):
             me = self.whoami(user, token)
         except JenkinsAuthError:
             return False
-        anonymous = me.get("anonymous", me.get("name") == "anonymous")
-        return me.get("authenticated") is True and anonymous is False and me.get("name") == user
+        return logs_in_as(me, user)
+
+
+def logs_in_as(me: Mapping[str, Any], user: str) -> bool:
+    """The one rule for "this ``whoAmI`` answer is user ``user``" (broker, engine, ``check``).
+
+    Authenticated, not anonymous (Jenkins reports an anonymous caller as authenticated
+    too), and the name equal to ``user`` ignoring case: Jenkins compares user ids through
+    the security realm's ``IdStrategy`` (case-insensitive for its own user database and
+    for most realms) and reports the id as the realm stores it, so a credential written
+    as ``CI-Bot`` logs in as ``ci-bot`` (docs/jenkins-behaviour.md §4.8).
+    """
+    name = me.get("name")
+    anonymous = me.get("anonymous", name == "anonymous")
+    return (me.get("authenticated") is True and anonymous is False and isinstance(name, str)
+            and name.casefold() == user.casefold())
 
 
 def jenkins_root_url(url: str) -> str:

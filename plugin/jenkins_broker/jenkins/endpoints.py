@@ -54,7 +54,7 @@ class TokenEndpoints:
             raise JenkinsProtocolError(
                 f"Jenkins at {answers.safe_url(response.url)} answered {what} without "
                 "tokenUuid and tokenValue.", url=answers.safe_url(response.url), user=user,
-                status=response.status_code)
+                status=response.status)
         return data
 
     def revoke_token(self, credential: Credential, user: str, uuid: str) -> None:

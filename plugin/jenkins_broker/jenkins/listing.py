@@ -227,7 +227,7 @@ def list_tokens_by_page(client, credential: Credential, user: str) -> list[Token
         raise JenkinsProtocolError(
             f"Jenkins at {shown} answered {what} with a page that has no token list. Is a login "
             "page or a proxy in the way, or does the credential lack access to this user?",
-            url=shown, user=user, status=response.status_code) from None
+            url=shown, user=user, status=response.status) from None
 
 
 def list_tokens_by_script(client, credential: Credential, user: str) -> list[TokenInfo]:

@@ -41,10 +41,14 @@ import threading
 import time
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hvac
-import requests
 
+from jenkins_broker import transport
+
+if TYPE_CHECKING:
+    from jenkins_broker.vault.client import VaultClient
 from jenkins_broker.errors import ConfigError, VaultUnavailable
 
 log = logging.getLogger("jenkins_broker.vault")
@@ -157,9 +161,20 @@ class BaoDevServer:
         return self._proc is not None and self._proc.poll() is None
 
     def client(self, token: str | None = None) -> hvac.Client:
-        """An hvac client for this server (root token unless ``token`` is given)."""
+        """An hvac client for this server (root token unless ``token`` is given), for
+        administrative work."""
         return hvac.Client(url=self.addr, token=token or self.root_token, verify=self._verify,
                            cert=(), timeout=10)
+
+    def vault_client(self, token: str | None = None) -> VaultClient:
+        """The broker's own kind of client for this server (root token unless ``token``)."""
+        from jenkins_broker.vault.client import VaultClient
+        from jenkins_broker.vault.settings import VaultSettings
+
+        token = token or self.root_token or ""
+        settings = VaultSettings(addr=self.addr, token=token, timeout=10.0,
+                                 ca_cert=self.ca_cert or None)
+        return VaultClient(settings, token)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -273,7 +288,8 @@ class BaoDevServer:
     def _wait_health(self, deadline: float, ready) -> None:
         """Poll /v1/sys/health until ``ready(status, body)`` or the deadline."""
         delay = 0.02
-        with requests.Session() as session:
+        session = None
+        try:
             while True:
                 if self._proc is None or self._proc.poll() is not None:
                     code = self._proc.returncode if self._proc else None
@@ -281,16 +297,22 @@ class BaoDevServer:
                 try:
                     # With TLS, bao writes its CA before it listens: wait for the file.
                     if self._ca_ready():
-                        resp = session.get(f"{self.addr}/v1/sys/health", timeout=1,
-                                           verify=self._verify)
-                        if ready(resp.status_code, resp):
+                        session = session or self._session(timeout=1)
+                        resp = session.request("GET", "v1/sys/health")
+                        if ready(resp.status, resp):
                             return
-                except requests.RequestException:
+                except transport.TransportError:
                     pass
                 if time.monotonic() > deadline:
                     raise self._fail(f"not ready after {self.startup_timeout:.0f}s")
                 time.sleep(delay)
                 delay = min(0.2, delay * 1.5)
+        finally:
+            if session is not None:
+                session.close()
+
+    def _session(self, timeout: float) -> transport.Session:
+        return transport.Session(self.addr, timeout=timeout, verify=self._verify, pool_size=1)
 
     def _ca_ready(self) -> bool:
         return not self.tls or os.path.exists(self.ca_cert)
@@ -308,20 +330,20 @@ class BaoDevServer:
     def _put(self, path: str, body: dict | None = None, token: str | None = None) -> dict:
         headers = {"X-Vault-Token": token} if token else {}
         try:
-            resp = requests.put(f"{self.addr}/v1/{path}", json=body or {}, headers=headers,
-                                timeout=10, verify=self._verify)
-        except requests.RequestException as exc:
+            with self._session(timeout=10) as session:
+                resp = session.request("PUT", f"v1/{path}", json=body or {}, headers=headers)
+        except transport.TransportError as exc:
             raise VaultUnavailable(f"OpenBao at {self.addr}: PUT {path} failed "
-                                   f"({type(exc).__name__})", path=path) from None
-        if resp.status_code >= 400:
+                                   f"({exc.reason})", path=path) from None
+        if resp.status >= 400:
             raise VaultUnavailable(f"OpenBao at {self.addr}: PUT {path} answered "
-                                   f"{resp.status_code}: {resp.text[:200]}", path=path,
-                                   status=resp.status_code)
-        return resp.json() if resp.content else {}
+                                   f"{resp.status}: {resp.text[:200]}", path=path,
+                                   status=resp.status)
+        return resp.json() if resp.body else {}
 
     def _init_and_unseal(self, deadline: float) -> None:
-        health = requests.get(f"{self.addr}/v1/sys/health", timeout=5,
-                              verify=self._verify).json()
+        with self._session(timeout=5) as session:
+            health = session.request("GET", "v1/sys/health").json()
         if not health.get("initialized"):
             out = self._put("sys/init", {"secret_shares": 1, "secret_threshold": 1})
             self.unseal_key = out["keys_base64"][0]

@@ -5,22 +5,18 @@
 - :class:`KVv1` over the shared-credentials mount (default ``jenkins/``), where
   ``vault read jenkins/creds/<role>`` must answer without a ``data/`` prefix.
 
-Each method is exactly one HTTP request on the client's kept-alive session: no
-read-before-write, no metadata lookups. Paths are checked locally first,
-because ``requests`` collapses ``..`` segments and ``roles/../config`` would
-otherwise reach ``config``.
+Each method is exactly one HTTP request through the broker's
+:class:`~jenkins_broker.vault.client.VaultClient`: no read-before-write, no metadata
+lookups. Paths are checked locally first, because an HTTP client may collapse
+``..`` segments (urllib3 does) and ``roles/../config`` would otherwise reach ``config``.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
-
-import hvac
-import hvac.exceptions as hvac_exc
 
 from jenkins_broker.errors import VaultInvalidRequest
-from jenkins_broker.vault.translate import json_body, vault_call
+from jenkins_broker.vault.client import VaultClient
 
 DEFAULT_KV2_MOUNT = "jenkins-broker"
 DEFAULT_KV1_MOUNT = "jenkins"
@@ -58,28 +54,14 @@ def _mount(mount: str) -> str:
         raise VaultInvalidRequest(f"bad mount path {mount!r}") from None
 
 
-def _url(api: str) -> str:
-    # Quote everything but "/": a "?" or "#" in a key must not become a query.
-    return "/v1/" + quote(api, safe="/")
-
-
-def _absent(exc: hvac_exc.InvalidPath) -> bool:
-    """True if a 404 means "no such key" rather than "no such mount".
-
-    Vault answers a missing key with an empty ``errors`` list and a missing
-    mount with "no handler for route"; only the first is a normal answer.
-    """
-    return not [e for e in (exc.errors or []) if e]
-
-
 class _KV:
-    def __init__(self, client: hvac.Client, mount: str):
+    def __init__(self, client: VaultClient, mount: str):
         self._client = client
         self.mount = _mount(mount)
 
-    @property
-    def _addr(self) -> str:
-        return self._client.url
+    def _list(self, api: str) -> list[str]:
+        body = self._client.request("LIST", api, action="list", absent=None)
+        return list(body["data"].get("keys") or []) if body else []
 
 
 class KVv2(_KV):
@@ -90,7 +72,7 @@ class KVv2(_KV):
     path or a 400), as mapped in :mod:`jenkins_broker.vault.translate`.
     """
 
-    def __init__(self, client: hvac.Client, mount: str = DEFAULT_KV2_MOUNT):
+    def __init__(self, client: VaultClient, mount: str = DEFAULT_KV2_MOUNT):
         super().__init__(client, mount)
 
     def read(self, path: str) -> tuple[dict[str, Any], int] | None:
@@ -99,15 +81,11 @@ class KVv2(_KV):
         ``GET /v1/<mount>/data/<path>``. A soft-deleted latest version counts as absent.
         """
         path = check_path(path)
-        api = f"{self.mount}/data/{path}"
-        with vault_call(addr=self._addr, path=api, action="read"):
-            try:
-                resp = self._client.adapter.get(_url(api))
-            except hvac_exc.InvalidPath as exc:
-                if _absent(exc):  # also a soft-deleted latest version
-                    return None
-                raise
-        body = json_body(resp, addr=self._addr, path=api, action="read")["data"]
+        resp = self._client.request("GET", f"{self.mount}/data/{path}", action="read",
+                                    absent=None)
+        if resp is None:  # also a soft-deleted latest version
+            return None
+        body = resp["data"]
         if body.get("data") is None:  # destroyed or deleted version returned as 200
             return None
         return body["data"], int(body["metadata"]["version"])
@@ -128,10 +106,9 @@ class KVv2(_KV):
                 raise VaultInvalidRequest(f"cas must be a non-negative int, not {cas!r}",
                                           path=path)
             body["options"] = {"cas": cas}
-        api = f"{self.mount}/data/{path}"
-        with vault_call(addr=self._addr, path=api, action="write"):
-            resp = self._client.adapter.post(_url(api), json=body)
-        return int(json_body(resp, addr=self._addr, path=api, action="write")["data"]["version"])
+        resp = self._client.request("POST", f"{self.mount}/data/{path}", action="write",
+                                    json=body)
+        return int(resp["data"]["version"])
 
     def delete(self, path: str) -> None:
         """Delete every version and the metadata of ``path``; nothing lingers.
@@ -139,9 +116,7 @@ class KVv2(_KV):
         ``DELETE /v1/<mount>/metadata/<path>``. Deleting an absent path is not an error.
         """
         path = check_path(path)
-        api = f"{self.mount}/metadata/{path}"
-        with vault_call(addr=self._addr, path=api, action="delete"):
-            self._client.adapter.delete(_url(api))
+        self._client.request("DELETE", f"{self.mount}/metadata/{path}", action="delete")
 
     def list(self, path: str = "") -> list[str]:
         """Return the keys under ``path`` (folders end in ``/``); [] if there are none.
@@ -149,8 +124,7 @@ class KVv2(_KV):
         ``LIST /v1/<mount>/metadata/<path>``.
         """
         path = check_path(path, allow_empty=True)
-        api = f"{self.mount}/metadata/{path}".rstrip("/")
-        return _list(self, api)
+        return self._list(f"{self.mount}/metadata/{path}".rstrip("/"))
 
 
 class KVv1(_KV):
@@ -159,21 +133,14 @@ class KVv1(_KV):
     Raises as :class:`KVv2` does (no VaultConflict: KV v1 has no versions).
     """
 
-    def __init__(self, client: hvac.Client, mount: str = DEFAULT_KV1_MOUNT):
+    def __init__(self, client: VaultClient, mount: str = DEFAULT_KV1_MOUNT):
         super().__init__(client, mount)
 
     def read(self, path: str) -> dict[str, Any] | None:
         """Return the data at ``path``, or None if absent. ``GET /v1/<mount>/<path>``."""
         path = check_path(path)
-        api = f"{self.mount}/{path}"
-        with vault_call(addr=self._addr, path=api, action="read"):
-            try:
-                resp = self._client.adapter.get(_url(api))
-            except hvac_exc.InvalidPath as exc:
-                if _absent(exc):
-                    return None
-                raise
-        return json_body(resp, addr=self._addr, path=api, action="read")["data"]
+        resp = self._client.request("GET", f"{self.mount}/{path}", action="read", absent=None)
+        return None if resp is None else resp["data"]
 
     def write(self, path: str, data: dict[str, Any]) -> None:
         """Replace the data at ``path``. ``POST /v1/<mount>/<path>``.
@@ -183,31 +150,14 @@ class KVv1(_KV):
         path = check_path(path)
         if not isinstance(data, dict):
             raise VaultInvalidRequest("KV data must be a dict", path=path)
-        api = f"{self.mount}/{path}"
-        with vault_call(addr=self._addr, path=api, action="write"):
-            self._client.adapter.post(_url(api), json=data)
+        self._client.request("POST", f"{self.mount}/{path}", action="write", json=data)
 
     def delete(self, path: str) -> None:
         """Delete ``path``; absent is not an error. ``DELETE /v1/<mount>/<path>``."""
         path = check_path(path)
-        api = f"{self.mount}/{path}"
-        with vault_call(addr=self._addr, path=api, action="delete"):
-            self._client.adapter.delete(_url(api))
+        self._client.request("DELETE", f"{self.mount}/{path}", action="delete")
 
     def list(self, path: str = "") -> list[str]:
         """Return the keys under ``path``; [] if none. ``LIST /v1/<mount>/<path>``."""
         path = check_path(path, allow_empty=True)
-        api = f"{self.mount}/{path}".rstrip("/")
-        return _list(self, api)
-
-
-def _list(kv: _KV, api: str) -> list[str]:
-    with vault_call(addr=kv._addr, path=api, action="list"):
-        try:
-            resp = kv._client.adapter.list(_url(api))
-        except hvac_exc.InvalidPath as exc:
-            if _absent(exc):
-                return []
-            raise
-    body = json_body(resp, addr=kv._addr, path=api, action="list")
-    return list(body["data"].get("keys") or [])
+        return self._list(f"{self.mount}/{path}".rstrip("/"))

@@ -18,12 +18,11 @@ import logging
 import threading
 import time
 
-import hvac
+from jenkins_broker.vault.client import VaultClient
 
 from jenkins_broker.errors import ConfigError, VaultAuthError, VaultError, VaultForbidden
 from jenkins_broker.vault.connection import LoginResult, login, new_client
 from jenkins_broker.vault.settings import VaultSettings
-from jenkins_broker.vault.translate import vault_call
 
 log = logging.getLogger("jenkins_broker.vault")
 
@@ -31,7 +30,7 @@ log = logging.getLogger("jenkins_broker.vault")
 class TokenRenewer:
     """Renew (or replace) the token of ``client`` until :meth:`stop` is called.
 
-    ``client`` is the shared hvac client whose token is kept alive; after a
+    ``client`` is the shared VaultClient whose token is kept alive; after a
     re-login its ``token`` is swapped in place, so every user of the client
     picks up the new one. ``login_result`` is what :func:`connect` returned for
     the current token; without it the renewer asks ``auth/token/lookup-self``.
@@ -42,7 +41,7 @@ class TokenRenewer:
     tests. Start and stop explicitly, or use it as a context manager.
     """
 
-    def __init__(self, client: hvac.Client, settings: VaultSettings, *,
+    def __init__(self, client: VaultClient, settings: VaultSettings, *,
                  login_result: LoginResult | None = None, min_interval: float = 0.2,
                  max_retry_interval: float = 30.0):
         self._client = client
@@ -54,7 +53,7 @@ class TokenRenewer:
         self._wake = threading.Event()  # stop() or refused(): end the current wait early
         self._force_login = False
         self._thread: threading.Thread | None = None
-        self._login_client: hvac.Client | None = None
+        self._login_client: VaultClient | None = None
         self.renewals = 0
         self.logins = 0
         self.last_error: VaultError | None = None
@@ -87,7 +86,7 @@ class TokenRenewer:
             else:
                 self._thread = None
         if self._login_client is not None:
-            self._login_client.adapter.close()
+            self._login_client.close()
             self._login_client = None
 
     def refused(self) -> None:
@@ -127,9 +126,8 @@ class TokenRenewer:
             self._full_ttl = full_ttl
 
     def _lookup_self(self) -> None:
-        with vault_call(addr=self._settings.addr, path="auth/token/lookup-self",
-                        action="look up the broker's token", secrets=self._secrets()):
-            data = self._client.auth.token.lookup_self()["data"]
+        data = self._client.request("GET", "auth/token/lookup-self", secrets=self._secrets(),
+                                    action="look up the broker's token")["data"]
         ttl = int(data.get("ttl") or 0)
         if ttl == 0 and data.get("expire_time"):
             ttl = 1  # under a second left; 0 would read as "never expires"
@@ -138,9 +136,8 @@ class TokenRenewer:
 
     def _renew(self) -> tuple[int, bool]:
         """Renew; return the granted TTL and whether Vault capped it at the max TTL."""
-        with vault_call(addr=self._settings.addr, path="auth/token/renew-self",
-                        action="renew the broker's token", secrets=self._secrets()):
-            resp = self._client.auth.token.renew_self()
+        resp = self._client.request("POST", "auth/token/renew-self", json={},
+                                    secrets=self._secrets(), action="renew the broker's token")
         auth = resp["auth"]
         granted = int(auth.get("lease_duration") or 0)
         # Vault reports TTLs in whole seconds, so a cap can hide in the rounding;

@@ -27,14 +27,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Iterator
 
-import hvac
+from .client import VaultClient
 
 from ..connection import JenkinsConfig, StoredCredential
 from ..records import LeaseRecord
 from ..roles import Role
 from .kv import DEFAULT_KV1_MOUNT, DEFAULT_KV2_MOUNT, KVv1, KVv2
 from ..errors import VaultForbidden
-from .translate import vault_call
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ class _Guarded:
 class VaultStore:
     """Everything the broker keeps in Vault. Methods raise ``VaultError`` subclasses."""
 
-    def __init__(self, client: hvac.Client, *, kv_mount: str = DEFAULT_KV2_MOUNT,
+    def __init__(self, client: VaultClient, *, kv_mount: str = DEFAULT_KV2_MOUNT,
                  shared_mount: str = DEFAULT_KV1_MOUNT, cache_seconds: float = 5.0,
                  read_workers: int = 8, on_forbidden: Callable[[], None] | None = None):
         self.client = client
@@ -253,7 +252,6 @@ class VaultStore:
 
     def health(self) -> dict[str, Any]:
         """Vault's ``sys/health`` (initialized, sealed, version); raises ``VaultUnavailable``."""
-        with vault_call(addr=self.client.url, path="sys/health", action="check health of"):
-            resp = self.client.adapter.get("/v1/sys/health", raise_exception=False)
-        data = resp.json() if hasattr(resp, "json") else resp
+        data = self.client.request("GET", "sys/health", action="check health of",
+                                   any_status=True) or {}
         return {k: data.get(k) for k in ("initialized", "sealed", "standby", "version")}

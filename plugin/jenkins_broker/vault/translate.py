@@ -1,7 +1,10 @@
-"""The one place where hvac and requests exceptions become jenkins_broker errors.
+"""The one place where Vault's answers and failures become jenkins_broker errors.
 
-Every call into Vault in this package runs inside :func:`vault_call`, which turns
-a foreign exception into a :class:`~jenkins_broker.errors.VaultError` subclass::
+The broker's own client (:mod:`jenkins_broker.vault.client`) hands every non-success
+answer to :func:`error_for_status` and every transport failure to
+:func:`transport_error`. The administrative paths on hvac (bootstrap, the dev server
+helper) run inside :func:`vault_call`, which turns hvac's and requests' exceptions
+into the same :class:`~jenkins_broker.errors.VaultError` subclasses::
 
     hvac / requests                         jenkins_broker.errors
     ────────────────────────────────────    ─────────────────────────────────────
@@ -38,6 +41,8 @@ from collections.abc import Iterable, Iterator
 
 import hvac.exceptions as hvac_exc
 import requests
+
+from jenkins_broker import transport
 
 from jenkins_broker.errors import (
     VaultAuthError,
@@ -159,6 +164,30 @@ def error_for_status(status: int | None, vault_errors: Iterable[str] | str | Non
     if status is None:
         return VaultError(f"{intro}{said or 'unexpected error'}", path=path)
     return VaultError(f"{intro}unexpected HTTP {status}{because}.", path=path, status=status)
+
+
+def transport_error(exc: transport.TransportError, *, addr: str, path: str | None,
+                    action: str) -> VaultError:
+    """The VaultError for a request to Vault that got no answer (the broker's own
+    client, :mod:`jenkins_broker.vault.client`)."""
+    intro = f"Could not {action} at {_where(addr, path)}: "
+    reason = scrub(exc.reason, ())
+    if isinstance(exc, transport.TLSFailure):
+        return VaultUnavailable(
+            f"{intro}TLS handshake failed ({reason}). Check VAULT_CACERT / VAULT_CAPATH "
+            "(or VAULT_SKIP_VERIFY for a test server only).", path=path)
+    if isinstance(exc, (transport.ConnectTimeout, transport.ReadTimeout)):
+        return VaultUnavailable(
+            f"{intro}no answer within the client timeout ({reason}); is Vault overloaded "
+            "or unreachable? Retry later.", path=path)
+    if isinstance(exc, (transport.ConnectFailed, transport.ProxyFailure)):
+        return VaultUnavailable(
+            f"{intro}could not connect ({reason}). Is Vault running and is VAULT_ADDR "
+            "right?", path=path)
+    if isinstance(exc, (transport.BadRequest, transport.LocalFailure)):
+        return VaultInvalidRequest(f"{intro}the request cannot be sent ({reason}).", path=path)
+    return VaultUnavailable(f"{intro}the HTTP exchange failed ({reason}); retry later.",
+                            path=path)
 
 
 def _requests_error(exc: requests.RequestException, *, addr: str, path: str | None,

@@ -24,14 +24,11 @@ Foreign errors are mapped here, in one place: the broker's ``RequestError`` and
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import tempfile
 import threading
 from typing import Any
 
-from ..connection import JenkinsConfig
+from ..connection import JenkinsConfig, open_client
 from ..errors import BrokerError, ConfigError, JenkinsError, RequestError, redact
 from ..jenkins import Credential, JenkinsClient, Strategy, make_strategy
 from . import path_config, path_creds, path_roles, path_rotate_root, secret_token
@@ -73,7 +70,6 @@ class JenkinsBackend:
         self._client: JenkinsClient | None = None
         self._config: path_config.PluginConfig | None = None
         self._strategies: dict[str, Strategy] = {}
-        self._ca_files: list[str] = []
         self.in_flight = InFlight()
         self.reconciler = Reconciler(self)
 
@@ -182,18 +178,7 @@ class JenkinsBackend:
 
     def make_client(self, connection: JenkinsConfig) -> JenkinsClient:
         """A new client for ``connection`` (to check a config before storing it); close it after use."""
-        verify: bool | str = connection.verify_tls
-        if connection.verify_tls and connection.ca_bundle:
-            handle, verify = tempfile.mkstemp(prefix="jenkins-broker-ca-", suffix=".pem")
-            with os.fdopen(handle, "w", encoding="ascii") as out:
-                out.write(connection.ca_bundle)
-            self._ca_files.append(verify)
-            atexit.register(lambda path=verify: os.path.exists(path) and os.unlink(path))
-        options: dict[str, Any] = {"kind": connection.kind, "timeout": connection.timeout, "verify": verify}
-        if connection.verify_after_mint is not None:
-            options["verify_after_mint"] = connection.verify_after_mint
-        options.update(self.client_options)
-        return JenkinsClient(connection.url, **options)
+        return open_client(connection, **self.client_options)
 
     def forget_connection(self) -> None:
         """Drop the cached client and strategies (after the config changed)."""
@@ -211,7 +196,3 @@ class JenkinsBackend:
     def cleanup(self) -> None:
         """The mount is going away (unmount, reload, shutdown): close connections."""
         self.forget_connection()
-        for path in self._ca_files:
-            if os.path.exists(path):
-                os.unlink(path)
-        self._ca_files.clear()

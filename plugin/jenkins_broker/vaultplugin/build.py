@@ -35,14 +35,13 @@ from pathlib import Path
 from .. import __version__
 
 #: The engine's own modules (relative to the ``jenkins_broker`` package).
-OWN = ("__init__.py", "errors.py", "roles.py", "connection.py", "durations.py", "httpsession.py",
-       "records.py", "values.py", "leanhttp", "jenkins", "vaultplugin")
+OWN = ("__init__.py", "errors.py", "roles.py", "connection.py", "durations.py", "transport.py",
+       "records.py", "values.py", "jenkins", "vaultplugin")
 #: Third-party modules the engine imports at run time: import name -> distribution.
 THIRD_PARTY = {
     "grpclib": "grpclib", "h2": "h2", "hpack": "hpack", "hyperframe": "hyperframe",
     "multidict": "multidict", "google.protobuf": "protobuf", "ecdsa": "ecdsa", "six": "six",
-    "requests": "requests", "urllib3": "urllib3", "idna": "idna",
-    "charset_normalizer": "charset-normalizer", "certifi": "certifi",
+    "urllib3": "urllib3", "certifi": "certifi",
     # multidict needs it before Python 3.11; elsewhere it is only named under TYPE_CHECKING.
     "typing_extensions": "typing_extensions",
 }

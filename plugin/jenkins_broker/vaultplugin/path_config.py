@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..connection import JenkinsConfig, StoredCredential, build_config, build_credential
 from ..errors import BrokerError, InvalidRequest, redact
+from ..jenkins.client import logs_in_as
 from .framework import Field, Path, as_bool
 from .logical import BadRequest, Request, Response
 from .storage import Storage, get_json, put_json
@@ -119,11 +120,10 @@ def _check_connection(backend: "JenkinsBackend", config: PluginConfig) -> None:
                          f"anyway): {redact(str(exc))}") from None
     finally:
         client.close()
-    name = me.get("name")
-    if me.get("authenticated") is not True or me.get("anonymous") is True or \
-            str(name).casefold() != config.credential.username.casefold():
+    if not logs_in_as(me, config.credential.username):
         raise BadRequest(f"the connection check failed: Jenkins at {config.connection.url} sees this "
-                         f"credential as {name!r}, not as user {config.credential.username!r}")
+                         f"credential as {me.get('name')!r}, not as user "
+                         f"{config.credential.username!r}")
 
 
 def _delete(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:

@@ -1,0 +1,386 @@
+"""Outgoing HTTP, on urllib3: the one place where the broker's requests leave the process.
+
+The broker talks to two servers, Jenkins and Vault, and carries credentials to both
+(Jenkins administrator passwords and tokens, Vault tokens). :class:`Session` is one
+server's pool of kept-alive connections on urllib3's ``PoolManager`` (or its
+``ProxyManager`` when the environment names a proxy for that server), with the rules
+the broker relies on fixed here rather than at each call:
+
+* a timeout on every call (``timeout``, or the call's own);
+* TLS settings given explicitly: ``verify`` is ``True`` (certifi's bundle), ``False``,
+  or the path of a CA file or directory; ``ca_data`` is PEM text held in memory (no
+  temporary file); ``cert`` is a client certificate (``path`` or ``(cert, key)``);
+* proxies from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
+  ``NO_PROXY``), read once for the session's own server, never per call;
+* no retries: a request is sent once (urllib3 still replaces a kept-alive connection
+  the server closed before it is reused);
+* redirects only when the caller asks (``redirect=True``, for GETs), at most
+  ``max_redirects``; a redirect to another scheme, host or port drops
+  ``Authorization`` and ``Cookie`` (urllib3's rule);
+* no cookie jar: a caller that needs a cookie reads :attr:`Response.cookies` and sends
+  it back itself (the Jenkins crumb flow is the only one);
+* every failure below HTTP becomes one of the :class:`TransportError` classes here, in
+  :func:`_translate`, and nowhere else. Their messages name the URL without its query
+  and a short reason; never a header value or a body.
+
+What callers get back is a :class:`Response`: status, reason, headers, the body read
+in full, and the final URL.
+
+Why urllib3 directly and not requests: per keep-alive call to OpenBao's
+``sys/capabilities-self`` the client's CPU was about 800 µs with requests and 370 µs
+with urllib3's pools (medians of 2,000 on one machine); a mint makes three such calls.
+``python -m benchmarks --only mint throughput`` measures what the broker pays.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.cookies
+import json as jsonlib
+import os
+import ssl
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import certifi
+import urllib3
+import urllib3.exceptions as u3
+from urllib3.util.retry import Retry
+
+#: ``(connect, read)`` seconds, or one number for both.
+Timeout = Union[float, tuple[float, float]]
+
+DEFAULT_HEADERS = {"User-Agent": "jenkins-broker", "Accept-Encoding": "identity"}
+
+
+# -- errors -------------------------------------------------------------------------
+
+
+class TransportError(Exception):
+    """A request that got no HTTP answer. ``url`` is shown without query or user-info;
+    ``reason`` is a short phrase (an errno, a TLS verdict), never a header or a body."""
+
+    def __init__(self, method: str, url: str, reason: str):
+        self.method, self.url, self.reason = method, safe_url(url), reason
+        super().__init__(f"{method} {self.url}: {reason}")
+
+
+class ConnectTimeout(TransportError):
+    """No connection within the connect timeout."""
+
+
+class ReadTimeout(TransportError):
+    """Connected, but no (complete) answer within the read timeout."""
+
+
+class TLSFailure(TransportError):
+    """The TLS handshake failed: an untrusted or mismatched certificate, wrong scheme."""
+
+
+class ProxyFailure(TransportError):
+    """The HTTP proxy from the environment refused or failed the connection."""
+
+
+class ConnectFailed(TransportError):
+    """No connection: refused, unreachable, no such host."""
+
+
+class ConnectionBroken(TransportError):
+    """The connection broke while the answer was on its way (reset, cut short)."""
+
+
+class TooManyRedirects(TransportError):
+    """More redirects than ``max_redirects``, usually a loop."""
+
+
+class BadRequest(TransportError):
+    """The request cannot be sent as given: a URL or header value that HTTP cannot carry.
+    Nothing was sent."""
+
+
+class LocalFailure(TransportError):
+    """A local setting cannot be used: an unreadable or invalid CA bundle or client
+    certificate, a proxy URL that does not parse."""
+
+
+# -- the answer ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Response:
+    """An HTTP answer, read in full. ``headers`` is case-insensitive (urllib3's
+    ``HTTPHeaderDict``; ``headers.getlist(name)`` gives repeated ones)."""
+
+    status: int
+    reason: str
+    headers: Any = field(repr=False)
+    body: bytes = field(repr=False)
+    url: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    @property
+    def text(self) -> str:
+        """The body decoded with the charset the answer names, else UTF-8 (replacing
+        what does not decode: the text only ever goes into messages and parsers)."""
+        charset = _charset(self.headers.get("Content-Type", "")) or "utf-8"
+        try:
+            return self.body.decode(charset, errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises ``ValueError`` if it is not JSON."""
+        return jsonlib.loads(self.text)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Name → value of every ``Set-Cookie`` of this answer (attributes dropped)."""
+        found: dict[str, str] = {}
+        for header in self.headers.getlist("Set-Cookie"):
+            jar = http.cookies.SimpleCookie()
+            try:
+                jar.load(header)
+            except http.cookies.CookieError:
+                continue
+            found.update({name: morsel.value for name, morsel in jar.items()})
+        return found
+
+
+def _charset(content_type: str) -> str | None:
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip("\"' ")
+    return None
+
+
+# -- the session --------------------------------------------------------------------
+
+
+class Session:
+    """Kept-alive connections to the server at ``base_url``, and the rules above.
+
+    ``pool_size`` connections are kept alive per host; beyond it a connection is
+    closed after use (size it for the worker threads). ``headers`` are sent with every
+    request (a call's own headers win). ``pool_manager`` replaces the urllib3 pool
+    manager (tests give one that answers without a network); everything else, the
+    redirect, timeout and error rules included, runs as in production.
+    """
+
+    def __init__(self, base_url: str, *, timeout: Timeout = 10.0, verify: bool | str = True,
+                 ca_data: str | None = None, cert: str | tuple[str, str] | None = None,
+                 pool_size: int = 32, headers: Mapping[str, str] | None = None,
+                 max_redirects: int = 5, pool_manager: Any = None):
+        self.base_url = base_url
+        self.timeout = timeout
+        self.max_redirects = max_redirects
+        self.headers = {**DEFAULT_HEADERS, **(headers or {})}
+        if pool_manager is None:
+            pool_manager = _pool_manager(base_url, verify=verify, ca_data=ca_data, cert=cert,
+                                         pool_size=pool_size)
+        self._pool = pool_manager
+
+    @property
+    def pool_manager(self) -> Any:
+        """The urllib3 pool manager (or proxy manager) the requests go through."""
+        return self._pool
+
+    def close(self) -> None:
+        """Close the kept-alive connections; the session may still be used after."""
+        self._pool.clear()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def request(self, method: str, url: str, *, params: Mapping[str, str] | None = None,
+                body: bytes | str | None = None, form: Mapping[str, str] | None = None,
+                json: Any = None, headers: Mapping[str, str] | None = None,
+                timeout: Timeout | None = None, redirect: bool = False) -> Response:
+        """Send one request and read the whole answer.
+
+        ``url`` is absolute, or a path joined to ``base_url``. The body is ``body``
+        as given, ``form`` URL-encoded, or ``json`` serialised (with its
+        Content-Type). Any answer, 4xx and 5xx included, is returned; a failure
+        below HTTP raises a :class:`TransportError`.
+        """
+        if "://" not in url:
+            url = self.base_url.rstrip("/") + "/" + url.lstrip("/")
+        if params:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(params)
+        sent = {**self.headers, **(headers or {})}
+        if json is not None:
+            body = jsonlib.dumps(json).encode("utf-8")
+            sent.setdefault("Content-Type", "application/json")
+        elif form is not None:
+            body = urlencode(form).encode("utf-8")
+            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            body = b""  # "Content-Length: 0": some proxies refuse a POST without a length
+        _check_headers(method, url, sent)
+        retries = Retry(total=None, connect=0, read=0, status=0, other=0,
+                        redirect=self.max_redirects if redirect else 0,
+                        raise_on_redirect=redirect, raise_on_status=False)
+        limit = timeout if timeout is not None else self.timeout
+        connect, read = limit if isinstance(limit, tuple) else (limit, limit)
+        try:
+            answer = self._pool.urlopen(
+                method, url, body=body, headers=sent, redirect=redirect, retries=retries,
+                timeout=urllib3.Timeout(connect=connect, read=read), preload_content=True)
+        except Exception as exc:  # noqa: BLE001 - every failure is translated, below
+            raise _translate(exc, method, url) from None
+        final = answer.geturl() or url
+        if final.startswith("/"):
+            parts = urlsplit(url)
+            final = urlunsplit((parts.scheme, parts.netloc, final, "", ""))
+        return Response(status=answer.status, reason=answer.reason or "",
+                        headers=answer.headers, body=answer.data or b"", url=final)
+
+
+def _pool_manager(base_url: str, *, verify: bool | str, ca_data: str | None,
+                  cert: str | tuple[str, str] | None, pool_size: int) -> Any:
+    tls: dict[str, Any] = {}
+    if verify is False:
+        tls["cert_reqs"] = ssl.CERT_NONE
+    else:
+        tls["cert_reqs"] = ssl.CERT_REQUIRED
+        if ca_data:
+            tls["ca_cert_data"] = ca_data
+        elif isinstance(verify, str):
+            if not os.path.exists(verify):
+                raise LocalFailure("TLS", base_url, f"the CA bundle {verify!r} does not exist")
+            tls["ca_cert_dir" if os.path.isdir(verify) else "ca_certs"] = verify
+        else:
+            tls["ca_certs"] = certifi.where()
+    if cert:
+        tls["cert_file"], tls["key_file"] = cert if isinstance(cert, tuple) else (cert, None)
+    _check_tls_files(base_url, tls)
+    proxy = proxy_for(base_url)
+    options = dict(num_pools=4, maxsize=pool_size, block=False, retries=False, **tls)
+    if proxy is None:
+        return urllib3.PoolManager(**options)
+    try:
+        parts = urllib3.util.parse_url(proxy)
+    except u3.LocationParseError:
+        raise LocalFailure("PROXY", base_url, "the proxy URL in the environment "
+                           "(HTTPS_PROXY, HTTP_PROXY, ALL_PROXY) is not a URL") from None
+    proxy_headers = urllib3.make_headers(proxy_basic_auth=parts.auth) if parts.auth else None
+    return urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options)
+
+
+def _check_tls_files(base_url: str, tls: dict[str, Any]) -> None:
+    """Load the CA bundle and client certificate once now, so that a bad one is named
+    when the session is built rather than as a handshake failure on the first call."""
+    if not any(tls.get(k) for k in ("ca_cert_data", "ca_certs", "ca_cert_dir", "cert_file")) \
+            or tls.get("ca_certs") == certifi.where() and not tls.get("cert_file"):
+        return
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        if tls.get("ca_cert_data") or tls.get("ca_certs") or tls.get("ca_cert_dir"):
+            context.load_verify_locations(cafile=tls.get("ca_certs"), capath=tls.get("ca_cert_dir"),
+                                          cadata=tls.get("ca_cert_data"))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise LocalFailure("TLS", base_url, f"the CA bundle cannot be used ({_reason(exc)}: "
+                                            "not PEM certificates?)") from None
+    try:
+        if tls.get("cert_file"):
+            context.load_cert_chain(tls["cert_file"], tls.get("key_file"))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise LocalFailure("TLS", base_url, "the client certificate or key cannot be used "
+                                            f"({_reason(exc)})") from None
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url``, or None (``NO_PROXY`` honoured)."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host or urllib.request.proxy_bypass_environment(host, proxies):
+        return None
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    return proxy or None
+
+
+# -- translating urllib3's failures ---------------------------------------------------
+
+# Phrases worth quoting from an exception's text; the rest names internal objects.
+_REASONS = ("certificate verify failed", "NO_CERTIFICATE_OR_CRL_FOUND", "No such file",
+            "PEM lib", "doesn't match", "wrong version number",
+            "Connection refused", "Connection reset", "Name or service not known",
+            "nodename nor servname", "Temporary failure in name resolution",
+            "Network is unreachable", "No route to host", "timed out", "Broken pipe")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    for phrase in _REASONS:
+        if phrase in text:
+            return phrase
+    return type(exc).__name__
+
+
+def _translate(exc: BaseException, method: str, url: str) -> TransportError:
+    """The one mapping from urllib3's (and the socket's) failures to ours."""
+    if isinstance(exc, u3.MaxRetryError):
+        if exc.reason is None or isinstance(exc.reason, u3.ResponseError):
+            return TooManyRedirects(method, url, "too many redirects")
+        exc = exc.reason
+    if isinstance(exc, u3.ProxyError):
+        return ProxyFailure(method, url, f"proxy failed: {_reason(exc.original_error or exc)}")
+    # NewConnectionError (and NameResolutionError under it) subclass ConnectTimeoutError
+    # in urllib3 2: test them first.
+    if isinstance(exc, (u3.NewConnectionError, u3.NameResolutionError)):
+        return ConnectFailed(method, url, f"cannot connect: {_reason(exc)}")
+    if isinstance(exc, u3.ConnectTimeoutError):
+        return ConnectTimeout(method, url, "connect timed out")
+    if isinstance(exc, (u3.ReadTimeoutError, TimeoutError)):
+        return ReadTimeout(method, url, "read timed out")
+    if isinstance(exc, u3.SSLError):
+        return TLSFailure(method, url, f"TLS handshake failed: {_reason(exc)}")
+    if isinstance(exc, (u3.ProtocolError, u3.DecodeError, http.client.HTTPException)):
+        return ConnectionBroken(method, url, f"connection broken: {_reason(exc)}")
+    if isinstance(exc, (u3.LocationValueError, u3.LocationParseError, u3.URLSchemeUnknown)):
+        return BadRequest(method, url, "the URL cannot be used")
+    if isinstance(exc, u3.HTTPError):
+        return ConnectionBroken(method, url, type(exc).__name__)
+    if isinstance(exc, (ssl.SSLError, FileNotFoundError, IsADirectoryError, PermissionError)):
+        # Raised while building the TLS context: the CA bundle or the client certificate.
+        return LocalFailure(method, url, "the CA bundle or client certificate cannot be "
+                                         f"used ({type(exc).__name__})")
+    if isinstance(exc, OSError):
+        return ConnectionBroken(method, url, f"connection failed: {_reason(exc)}")
+    if isinstance(exc, (ValueError, TypeError, UnicodeError)):
+        return BadRequest(method, url, "the request cannot be sent as given")
+    raise exc
+
+
+def _check_headers(method: str, url: str, headers: Mapping[str, str]) -> None:
+    # http.client refuses these with a message quoting the value; refuse them first,
+    # naming the header only.
+    for name, value in headers.items():
+        if not isinstance(value, str) or any(c in value for c in "\r\n\x00") \
+                or value[:1] in (" ", "\t") or not name or any(c in name for c in " \t:\r\n\x00"):
+            raise BadRequest(method, url, f"header {name!r} cannot be sent (line break, NUL, "
+                                          "leading whitespace or not a string)")
+
+
+def safe_url(url: str) -> str:
+    """``url`` as a message may show it: no user-info, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:  # an IPv6 address keeps its brackets
+            host = f"[{host}]"
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # also a port that is not a number
+        return "<unparsable URL>"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
