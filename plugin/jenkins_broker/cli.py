@@ -123,11 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the export lines here (default: %(default)s)")
     p.add_argument("--ttl", default="15m", help="ttl of the ci-bot role (default: %(default)s)")
 
+    from .fakejenkins.command import DESCRIPTION, add_arguments
     p = sub.add_parser("fake-jenkins", help="run the Jenkins test double",
-                       description="Serve a fake Jenkins whose token API, crumbs, sessions and "
-                                   "errors behave like Jenkins' own (see jenkins-api.md), for "
-                                   "demos and tests.")
-    from .fakejenkins.command import add_arguments
+                       description=DESCRIPTION)
     add_arguments(p)
     p.set_defaults(func=cmd_fake_jenkins)
 

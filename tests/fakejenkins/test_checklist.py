@@ -1,4 +1,4 @@
-"""jenkins-api.md §15, the checklist for a faithful double: one test group per point."""
+"""docs/jenkins-behaviour.md §15, the checklist for a faithful double: one test group per point."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Crumbs and sessions (jenkins-api.md §3): the XPath forms, the formula per version, login."""
+"""Crumbs and sessions (docs/jenkins-behaviour.md §3): the XPath forms, the formula per
+version, login."""
 
 from __future__ import annotations
 

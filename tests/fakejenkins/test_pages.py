@@ -1,4 +1,5 @@
-"""HTML pages: the token list markup of each era (jenkins-api.md §10) and the error pages (§5)."""
+"""HTML pages: the token list markup of each era (docs/jenkins-behaviour.md §10) and the
+error pages (§5)."""
 
 from __future__ import annotations
 

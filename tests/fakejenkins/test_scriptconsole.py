@@ -1,4 +1,5 @@
-"""The script console (jenkins-api.md §4.10) running jenkins-broker's own scripts."""
+"""The fake's script console (docs/jenkins-behaviour.md §4.10) with jenkins-broker's own
+scripts: recognised and carried out in Python; the Groovy itself never runs."""
 
 from __future__ import annotations
 

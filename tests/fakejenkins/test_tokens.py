@@ -1,4 +1,4 @@
-"""The token endpoints in detail (jenkins-api.md §4.1-4.7, §7, §8, §11)."""
+"""The token endpoints in detail (docs/jenkins-behaviour.md §4.1-4.7, §7, §8, §11)."""
 
 from __future__ import annotations
 

@@ -152,7 +152,7 @@ def test_vault_down_at_mint_is_503_and_mints_nothing(fstack):
 
 def test_record_write_failing_after_the_jenkins_call_revokes_the_token(fstack, monkeypatch):
     """Vault dies between the caller's authorization and the record write: the token is
-    taken back at once (simulated on the broker's store, with real Jenkins)."""
+    taken back at once (simulated on the broker's store, with the fake Jenkins over HTTP)."""
     from jenkins_broker.errors import VaultUnavailable
     role = fstack.role("write-fails", ttl=30)
     ci = fstack.consumer(role)

@@ -179,7 +179,7 @@ def test_legacy_creation_disabled_is_a_clear_error(fake_jenkins):
 @pytest.mark.parametrize("version", ["2.504", "2.555.1"])
 def test_legacy_rotation_by_an_admin(make_fake_jenkins, version):
     # Before 2.540 the script header hides the value from an admin; since, the
-    # callback header carries it (jenkins-api.md §4.7).
+    # callback header carries it (docs/jenkins-behaviour.md §4.7).
     fj = make_fake_jenkins(version=version, creation_of_legacy_token_enabled=True)
     with JenkinsClient(fj.url, timeout=5.0) as client:
         strategy = make_strategy("legacy", client, Credential("admin", "adminpw"))

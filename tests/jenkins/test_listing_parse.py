@@ -1,4 +1,5 @@
-"""Parsing of token lists: both HTML markups (jenkins-api.md §10) and the script result."""
+"""Parsing of token lists: both HTML markups (docs/jenkins-behaviour.md §10) and the
+script result."""
 
 from datetime import date, datetime, timezone
 

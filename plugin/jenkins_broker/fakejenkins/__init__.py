@@ -1,7 +1,8 @@
 """A fake Jenkins: a test double of Jenkins' HTTP API for tokens, crumbs and sessions.
 
-It answers as the Jenkins of jenkins-api.md does (§15 is its checklist), for the
-version it emulates, so a client that passes against it passes against Jenkins::
+It answers as Jenkins does according to docs/jenkins-behaviour.md (§15 is its
+checklist), for the version it emulates, so a client that passes against it
+passes against Jenkins as far as that page is right::
 
     from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 
@@ -16,8 +17,11 @@ HTML), :mod:`.scriptconsole`, :mod:`.api` (api/json|xml|python), :mod:`.pages`
 and :mod:`.exchange` (responses), :mod:`.server` (``FakeJenkins``: threads,
 restart, faults), :mod:`.command` (the ``fake-jenkins`` command).
 
-It is not Jenkins: there are no jobs, and the script console runs only the
-scripts jenkins-broker itself sends, because no Groovy interpreter is at hand.
+It is not Jenkins: there are no jobs, and there is no Groovy interpreter. The
+script console recognises the Groovy scripts jenkins-broker itself sends
+(:mod:`jenkins_broker.jenkins.scripts`) and carries out their effect in Python
+(:mod:`.scriptconsole`); any other script gets a stack trace. So the Groovy of
+those scripts is never executed by any test (docs/jenkins-behaviour.md §4.10).
 """
 
 from .server import FakeJenkins

@@ -1,7 +1,7 @@
 """The remote API flavours of an exported bean: ``api/json``, ``api/xml``, ``api/python``.
 
-Emulates ``hudson.model.Api`` (jenkins-api.md §3.1, §5, §6): ``?tree=`` pruning,
-``?jsonp=`` refused with 403, ``?xpath=``/``?wrapper=`` on XML with text results
+Emulates ``hudson.model.Api`` (docs/jenkins-behaviour.md §3.1, §5, §6):
+``?tree=`` pruning, ``?jsonp=`` refused with 403, ``?xpath=``/``?wrapper=`` on XML with text results
 refused, and ``CrumbIssuer.RestrictedApi``'s four whitelisted XPath strings.
 Beans are plain dicts whose first key is ``_class``; properties follow in
 alphabetical order, as Stapler writes them.

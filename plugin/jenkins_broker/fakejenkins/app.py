@@ -1,6 +1,6 @@
 """The fake Jenkins as a WSGI application: Jenkins' filter chain, then URL dispatch.
 
-The chain runs in Jenkins' order (jenkins-api.md §1, §15.1)::
+The chain runs in Jenkins' order (docs/jenkins-behaviour.md §1, §15.1)::
 
     session context ─ Basic header (401) ─ form login ─ CSRF on POST (403)
       ─ URL: unprotected root actions, else Overall/Read (403), user lookup (404)

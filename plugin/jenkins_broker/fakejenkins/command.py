@@ -24,10 +24,11 @@ HELP = "serve a fake Jenkins (a test double, not Jenkins)"
 DESCRIPTION = (
     "Serve a fake Jenkins: a test double that answers Jenkins' HTTP API for API tokens, "
     "CSRF crumbs, sessions and identity as the emulated Jenkins version would "
-    "(jenkins-api.md section 15). It is not Jenkins and has no jobs. Its script console "
-    "(/scriptText) runs only jenkins-broker's own scripts, because no Groovy interpreter "
-    "is at hand; any other script gets a stack trace. State lives in memory and is lost "
-    "on exit. Prints the URL once ready and serves until SIGINT or SIGTERM."
+    "(docs/jenkins-behaviour.md §15, in jenkins-broker's source tree). It is not Jenkins "
+    "and has no jobs. Its script console (/scriptText) runs no Groovy, because no Groovy "
+    "interpreter is at hand: it recognises only jenkins-broker's own scripts and carries "
+    "out their effect itself; any other script gets a stack trace. State lives in memory "
+    "and is lost on exit. Prints the URL once ready and serves until SIGINT or SIGTERM."
 )
 
 
@@ -47,8 +48,9 @@ def _version(text: str) -> str:
 
 
 EPILOG = (
-    "This is a test double, not Jenkins. The script console runs only jenkins-broker's own "
-    "scripts, because no Groovy interpreter is at hand."
+    "This is a test double, not Jenkins. Its script console runs no Groovy: there is no "
+    "Groovy interpreter, so it only recognises jenkins-broker's own scripts and carries out "
+    "their effect itself (docs/jenkins-behaviour.md §4.10)."
 )
 
 

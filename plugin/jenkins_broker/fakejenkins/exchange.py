@@ -1,7 +1,7 @@
 """One request/response exchange: who is calling, their session, and Jenkins' response kinds.
 
-Each response builder here is one row of jenkins-api.md §5, with exactly the
-headers §6 allows: ``X-Jenkins``/``X-Jenkins-Session`` (plus ``X-Hudson``) on
+Each response builder here is one row of docs/jenkins-behaviour.md §5, with
+exactly the headers §6 allows: ``X-Jenkins``/``X-Jenkins-Session`` (plus ``X-Hudson``) on
 layout pages, the login page and the anonymous 403; the ``Api`` headers on
 ``api/*``; nothing on container error pages, the 401 and the token endpoints.
 """

@@ -2,8 +2,8 @@
 
 Pure functions from values to text; the headers that go with each page are set by
 :mod:`.exchange`. The pages carry the markers clients and people rely on
-(jenkins-api.md §5): ``HTTP ERROR <code>`` and the message on container pages,
-"Oops!" on the oops and 404 pages, "Authentication required" on the login
+(docs/jenkins-behaviour.md §5): ``HTTP ERROR <code>`` and the message on
+container pages, "Oops!" on the oops and 404 pages, "Authentication required" on the login
 redirect, "This URL requires POST" on the 405 retry page.
 """
 

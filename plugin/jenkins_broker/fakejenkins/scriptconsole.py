@@ -1,8 +1,14 @@
-"""``/scriptText`` and ``/script`` (jenkins-api.md §4.10) without a Groovy interpreter.
+"""``/scriptText`` and ``/script`` (docs/jenkins-behaviour.md §4.10) without a Groovy
+interpreter.
 
-Only the scripts :func:`jenkins_broker.jenkins.scripts.recognize` accepts run; each
-is carried out against the fake's state exactly as its Groovy would run on the
-emulated version, printing the one ``jenkins-broker-result``/``-error`` line.
+No Groovy is ever executed here, so no test executes the scripts of
+:mod:`jenkins_broker.jenkins.scripts`. A script is recognised only if
+:func:`~jenkins_broker.jenkins.scripts.recognize` accepts it (exactly what
+``scripts.render`` produces); its operation is then carried out in Python against
+the fake's state, as the Groovy is meant to act on the emulated version, printing
+the one ``jenkins-broker-result``/``-error`` line. Since recognition re-renders
+from ``scripts.py``, an edit of the Groovy there changes nothing here: a mistake
+in the Groovy passes every test.
 What the Groovy would throw on that version (no ``tokenStore`` before 2.129, no
 ``generateNewToken(String, LocalDate)`` before 2.548) comes back as a Java stack
 trace in an HTTP 200 body, as Jenkins does. Any other script gets a

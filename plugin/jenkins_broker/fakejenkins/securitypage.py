@@ -1,7 +1,7 @@
 """The token list in HTML: ``/user/{id}/security/`` (2.468+) and ``/user/{id}/configure``.
 
-jenkins-api.md §10 is the only listing route without the script console, so the
-markup is reproduced per era:
+The page is the only listing route without the script console
+(docs/jenkins-behaviour.md §10), so the markup is reproduced per era:
 
 * 2.505+: ``div.token-card`` whose ``id`` is the uuid, with ``span.token-name``,
   ``span.token-creation`` (tooltip: creation date) and ``span.token-last-used``;

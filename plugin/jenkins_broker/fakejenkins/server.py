@@ -19,6 +19,8 @@ TLS: with ``tls_cert``/``tls_key`` (PEM files) or an ``ssl_context``, the fake
 serves HTTPS and :attr:`FakeJenkins.url` starts with ``https://``. The TLS
 handshake runs in each connection's own thread, so a client that connects and
 stays silent holds only its own connection, never the accept loop.
+
+Section numbers (§) refer to docs/jenkins-behaviour.md.
 """
 
 from __future__ import annotations

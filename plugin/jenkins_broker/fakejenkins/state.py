@@ -1,8 +1,8 @@
 """Everything the fake Jenkins remembers: users, API tokens, HTTP sessions and crumbs.
 
 One :class:`JenkinsState` per fake, guarded by one re-entrant lock (``state.lock``).
-Token storage follows jenkins-api.md §7: only the SHA-256 of the 32-hex secret is
-kept, never the value; the legacy token keeps its recoverable secret (§11), which
+Token storage follows docs/jenkins-behaviour.md §7: only the SHA-256 of the
+32-hex secret is kept, never the value; the legacy token keeps its recoverable secret (§11), which
 is the very weakness Jenkins 2.129 addressed. Sessions and crumbs follow §3.2 and
 §3.6; usage statistics §8.
 """

@@ -3,8 +3,8 @@
 ``jenkins.security.ApiTokenProperty`` (or its short name ``ApiTokenProperty``)
 then ``generateNewToken`` (§4.1), ``revoke`` (§4.2), ``revokeAll`` (§4.3),
 ``revokeAllExcept`` (§4.4), ``rename`` (§4.5), ``addFixedToken`` (§4.6) and
-``changeToken`` (§4.7) of jenkins-api.md. All are ``@RequirePOST``; a method the
-emulated version lacks is a 404. None of these responses carries ``X-Jenkins``.
+``changeToken`` (§4.7) of docs/jenkins-behaviour.md. All are ``@RequirePOST``; a
+method the emulated version lacks is a 404. None of these responses carries ``X-Jenkins``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ CHANGE_NOT_ALLOWED = ("<div>Capability to generate a legacy token without an exi
 def java_hashmap_order(data: dict) -> dict:
     """``data`` re-ordered as a 16-bucket java.util.HashMap iterates it.
 
-    Jenkins builds the ``data`` object from a HashMap (§4.0 "key order is not
-    guaranteed"); giving the real order keeps clients from depending on ours.
+    Jenkins builds the ``data`` object from a HashMap (§4.0: its key order is not
+    defined); giving the real order keeps clients from depending on ours.
     """
     def bucket(key: str) -> int:
         h = 0

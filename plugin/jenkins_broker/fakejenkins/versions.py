@@ -1,7 +1,7 @@
 """The Jenkins version the fake emulates, and the behaviour switches derived from it.
 
-Every switch is one row of jenkins-api.md §13 (version history). A change that
-shipped in weekly ``W`` is present in every version ``>= W``; a change that was
+Every switch is one row of docs/jenkins-behaviour.md §13 (version history). A
+change that shipped in weekly ``W`` is present in every version ``>= W``; one that was
 back-ported to an LTS line that branched earlier (SECURITY-626 reached 2.176.2,
 SECURITY-1491 reached 2.176.3 and 2.190.1) is also present from that LTS patch on.
 """
@@ -35,7 +35,7 @@ def _has(version: tuple[int, int, int], weekly: str, *backports: str) -> bool:
 
 @dataclass(frozen=True)
 class Features:
-    """What the emulated version does, one flag per row of jenkins-api.md §13."""
+    """What the emulated version does, one flag per row of docs/jenkins-behaviour.md §13."""
 
     version: str
     crumb_field: str              # §3.3: ".crumb" before 2.0

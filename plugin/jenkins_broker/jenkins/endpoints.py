@@ -1,4 +1,4 @@
-"""What the token endpoints of Jenkins take and answer (jenkins-api.md §4).
+"""What Jenkins' token endpoints take and answer (docs/jenkins-behaviour.md §4).
 
 :class:`TokenEndpoints` is mixed into :class:`~.client.JenkinsClient`: it knows
 the URLs, form parameters and answer shapes of ``generateNewToken``,

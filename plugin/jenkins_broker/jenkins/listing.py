@@ -1,4 +1,5 @@
-"""Listing a user's API tokens: Jenkins has no API for it (jenkins-api.md §10).
+"""Listing a user's API tokens: Jenkins has no API for it (docs/jenkins-behaviour.md
+§10).
 
 Two routes:
 

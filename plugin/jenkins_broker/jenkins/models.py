@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-# A current token is "11" + 32 lowercase hex digits (jenkins-api.md §7); a legacy
-# token is 32 hex digits. Anything else given as a credential is taken as a password.
+# A current token is "11" + 32 lowercase hex digits (docs/jenkins-behaviour.md §7);
+# a legacy token is 32 hex digits. Anything else given as a credential is taken as a password.
 _TOKEN_SHAPE = re.compile(r"(?:[0-9a-zA-Z]{2})?[0-9a-f]{32}")
 
 SECONDS_PER_DAY = 86400
@@ -27,8 +27,8 @@ class Credential:
     shaped like a Jenkins token, ``11`` + 32 hex or 32 hex, is a token, anything
     else a password). It decides the CSRF handling: a token-authenticated POST
     needs no crumb and no cookie, a password-authenticated one needs both
-    (jenkins-api.md §3.4). Say ``kind`` explicitly when a password happens to
-    look like hex.
+    (docs/jenkins-behaviour.md §3.4). Say ``kind`` explicitly when a password
+    happens to look like hex.
     """
 
     username: str
@@ -113,10 +113,12 @@ LEGACY_TOKEN_ID = "legacy"
 def expiration_days(max_lease_seconds: float) -> int:
     """Days to ask Jenkins for, so its backstop expiry never cuts a lease short.
 
-    Jenkins (2.548+) takes ``expirationDuration`` in whole days counted from the
-    server's local date (§4.1): a token minted at 23:59 with ``1`` dies a minute
-    later. So: the longest lease rounded up to whole days (at least one), plus one
-    day of slack for the date boundary and clock differences.
+    Jenkins (2.548+) takes ``expirationDuration`` in whole days: the expiry date is
+    the server's local date plus that many days, and the token works until that
+    date has passed (§4.1, §7). So a token asked for N days lives at least N days
+    (N days and a minute when minted at 23:59). The longest lease rounded up to
+    whole days (at least one) is therefore enough; one more day is slack for a
+    Jenkins clock or time zone that changes while the token lives.
     """
     if (isinstance(max_lease_seconds, bool) or not isinstance(max_lease_seconds, (int, float))
             or not math.isfinite(max_lease_seconds) or max_lease_seconds < 0):

@@ -7,8 +7,8 @@ live copy of the credential is the one in Vault and the broker knows its uuid
 (reconciliation must tell its own credential from a token nobody accounts for).
 
 Revoking the given token needs its uuid, and Jenkins never says which token
-authenticated a request. Its usage statistics do (jenkins-api.md §8, on by
-default): every token login counts one use of that token, and the user's token
+authenticated a request. Its usage statistics do (docs/jenkins-behaviour.md §8,
+on by default): every token login counts one use of that token, and the user's token
 list shows each token's usage. :func:`token_in_use` lists the tokens twice with
 the credential: between the two listings the usage shown changes for the
 credential's own token (the second listing is one more use of it) and for any

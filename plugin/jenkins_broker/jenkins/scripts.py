@@ -3,7 +3,7 @@
 The ``admin-script`` strategy mints and revokes tokens for any user, and token
 listing works, by running these scripts as an administrator. They call
 ``ApiTokenProperty``'s token store the way Jenkins' own ``generateNewToken`` does
-(jenkins-api.md §4.1, §10).
+(docs/jenkins-behaviour.md §4.1, §10).
 
 The wire protocol between a script and :func:`parse_output`:
 
@@ -17,8 +17,12 @@ The wire protocol between a script and :func:`parse_output`:
 Jenkins answers HTTP 200 even when a script throws (the stack trace is the body),
 so success is decided only by that one line: anything else is a failure.
 
-The fake Jenkins has no Groovy interpreter; it uses :func:`recognize` to run
-exactly these scripts and nothing else.
+No test executes this Groovy. The fake Jenkins has no Groovy interpreter: it
+uses :func:`recognize` to accept exactly these scripts, then carries out their
+effect in Python (:mod:`jenkins_broker.fakejenkins.scriptconsole`). Because
+:func:`recognize` re-renders from this module, an edit here is accepted by the
+fake without being checked: the Groovy was checked only against Jenkins' source
+(docs/jenkins-behaviour.md §4.10). Try it on a real Jenkins after changing it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The five ways of getting a token out of Jenkins (PRODUCT.md, "Minting strategies").
+"""The five ways of getting a token out of Jenkins (README.md, "Minting strategies").
 
 ========================  =============================  ==========================================
 strategy                  the credential                 how
@@ -17,6 +17,9 @@ Every strategy has the same three calls: :meth:`Strategy.mint`,
 2.548+ for a backstop expiry of whole days past the longest lease, and (when
 the client's ``verify_after_mint`` is on) checks the new token with ``whoAmI``,
 revoking it again if it does not log in as the user.
+
+What Jenkins answers to each call, and who may make it, is in
+docs/jenkins-behaviour.md (§4, §9); section numbers (§) below refer to it.
 """
 
 from __future__ import annotations
