@@ -10,7 +10,7 @@ Two tables:
 * :data:`TRANSPORT_ERRORS`: every :class:`~jenkins_broker.transport.TransportError`
   class → (error class, advice); a test fails if a class is missing.
 * :func:`error_for_status`: HTTP status (and, for 403, the body and headers) →
-  error, following jenkins-api.md §5.
+  error, following docs/jenkins-behaviour.md §5.
 
 Messages name the URL (never with credentials: the client refuses URLs with
 user-info), the Jenkins user and what to do. Any text Jenkins sent is passed

@@ -1,4 +1,4 @@
-"""The broker's state in Vault, in the layout of PRODUCT.md.
+"""The broker's state in Vault, in the layout of README.md, "Vault layout".
 
 ``jenkins-broker/`` (KV v2, private)::
 
@@ -12,7 +12,7 @@
 
 ``jenkins/`` (KV v1, what consumers read in shared mode)::
 
-    creds/<role>                username, token, expires_at, ttl
+    creds/<role>                username, token, token_name, jenkins_url, expires_at, lease_id, ttl
 
 Roles, the connection and credentials are read on every mint, so they are
 cached for a few seconds; a write through this store refreshes the cache at
