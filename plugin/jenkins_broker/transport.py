@@ -303,7 +303,7 @@ def proxy_for(url: str) -> str | None:
     proxies = urllib.request.getproxies_environment()
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if not host or urllib.request.proxy_bypass_environment(host, proxies):
+    if not host or urllib.request.proxy_bypass(host):
         return None
     proxy = proxies.get(parts.scheme) or proxies.get("all")
     return proxy or None

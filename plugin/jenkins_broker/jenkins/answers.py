@@ -23,7 +23,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 
 from ..errors import (BrokerError, ConfigError, JenkinsAuthError,
@@ -79,7 +79,10 @@ TRANSPORT_ERRORS: dict[type[transport.TransportError], tuple[type[BrokerError], 
 }
 
 
-def scrub(error: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
+_E = TypeVar("_E", bound=BaseException)
+
+
+def scrub(error: _E, secrets: tuple[str, ...] = ()) -> _E:
     """``error`` with any of ``secrets`` masked in its message (defence in depth)."""
     message = str(error)
     for secret in secrets:

@@ -52,7 +52,7 @@ def basic_header(credential: Credential) -> str:
 
 @dataclass
 class _Crumb:
-    field: str | None
+    header: str | None
     value: str | None = field(repr=False)
     cookies: dict[str, str] = field(repr=False, default_factory=dict)
 
@@ -213,8 +213,8 @@ class JenkinsClient(TokenEndpoints):
             cookies: dict[str, str] | None = None
             if needs_crumb:
                 crumb = self._crumb(credential, refresh=attempt > 1, user=user)
-                if crumb.field:
-                    headers[crumb.field] = crumb.value or ""
+                if crumb.header:
+                    headers[crumb.header] = crumb.value or ""
                 cookies = crumb.cookies
             response = self._send("POST", path, credential=credential, user=user, what=what,
                                   data=data or {}, headers=headers, cookies=cookies)

@@ -8,15 +8,28 @@ timeouts, error mapping) to the client's :meth:`post`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AdminCannotGenerateTokens, JenkinsForbidden, JenkinsProtocolError
 from . import answers
 from .models import Credential
 
+if TYPE_CHECKING:
+    from ..transport import Response
+
 
 class TokenEndpoints:
     """The ``ApiTokenProperty`` endpoints and the script console, as client methods."""
+
+    # Provided by the client this is mixed into.
+    def post(self, path: str, *, credential: Credential, data: dict[str, str] | None = None,
+             user: str | None = None, what: str = "posting to Jenkins",
+             empty_403: type[JenkinsForbidden] | None = None,
+             empty_403_message: str | None = None) -> Response:
+        raise NotImplementedError
+
+    def token_endpoint(self, user: str, method: str) -> str:
+        raise NotImplementedError
 
     def generate_new_token(self, credential: Credential, user: str, name: str,
                            expiration_days: int | None = None) -> dict[str, Any]:
@@ -32,6 +45,7 @@ class TokenEndpoints:
         if expiration_days is not None:
             form["expirationDuration"] = str(int(expiration_days))
         what = f"creating an API token for user {user!r}"
+        refused: type[JenkinsForbidden]
         if credential.username.casefold() != user.casefold():
             refused, message = AdminCannotGenerateTokens, (
                 f"Jenkins refused to let {credential.username!r} create a token for another user "
