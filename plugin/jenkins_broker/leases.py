@@ -16,6 +16,7 @@ The ordering that the guarantees rest on:
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import time
@@ -82,6 +83,14 @@ class Scheduler(Protocol):
 
     def schedule(self, record: LeaseRecord, version: int) -> None: ...
     def forget(self, role: str, suffix: str) -> None: ...
+
+
+class Revocation(enum.Enum):
+    """How :meth:`LeaseManager.reap` ended."""
+
+    REVOKED = "revoked"    # the token is revoked in Jenkins and its record deleted
+    SKIPPED = "skipped"    # renewed, gone, or being revoked elsewhere: read the record again
+    RETRYING = "retrying"  # Jenkins failed: the failure is recorded and the retry scheduled
 
 
 class Backoff:
@@ -321,11 +330,27 @@ class LeaseManager:
         revoking at once (no renewal from then on, retries counted from now) and is not
         given up when a renewal races it. ``actor`` is who asked (for the audit trail).
         """
+        outcome, failure = self._end(record, version, cause=cause, actor=actor)
+        if failure is not None:
+            raise failure
+        return outcome is Revocation.REVOKED
+
+    def reap(self, record: LeaseRecord, version: int) -> Revocation:
+        """End a lease at its expiry (the reaper's call): claim, revoke in Jenkins, delete
+        the record. A Jenkins failure is not raised: it is recorded, logged and its retry
+        scheduled (``RETRYING``). Raises ``VaultError`` only when the record could not be
+        claimed, and then nothing was scheduled."""
+        return self._end(record, version, cause="expiry")[0]
+
+    def _end(self, record: LeaseRecord, version: int, *, cause: str,
+             actor: Requester | None = None) -> tuple[Revocation, BrokerError | None]:
+        """:meth:`revoke_record`'s work: the outcome, and the Jenkins error of a failed
+        attempt (its retry scheduled)."""
         asked = None if cause == "expiry" else cause
         for _ in range(5):
             now = self.clock()
             if record.claimed_until is not None and record.claimed_until > now:
-                return False  # being revoked elsewhere right now; its claim ends the race
+                return Revocation.SKIPPED, None  # being revoked elsewhere; its claim ends the race
             # If this replica dies mid-revocation, another one takes over after the claim times out.
             # Held at least as long as the Jenkins calls may take, so a slow revocation is not
             # taken over (and done twice) by another replica.
@@ -337,10 +362,10 @@ class LeaseManager:
                 break
             except VaultConflict:
                 if asked is None:
-                    return False  # renewed or claimed elsewhere: the reaper looks again
+                    return Revocation.SKIPPED, None  # renewed or claimed elsewhere: look again
                 found = self.store.get_lease(record.role, record.suffix)
                 if found is None:
-                    return False
+                    return Revocation.SKIPPED, None
                 record, version = found
         else:
             raise VaultConflict("the lease changed repeatedly while revoking it; try again",
@@ -353,8 +378,7 @@ class LeaseManager:
             self.gateway.revoke(record)
         except BrokerError as exc:  # Jenkins down, its credential deleted, Vault unreadable...
             self._revocation_failed(claim, claimed_version, exc)
-            exc.retry_scheduled = True  # the reaper need not schedule it again
-            raise
+            return Revocation.RETRYING, exc
         crash_point("revoke:after-jenkins")
         try:
             self.store.delete_lease(record.role, record.suffix)
@@ -376,7 +400,7 @@ class LeaseManager:
                     lag_seconds=round(lag, 3) if reason == "expiry" else None)
         if self.on_revoked is not None:
             self.on_revoked(claim)
-        return True
+        return Revocation.REVOKED, None
 
     def _mark_revoking(self, record: LeaseRecord) -> None:
         # Every replica's resync reads these, so a revocation asked for on one replica is

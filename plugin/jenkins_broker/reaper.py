@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Callable, Iterable, Protocol
 
 from .errors import BrokerError, redact
-from .leases import LeaseManager
+from .leases import LeaseManager, Revocation
 from .records import LeaseRecord
 
 log = logging.getLogger(__name__)
@@ -196,8 +196,7 @@ class Reaper:
     def _reap(self, record: LeaseRecord, version: int) -> None:
         key = (record.role, record.suffix)
         try:
-            done = self.manager.revoke_record(record, version, cause="expiry")
-            if not done:
+            if self.manager.reap(record, version) is Revocation.SKIPPED:
                 # Someone else changed the record (renewed, or another replica claimed it).
                 found = self.store.get_lease(*key)
                 with self._cond:
@@ -207,12 +206,12 @@ class Reaper:
                 else:
                     self.schedule(*found)
                 return
+            # REVOKED, or RETRYING: the manager recorded the failure and scheduled the retry.
         except BrokerError as exc:
-            if not getattr(exc, "retry_scheduled", False):
-                # Vault trouble while claiming: keep the lease and look again shortly.
-                log.warning("could not reap %s: %s", record.lease_id, redact(str(exc)))
-                self.schedule(record.failed(self.clock(), self.manager.backoff.delay(
-                    record.revoke_attempts + 1), redact(str(exc))), version)
+            # Vault trouble while claiming: keep the lease and look again shortly.
+            log.warning("could not reap %s: %s", record.lease_id, redact(str(exc)))
+            self.schedule(record.failed(self.clock(), self.manager.backoff.delay(
+                record.revoke_attempts + 1), redact(str(exc))), version)
         except Exception:  # never let one lease kill the worker; it is retried
             log.exception("unexpected error reaping %s", record.lease_id)
             self.schedule(record.failed(self.clock(), self.manager.backoff.delay(
