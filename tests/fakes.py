@@ -26,6 +26,8 @@ class MemoryStore:
         self.credentials: dict = {}
         self.quota: dict[str, tuple[dict, int]] = {}
         self.revoking: set[tuple[str, str]] = set()
+        self.malformed: set[tuple[str, str]] = set()
+        self.config = None
         self.fail_writes = False
         self.lock = threading.Lock()
 
@@ -52,6 +54,9 @@ class MemoryStore:
             table[key] = (data, version + 1)
             return version + 1
 
+    def get_jenkins_config(self):
+        return self.config
+
     def get_credential(self, name):
         return self.credentials.get(name)
 
@@ -66,7 +71,13 @@ class MemoryStore:
 
     def get_lease(self, role, suffix):
         found = self.leases.get((role, suffix))
-        return (LeaseRecord.from_record(found[0]), found[1]) if found else None
+        if not found:
+            return None
+        try:
+            return LeaseRecord.from_record(found[0]), found[1]
+        except (TypeError, KeyError, ValueError, AttributeError):
+            self.malformed.add((role, suffix))  # as VaultStore: remembered, treated as absent
+            return None
 
     def get_leases(self, keys):
         return [found for found in (self.get_lease(*k) for k in keys) if found]
@@ -76,6 +87,10 @@ class MemoryStore:
 
     def delete_lease(self, role, suffix):
         self.leases.pop((role, suffix), None)
+        self.malformed.discard((role, suffix))
+
+    def malformed_leases(self):
+        return set(self.malformed)
 
     def list_leases(self, role):
         return [s for (r, s) in self.leases if r == role]
@@ -161,13 +176,8 @@ class FakeGateway:
             return [TokenInfo(uuid=m.uuid, name=m.name) for m in self.live.values()
                     if m.user == role.jenkins_user]
 
-    def strategy(self, kind, credential):
-        gateway = self
-
-        class _Strategy:
-            def revoke(self, *, user, uuid):
-                gateway._revoke(uuid)
-        return _Strategy()
+    def revoke_token(self, role, uuid):
+        self._revoke(uuid)
 
 
 class Clock:

@@ -193,3 +193,19 @@ def test_user_ids_that_differ_in_case_are_one_user(setup):
     reconciler.clock.advance(61)
     counts = reconciler.run()
     assert counts["foreign"] == counts["orphans"] == 0 and gateway.revoked == []
+
+def test_the_token_of_a_malformed_lease_record_is_revoked_and_the_record_deleted(setup):
+    """The store reports the records it could not read (``malformed_leases``, a declared
+    port); reconciliation revokes their tokens by name, then deletes them."""
+    gateway, reconciler, _, trail = setup
+    store = reconciler.store
+    suffix = "0123456789abcdef01234567"
+    store.leases[("ci-bot", suffix)] = ({"role": "ci-bot", "written": "by hand"}, 1)
+    token = gateway.add_token("ci-bot", f"jenkins-broker-ci-bot-{suffix}")
+    reconciler.run()
+    assert store.malformed_leases() == {("ci-bot", suffix)} and token in gateway.live
+    reconciler.clock.advance(61)
+    assert reconciler.run()["orphans"] == 1
+    assert gateway.revoked == [token]
+    assert ("ci-bot", suffix) not in store.leases and store.malformed_leases() == set()
+    assert [x["reason"] for x in trail() if x["event"] == "revoke"] == ["orphan: malformed lease record"]
