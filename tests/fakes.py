@@ -136,13 +136,20 @@ class FakeMinted:
 
 class FakeGateway:
     jenkins_url = "http://jenkins.test/"
+    call_timeout = 0.0
 
     def __init__(self):
         self.live: dict[str, FakeMinted] = {}
         self.revoked: list[str] = []
         self.fail_mint = False
         self.fail_revoke = False
+        self.refused: set[str] = set()  # names of the credentials Jenkins refuses
+        self.on_credential = None
+        self.closed = False
         self.lock = threading.Lock()
+
+    def close(self):
+        self.closed = True
 
     def mint(self, role, name):
         if self.fail_mint:
@@ -177,6 +184,20 @@ class FakeGateway:
                     if m.user == role.jenkins_user]
 
     def revoke_token(self, role, uuid):
+        self._revoke(uuid)
+
+    # -- what the credentials' rotation and health checks use -------------------------------
+
+    def check_credential(self, stored):
+        return stored.name not in self.refused
+
+    def mint_credential_token(self, stored, name):
+        minted = FakeMinted(stored.username, secrets.token_hex(8), name, "11" + secrets.token_hex(16))
+        with self.lock:
+            self.live[minted.uuid] = minted
+        return minted, stored.token_uuid
+
+    def revoke_credential_token(self, stored, uuid):
         self._revoke(uuid)
 
 

@@ -210,6 +210,7 @@ def test_a_lease_of_a_suspended_role_cannot_be_renewed_and_the_sweep_revokes_lat
     assert swept.revoking and swept.due_at == clock.now and ("ci-bot", late.suffix) in store.revoking
     assert manager.sweep_suspended() == 0  # already revoking: not handed over again
 
+
 # -- how a revocation at expiry ends: a declared outcome, not a mark on an exception ------
 
 class _Scheduled:
@@ -256,3 +257,13 @@ def test_reap_says_how_the_revocation_at_expiry_ended(world):
         manager.reap(*store.get_lease("ci-bot", other.suffix))
     assert len(scheduler.told) == told
 
+
+def test_a_claim_is_held_as_long_as_the_gateway_says_a_revocation_can_take(world):
+    _, store, gateway, clock = world
+    manager = LeaseManager(store, gateway, clock=clock, claim_timeout=5)
+    record, _ = manager.mint("ci-bot")
+    held = []
+    gateway.revoke = lambda r: held.append(store.get_lease(r.role, r.suffix)[0].claimed_until)
+    gateway.call_timeout = 80.0  # a slow Jenkins: another replica must not take over meanwhile
+    assert manager.revoke(record.lease_id)
+    assert held == [clock.now + 80.0]

@@ -1,8 +1,10 @@
 """The lease lifecycle: mint, renew, revoke, look up and list per-request leases.
 
-This is domain code: it imports neither Flask, hvac nor requests. It receives a
-store (Vault), a Jenkins gateway and a scheduler (the reaper) in its
-constructor, so tests can hand in fakes.
+This is domain code: it imports neither Flask, hvac nor requests. It receives
+every port in its constructor: a store (Vault), a Jenkins gateway, a scheduler
+(the reaper's index), the callers' tokens (Vault, by accessor) and who to tell
+about a revoked token or an uncertain mint; tests hand in fakes, and the
+composition root (:mod:`jenkins_broker.service`) wires the real ones.
 
 The ordering that the guarantees rest on:
 
@@ -21,7 +23,7 @@ import logging
 import random
 import time
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
 from .errors import (BrokerError, CallerTokenGone, InvalidRequest, JenkinsProtocolError,
                      JenkinsUnavailable, LeaseNotFound, LeaseRevoking, RoleDisabled, UnknownRole,
@@ -35,6 +37,7 @@ from .roles import Role
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class Minted(Protocol):
     """What the Jenkins gateway returns for a new token."""
 
@@ -44,10 +47,12 @@ class Minted(Protocol):
     value: str
 
 
+@runtime_checkable
 class Store(Protocol):
     """The part of the Vault store the lease lifecycle needs."""
 
     def get_role(self, name: str) -> Role | None: ...
+    def list_roles(self) -> list[str]: ...
     def put_role(self, role: Role) -> None: ...
     def delete_shared(self, role: str) -> None: ...
     def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
@@ -61,15 +66,22 @@ class Store(Protocol):
     def put_quota(self, role: str, data: dict[str, Any], cas: int) -> int: ...
 
 
+@runtime_checkable
 class Gateway(Protocol):
     """The part of the Jenkins side the lease lifecycle needs."""
 
-    jenkins_url: str
+    @property
+    def jenkins_url(self) -> str: ...
+    @property
+    def call_timeout(self) -> float:
+        """The longest one revocation can take (a claim is held at least that long)."""
+        ...
 
     def mint(self, role: Role, name: str) -> Minted: ...
     def revoke(self, record: LeaseRecord) -> None: ...
 
 
+@runtime_checkable
 class CallerTokens(Protocol):
     """Vault's view of the callers' tokens, asked with the broker's own token."""
 
@@ -78,8 +90,10 @@ class CallerTokens(Protocol):
         ``CallerTokenGone`` if it was revoked or expired."""
 
 
+@runtime_checkable
 class Scheduler(Protocol):
-    """Told about every lease whose expiry it must act on (the reaper)."""
+    """Told about every lease whose expiry must be acted on (the reaper's index,
+    :class:`jenkins_broker.reaper.LeaseSchedule`)."""
 
     def schedule(self, record: LeaseRecord, version: int) -> None: ...
     def forget(self, role: str, suffix: str) -> None: ...
@@ -111,20 +125,26 @@ class LeaseManager:
 
     def __init__(self, store: Store, gateway: Gateway, *, metrics: Metrics | None = None,
                  scheduler: Scheduler | None = None, backoff: Backoff | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, claim_timeout: float = 30.0,
+                 caller_tokens: CallerTokens | None = None,
+                 on_revoked: Callable[[LeaseRecord], None] | None = None,
+                 on_uncertain_mint: Callable[[Role, str], None] | None = None):
+        """``scheduler``: told of every lease to act on at its end (None: nobody reaps).
+        ``claim_timeout``: seconds a revocation's claim holds off the other replicas.
+        ``caller_tokens``: asked at renewal when the caller's token expires (leases never
+        outlive it; None: as recorded at mint). ``on_revoked`` is called with the claimed
+        record once its token is revoked in Jenkins; ``on_uncertain_mint`` with (role,
+        token name) when a mint failed after maybe reaching Jenkins."""
         self.store = store
         self.gateway = gateway
         self.metrics = metrics or Metrics()
         self.scheduler = scheduler
         self.backoff = backoff or Backoff()
         self.clock = clock
-        self.claim_timeout = 30.0
-        # Called with (role, token name) when a mint failed after maybe reaching Jenkins.
-        self.on_uncertain_mint: Callable[[Role, str], None] | None = None
-        # Called with the claimed record once a token is revoked in Jenkins.
-        self.on_revoked: Callable[[LeaseRecord], None] | None = None
-        # Looks up the callers' tokens at renewal (leases never outlive them).
-        self.caller_tokens: CallerTokens | None = None
+        self.claim_timeout = claim_timeout
+        self.caller_tokens = caller_tokens
+        self.on_revoked = on_revoked
+        self.on_uncertain_mint = on_uncertain_mint
         self.places = LivePlaces(store, self.metrics, clock)
 
     # -- helpers -------------------------------------------------------------
@@ -354,7 +374,7 @@ class LeaseManager:
             # If this replica dies mid-revocation, another one takes over after the claim times out.
             # Held at least as long as the Jenkins calls may take, so a slow revocation is not
             # taken over (and done twice) by another replica.
-            hold = max(self.claim_timeout, getattr(self.gateway, "call_timeout", 0.0))
+            hold = max(self.claim_timeout, self.gateway.call_timeout)
             claim = record.claimed(now, now + hold, asked)
             try:
                 # The check-and-set write is the claim: if it loses, the record changed meanwhile.
@@ -427,6 +447,13 @@ class LeaseManager:
         found = self.store.get_lease(record.role, record.suffix)
         if found is not None:
             self.revoke_record(*found, cause="revoked-outside")
+
+    def drop(self, role: str, suffix: str) -> None:
+        """Delete the record of a lease whose token died without a revocation (a legacy
+        token that ``changeToken`` replaced), and stop scheduling it."""
+        self.store.delete_lease(role, suffix)
+        if self.scheduler is not None:
+            self.scheduler.forget(role, suffix)
 
     def request_revocation(self, record: LeaseRecord, version: int, *, cause: str) -> bool:
         """Mark a lease revoking now and leave the Jenkins call to the reaper (due at once,
