@@ -1,8 +1,13 @@
 """The composition root: builds the broker's parts from settings and runs their threads.
 
 ``Services`` holds what the HTTP layer and the command line use: the Vault
-store, the Jenkins gateway, the caller authorizer, the lease manager, the
-reaper (which also drives shared rotation and reconciliation), and metrics.
+store, the Jenkins gateway, the caller authorizer, the lease manager and the
+index it schedules into, the reaper (it revokes leases at their end, nothing
+else), the mint fast path, and metrics. Every part gets its collaborators in its
+constructor, here. Three background loops run once started: the reaper's, the
+token watch's, and the maintenance loop of ``Services`` itself, which drives shared
+rotation, the sweep of suspended roles, the credential checks and reconciliation,
+apart from the reaper so that a Jenkins that hangs never delays a revocation.
 """
 
 from __future__ import annotations

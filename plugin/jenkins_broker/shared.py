@@ -51,7 +51,9 @@ class SharedStore(Protocol):
 
 
 class SharedRotator:
-    """Rotates shared credentials when due. ``tick`` is called by the reaper loop."""
+    """Rotates shared credentials when due. ``tick`` is called by the broker's maintenance
+    thread (:class:`jenkins_broker.service.Services`), not by the reaper; a revoked
+    published token is replaced through the lease manager's ``on_revoked``."""
 
     def __init__(self, manager: LeaseManager, store: SharedStore, *,
                  clock: Callable[[], float] = time.time, jenkins_url: str = ""):
