@@ -2,7 +2,9 @@
 
 They keep the semantics the domain relies on: KV v2 check-and-set (``cas=0``
 means "must not exist yet"), idempotent deletes, and a gateway that can be told
-to fail.
+to fail. Each implements the same ports as the real class it stands in for
+(``tests/test_ports.py`` checks it): ``MemoryStore`` those of ``VaultStore``,
+``FakeGateway`` those of ``JenkinsGateway``.
 """
 
 from __future__ import annotations

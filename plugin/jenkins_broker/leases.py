@@ -39,12 +39,16 @@ log = logging.getLogger(__name__)
 
 @runtime_checkable
 class Minted(Protocol):
-    """What the Jenkins gateway returns for a new token."""
+    """What the Jenkins gateway returns for a new token (read, never changed)."""
 
-    user: str
-    uuid: str | None
-    name: str
-    value: str
+    @property
+    def user(self) -> str: ...
+    @property
+    def uuid(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> str: ...
 
 
 @runtime_checkable
