@@ -59,6 +59,7 @@ class Services:
         self.metrics = Metrics()
         self.manager = LeaseManager(self.store, self.gateway, metrics=self.metrics)
         self.reaper = None
+        self.credentials = None
         self.fast_path = FastPath()
         self.authorizer = PolicyAuthorizer({
             "ci": {"jenkins/creds/ci-bot": ["read"], "sys/leases/renew": ["update"],
