@@ -66,7 +66,8 @@ def credential_token_name(name: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}{CREDENTIAL_TOKEN_INFIX}{name}"
 
 
-def rotate(store: CredentialStore, gateway: CredentialGateway, name: str, given: StoredCredential | None = None, *,
+def rotate(store: CredentialStore, gateway: CredentialGateway, name: str,
+           given: StoredCredential | None = None, *,
            clock: Callable[[], float] = time.time) -> dict[str, Any]:
     """Replace token credential ``name`` (or ``given``, a credential being written) with a
     token the broker mints itself; store it; revoke the replaced one.
@@ -115,7 +116,8 @@ def rotate(store: CredentialStore, gateway: CredentialGateway, name: str, given:
     return result
 
 
-def write_token_credential(store: CredentialStore, gateway: CredentialGateway, credential: StoredCredential, *,
+def write_token_credential(store: CredentialStore, gateway: CredentialGateway,
+                           credential: StoredCredential, *,
                            rotate_it: bool = True) -> dict[str, Any]:
     """Store a credential being written; a token one is rotated first (unless ``rotate_it``
     is false, or Jenkins is older than 2.129 and cannot mint one: then it is stored as
