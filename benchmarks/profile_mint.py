@@ -95,7 +95,7 @@ def _instrument(services, clock: _Clock) -> Callable[[], None]:
     patch(services.gateway, "mint", "jenkins")
     patch(services.store, "put_lease", "vault_write")
     patch(leases_mod, "audit_lease", "audit")
-    patch(services.reaper, "schedule", "schedule")
+    patch(services.manager.scheduler, "schedule", "schedule")
 
     def restore() -> None:
         for obj, attr, original in reversed(undo):

@@ -14,19 +14,28 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from jenkins_broker.reaper import Reaper
+from jenkins_broker.leases import LeaseManager
+from jenkins_broker.reaper import LeaseSchedule, Reaper
 
 from .common import Figure, Timer, log, median
 from .seed import mint_tokens, seed_leases
 from .stack import REAP_USER, TOKEN_DESCRIPTOR, Stack, session
 
 
-def _pass(reaper: Reaper, manager, stack: Stack, role: str, expired: int) -> float:
+def _reaper(services) -> Reaper:
+    """A reaper with an index of its own (its own lease manager schedules into it), over the
+    broker's store, gateway and metrics."""
+    manager = LeaseManager(services.store, services.gateway, metrics=services.metrics,
+                           scheduler=LeaseSchedule(), backoff=services.manager.backoff,
+                           claim_timeout=services.manager.claim_timeout)
+    return Reaper(manager, services.store, workers=services.settings.reap_workers)
+
+
+def _pass(reaper: Reaper, stack: Stack, role: str, expired: int) -> float:
     """Seed ``expired`` due leases into ``reaper`` and time one ``run_once(wait=True)``."""
     for record, version in seed_leases(stack, role, expired, expires_at=time.time() - 1.0,
                                        threads=min(8, max(1, expired)), user=REAP_USER):
-        reaper.schedule(record, version)
-    manager.scheduler = reaper
+        reaper.index.schedule(record, version)
     start = time.perf_counter()
     done = reaper.run_once(wait=True)
     elapsed = time.perf_counter() - start
@@ -35,8 +44,7 @@ def _pass(reaper: Reaper, manager, stack: Stack, role: str, expired: int) -> flo
     return elapsed
 
 
-def _empty_pass_us(reaper: Reaper, manager, n: int = 2000) -> float:
-    manager.scheduler = reaper
+def _empty_pass_us(reaper: Reaper, n: int = 2000) -> float:
     start = time.perf_counter()
     for _ in range(n):
         reaper.run_once(wait=True)
@@ -46,13 +54,13 @@ def _empty_pass_us(reaper: Reaper, manager, n: int = 2000) -> float:
 def pass_scaling(stack: Stack, services, live_role: str, *, small: int, reps: int,
                  expired: int) -> tuple[Figure, dict]:
     """One pass with every live lease in the index vs one with ``small`` of them."""
-    manager, store = services.manager, services.store
-    big = Reaper(manager, store, workers=services.settings.reap_workers)
+    store = services.store
+    big = _reaper(services)
     with Timer() as load_timer:
         loaded = big.load()
-    little = Reaper(manager, store, workers=services.settings.reap_workers)
+    little = _reaper(services)
     for record, version in store.get_leases((live_role, s) for s in store.list_leases(live_role)[:small]):
-        little.schedule(record, version)
+        little.index.schedule(record, version)
     log(f"   index: {big.live_count()} live leases loaded from Vault in {load_timer.elapsed:.1f}s; "
         f"small index {little.live_count()}")
     times = {"small": [], "big": []}
@@ -60,8 +68,8 @@ def pass_scaling(stack: Stack, services, live_role: str, *, small: int, reps: in
         for rep in range(reps):
             order = (("small", little), ("big", big)) if rep % 2 == 0 else (("big", big), ("small", little))
             for label, reaper in order:
-                times[label].append(_pass(reaper, manager, stack, "reap-pass", expired))
-        empty = {"small": _empty_pass_us(little, manager), "big": _empty_pass_us(big, manager)}
+                times[label].append(_pass(reaper, stack, "reap-pass", expired))
+        empty = {"small": _empty_pass_us(little), "big": _empty_pass_us(big)}
     finally:
         little.stop()
     ratio = median(times["big"]) / median(times["small"])
@@ -84,12 +92,10 @@ def pass_scaling(stack: Stack, services, live_role: str, *, small: int, reps: in
 def bulk_revocation(stack: Stack, services, big: Reaper, n: int, threads: int) -> list[Figure]:
     """``n`` expired leases revoked by one pass, vs ``n`` direct revoke calls from as many
     threads as the reaper has workers, and vs a single-threaded loop of them (on a sample)."""
-    manager = services.manager
     log(f"   seeding {n} expired leases (tokens + records)")
     seeded = seed_leases(stack, "reap-bulk", n, expires_at=time.time() - 1.0, user=REAP_USER)
     for record, version in seeded:
-        big.schedule(record, version)
-    manager.scheduler = big
+        big.index.schedule(record, version)
     log(f"   reaper pass over {n} expired leases ({big.live_count()} in its index)")
     with Timer() as reap:
         done = big.run_once(wait=True)

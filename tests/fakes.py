@@ -2,7 +2,9 @@
 
 They keep the semantics the domain relies on: KV v2 check-and-set (``cas=0``
 means "must not exist yet"), idempotent deletes, and a gateway that can be told
-to fail.
+to fail. Each implements the same ports as the real class it stands in for
+(``tests/test_ports.py`` checks it): ``MemoryStore`` those of ``VaultStore``,
+``FakeGateway`` those of ``JenkinsGateway``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class MemoryStore:
         self.credentials: dict = {}
         self.quota: dict[str, tuple[dict, int]] = {}
         self.revoking: set[tuple[str, str]] = set()
+        self.malformed: set[tuple[str, str]] = set()
+        self.config = None
         self.fail_writes = False
         self.lock = threading.Lock()
 
@@ -52,6 +56,9 @@ class MemoryStore:
             table[key] = (data, version + 1)
             return version + 1
 
+    def get_jenkins_config(self):
+        return self.config
+
     def get_credential(self, name):
         return self.credentials.get(name)
 
@@ -66,7 +73,13 @@ class MemoryStore:
 
     def get_lease(self, role, suffix):
         found = self.leases.get((role, suffix))
-        return (LeaseRecord.from_record(found[0]), found[1]) if found else None
+        if not found:
+            return None
+        try:
+            return LeaseRecord.from_record(found[0]), found[1]
+        except (TypeError, KeyError, ValueError, AttributeError):
+            self.malformed.add((role, suffix))  # as VaultStore: remembered, treated as absent
+            return None
 
     def get_leases(self, keys):
         return [found for found in (self.get_lease(*k) for k in keys) if found]
@@ -76,6 +89,10 @@ class MemoryStore:
 
     def delete_lease(self, role, suffix):
         self.leases.pop((role, suffix), None)
+        self.malformed.discard((role, suffix))
+
+    def malformed_leases(self):
+        return set(self.malformed)
 
     def list_leases(self, role):
         return [s for (r, s) in self.leases if r == role]
@@ -121,13 +138,20 @@ class FakeMinted:
 
 class FakeGateway:
     jenkins_url = "http://jenkins.test/"
+    call_timeout = 0.0
 
     def __init__(self):
         self.live: dict[str, FakeMinted] = {}
         self.revoked: list[str] = []
         self.fail_mint = False
         self.fail_revoke = False
+        self.refused: set[str] = set()  # names of the credentials Jenkins refuses
+        self.on_credential = None
+        self.closed = False
         self.lock = threading.Lock()
+
+    def close(self):
+        self.closed = True
 
     def mint(self, role, name):
         if self.fail_mint:
@@ -161,13 +185,22 @@ class FakeGateway:
             return [TokenInfo(uuid=m.uuid, name=m.name) for m in self.live.values()
                     if m.user == role.jenkins_user]
 
-    def strategy(self, kind, credential):
-        gateway = self
+    def revoke_token(self, role, uuid):
+        self._revoke(uuid)
 
-        class _Strategy:
-            def revoke(self, *, user, uuid):
-                gateway._revoke(uuid)
-        return _Strategy()
+    # -- what the credentials' rotation and health checks use -------------------------------
+
+    def check_credential(self, stored):
+        return stored.name not in self.refused
+
+    def mint_credential_token(self, stored, name):
+        minted = FakeMinted(stored.username, secrets.token_hex(8), name, "11" + secrets.token_hex(16))
+        with self.lock:
+            self.live[minted.uuid] = minted
+        return minted, stored.token_uuid
+
+    def revoke_credential_token(self, stored, uuid):
+        self._revoke(uuid)
 
 
 class Clock:

@@ -8,7 +8,7 @@ import pytest
 from jenkins_broker.errors import JenkinsConnectionError
 from jenkins_broker.leases import Backoff, LeaseManager
 from jenkins_broker.observability import AUDIT_LOGGER
-from jenkins_broker.reaper import Reaper
+from jenkins_broker.reaper import LeaseSchedule, Reaper
 from jenkins_broker.records import Requester, token_fingerprint
 from jenkins_broker.roles import build_role
 from jenkins_broker.shared import SharedRotator
@@ -30,7 +30,8 @@ def test_every_lifecycle_event_is_one_json_line_with_the_standard_fields(trail):
     store, gateway, clock = MemoryStore(), FakeGateway(), Clock()
     store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
                                          "credential": "ci-bot", "ttl": 60, "shared": True}))
-    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=4))
+    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=4),
+                           scheduler=LeaseSchedule())
     reaper = Reaper(manager, store, clock=clock)
     alice = Requester("acc-a", "ent-a", "alice")
     record, value = manager.mint("ci-bot", requester=alice)

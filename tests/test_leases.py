@@ -209,3 +209,61 @@ def test_a_lease_of_a_suspended_role_cannot_be_renewed_and_the_sweep_revokes_lat
     swept, _ = store.get_lease("ci-bot", late.suffix)
     assert swept.revoking and swept.due_at == clock.now and ("ci-bot", late.suffix) in store.revoking
     assert manager.sweep_suspended() == 0  # already revoking: not handed over again
+
+
+# -- how a revocation at expiry ends: a declared outcome, not a mark on an exception ------
+
+class _Scheduled:
+    """A scheduler that remembers what it was told."""
+
+    def __init__(self):
+        self.told: list[tuple[str, object]] = []
+
+    def schedule(self, record, version):
+        self.told.append(("schedule", record))
+
+    def forget(self, role, suffix):
+        self.told.append(("forget", suffix))
+
+
+def test_reap_says_how_the_revocation_at_expiry_ended(world):
+    from jenkins_broker.leases import Revocation
+    _, store, gateway, clock = world
+    scheduler = _Scheduled()
+    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=60),
+                           scheduler=scheduler)
+    record, _ = manager.mint("ci-bot", ttl=10)
+    stale = store.get_lease("ci-bot", record.suffix)
+    manager.renew(record.lease_id, 20)
+    clock.advance(11)
+    assert manager.reap(*stale) is Revocation.SKIPPED  # renewed meanwhile: read it again
+    gateway.fail_revoke = True
+    clock.advance(10)
+    # Jenkins failing is no exception to the reaper: recorded, and its retry scheduled.
+    assert manager.reap(*store.get_lease("ci-bot", record.suffix)) is Revocation.RETRYING
+    failed, _ = store.get_lease("ci-bot", record.suffix)
+    assert failed.revoke_attempts == 1 and failed.last_error
+    assert scheduler.told[-1] == ("schedule", failed)
+    gateway.fail_revoke = False
+    clock.advance(2)
+    assert manager.reap(*store.get_lease("ci-bot", record.suffix)) is Revocation.REVOKED
+    assert scheduler.told[-1] == ("forget", record.suffix) and store.leases == {}
+    # Only a record that cannot even be claimed raises, and then nothing was scheduled.
+    other, _ = manager.mint("ci-bot", ttl=1)
+    clock.advance(2)
+    told = len(scheduler.told)
+    store.fail_writes = True
+    with pytest.raises(VaultUnavailable):
+        manager.reap(*store.get_lease("ci-bot", other.suffix))
+    assert len(scheduler.told) == told
+
+
+def test_a_claim_is_held_as_long_as_the_gateway_says_a_revocation_can_take(world):
+    _, store, gateway, clock = world
+    manager = LeaseManager(store, gateway, clock=clock, claim_timeout=5)
+    record, _ = manager.mint("ci-bot")
+    held = []
+    gateway.revoke = lambda r: held.append(store.get_lease(r.role, r.suffix)[0].claimed_until)
+    gateway.call_timeout = 80.0  # a slow Jenkins: another replica must not take over meanwhile
+    assert manager.revoke(record.lease_id)
+    assert held == [clock.now + 80.0]

@@ -3,7 +3,7 @@
 import pytest
 
 from jenkins_broker.leases import Backoff, LeaseManager
-from jenkins_broker.reaper import Reaper
+from jenkins_broker.reaper import LeaseSchedule, Reaper
 from jenkins_broker.roles import build_role
 from tests.fakes import Clock, FakeGateway, MemoryStore
 
@@ -14,7 +14,8 @@ def make(store=None, gateway=None, clock=None):
     clock = clock or Clock()
     store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
                                          "credential": "ci-bot", "ttl": 60}))
-    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=8))
+    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=8),
+                           scheduler=LeaseSchedule())
     reaper = Reaper(manager, store, workers=4, clock=clock)
     return manager, reaper, store, gateway, clock
 
@@ -119,7 +120,7 @@ def test_background_loop_reaps_without_being_asked():
     store, gateway = MemoryStore(), FakeGateway()
     store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
                                          "credential": "ci-bot", "ttl": 1}))
-    manager = LM(store, gateway)
+    manager = LM(store, gateway, scheduler=LeaseSchedule())
     reaper = Reaper(manager, store).start()
     try:
         record, _ = manager.mint("ci-bot", ttl=1)
@@ -130,3 +131,15 @@ def test_background_loop_reaps_without_being_asked():
         assert record.token_uuid in gateway.revoked
     finally:
         reaper.stop()
+
+
+def test_the_reaper_works_off_the_index_its_manager_was_built_with_and_changes_nothing_of_it():
+    store, gateway = MemoryStore(), FakeGateway()
+    with pytest.raises(TypeError, match="scheduler=LeaseSchedule"):
+        Reaper(LeaseManager(store, gateway), store)
+    index = LeaseSchedule()
+    manager = LeaseManager(store, gateway, scheduler=index)
+    before = dict(vars(manager))
+    reaper = Reaper(manager, store)
+    assert vars(manager) == before and reaper.index is index
+    reaper.stop()

@@ -151,10 +151,9 @@ def test_a_lease_whose_token_was_revoked_outside_the_broker_is_settled(setup):
     from jenkins_broker.leases import LeaseManager
     gateway, reconciler, _, _ = setup
     store = reconciler.store
-    manager = LeaseManager(store, gateway, clock=reconciler.clock)
-    reconciler.on_gone = manager.token_gone
     settled = []
-    manager.on_revoked = settled.append
+    manager = LeaseManager(store, gateway, clock=reconciler.clock, on_revoked=settled.append)
+    reconciler.on_gone = manager.token_gone
     record, _ = manager.mint("ci-bot", shared=True)
     other, _ = manager.mint("ci-bot")
     gateway.live.pop(record.token_uuid)  # a holder revoked it in Jenkins
@@ -193,3 +192,20 @@ def test_user_ids_that_differ_in_case_are_one_user(setup):
     reconciler.clock.advance(61)
     counts = reconciler.run()
     assert counts["foreign"] == counts["orphans"] == 0 and gateway.revoked == []
+
+
+def test_the_token_of_a_malformed_lease_record_is_revoked_and_the_record_deleted(setup):
+    """The store reports the records it could not read (``malformed_leases``, a declared
+    port); reconciliation revokes their tokens by name, then deletes them."""
+    gateway, reconciler, _, trail = setup
+    store = reconciler.store
+    suffix = "0123456789abcdef01234567"
+    store.leases[("ci-bot", suffix)] = ({"role": "ci-bot", "written": "by hand"}, 1)
+    token = gateway.add_token("ci-bot", f"jenkins-broker-ci-bot-{suffix}")
+    reconciler.run()
+    assert store.malformed_leases() == {("ci-bot", suffix)} and token in gateway.live
+    reconciler.clock.advance(61)
+    assert reconciler.run()["orphans"] == 1
+    assert gateway.revoked == [token]
+    assert ("ci-bot", suffix) not in store.leases and store.malformed_leases() == set()
+    assert [x["reason"] for x in trail() if x["event"] == "revoke"] == ["orphan: malformed lease record"]

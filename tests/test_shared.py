@@ -1,14 +1,14 @@
 """Shared mode rotation against in-memory fakes."""
 
 from jenkins_broker.leases import LeaseManager
-from jenkins_broker.reaper import Reaper
+from jenkins_broker.reaper import LeaseSchedule, Reaper
 from jenkins_broker.roles import build_role
 from jenkins_broker.shared import SharedRotator
 from tests.fakes import Clock, FakeGateway, MemoryStore
 
 
 def make(store, gateway, clock):
-    manager = LeaseManager(store, gateway, clock=clock)
+    manager = LeaseManager(store, gateway, clock=clock, scheduler=LeaseSchedule())
     reaper = Reaper(manager, store, clock=clock)
     return manager, reaper, SharedRotator(manager, store, clock=clock)
 

@@ -4,7 +4,7 @@ import pytest
 
 from jenkins_broker.errors import CallerTokenGone, VaultUnavailable
 from jenkins_broker.leases import Backoff, LeaseManager
-from jenkins_broker.reaper import Reaper
+from jenkins_broker.reaper import LeaseSchedule, Reaper
 from jenkins_broker.records import Requester
 from jenkins_broker.roles import build_role
 from jenkins_broker.tokenwatch import TokenWatch
@@ -33,7 +33,8 @@ def world():
     store, gateway, clock = MemoryStore(), FakeGateway(), Clock()
     store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
                                          "credential": "ci-bot", "ttl": "10m"}))
-    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=4))
+    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=4),
+                           scheduler=LeaseSchedule())
     reaper = Reaper(manager, store, clock=clock)
     tokens = Tokens()
     watch = TokenWatch(manager, reaper, tokens, rate=1e6)

@@ -81,14 +81,15 @@ def open_store():
                       cache_seconds=0)
 
 
-def open_manager():
-    """A lease manager over the environment's Vault and the Jenkins stored in it."""
+def open_manager(scheduler=None):
+    """A lease manager over the environment's Vault and the Jenkins stored in it (scheduling
+    into ``scheduler``, if given)."""
     from .gateway import JenkinsGateway
     from .leases import LeaseManager
 
     store = open_store()
     gateway = JenkinsGateway(store)
-    return LeaseManager(store, gateway), store, gateway
+    return LeaseManager(store, gateway, scheduler=scheduler), store, gateway
 
 
 def read_secret(args: argparse.Namespace, what: str) -> str | None:
@@ -271,9 +272,9 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
-    from .reaper import Reaper
+    from .reaper import LeaseSchedule, Reaper
     from .reconcile import Reconciler
-    manager, store, gateway = open_manager()
+    manager, store, gateway = open_manager(LeaseSchedule())
     reaper = Reaper(manager, store)
     try:
         loaded = reaper.load()

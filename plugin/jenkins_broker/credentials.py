@@ -26,11 +26,12 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from .connection import StoredCredential
 from .errors import (BrokerError, ConfigError, InvalidRequest, JenkinsAuthError, JenkinsUnsupported,
                      redact)
+from .jenkins.models import MintedToken
 from .observability import Metrics, audit
 from .roles import DEFAULT_PREFIX, Role
 
@@ -39,7 +40,10 @@ log = logging.getLogger(__name__)
 CREDENTIAL_TOKEN_INFIX = "credential-"
 
 
+@runtime_checkable
 class CredentialStore(Protocol):
+    """The part of the Vault store credential rotation and health need."""
+
     def get_credential(self, name: str) -> StoredCredential | None: ...
     def forget_credential(self, name: str) -> None: ...
     def put_credential(self, credential: StoredCredential) -> None: ...
@@ -47,12 +51,23 @@ class CredentialStore(Protocol):
     def get_role(self, name: str) -> Role | None: ...
 
 
+@runtime_checkable
+class CredentialGateway(Protocol):
+    """The part of the Jenkins side credential rotation and health need."""
+
+    def check_credential(self, stored: StoredCredential) -> bool: ...
+    def mint_credential_token(self, stored: StoredCredential,
+                              name: str) -> tuple[MintedToken, str | None]: ...
+    def revoke_credential_token(self, stored: StoredCredential, uuid: str) -> None: ...
+
+
 def credential_token_name(name: str, prefix: str = DEFAULT_PREFIX) -> str:
     """The name of the token the broker mints as credential ``name``."""
     return f"{prefix}{CREDENTIAL_TOKEN_INFIX}{name}"
 
 
-def rotate(store: CredentialStore, gateway: Any, name: str, given: StoredCredential | None = None, *,
+def rotate(store: CredentialStore, gateway: CredentialGateway, name: str,
+           given: StoredCredential | None = None, *,
            clock: Callable[[], float] = time.time) -> dict[str, Any]:
     """Replace token credential ``name`` (or ``given``, a credential being written) with a
     token the broker mints itself; store it; revoke the replaced one.
@@ -101,7 +116,8 @@ def rotate(store: CredentialStore, gateway: Any, name: str, given: StoredCredent
     return result
 
 
-def write_token_credential(store: CredentialStore, gateway: Any, credential: StoredCredential, *,
+def write_token_credential(store: CredentialStore, gateway: CredentialGateway,
+                           credential: StoredCredential, *,
                            rotate_it: bool = True) -> dict[str, Any]:
     """Store a credential being written; a token one is rotated first (unless ``rotate_it``
     is false, or Jenkins is older than 2.129 and cannot mint one: then it is stored as
@@ -123,7 +139,7 @@ def write_token_credential(store: CredentialStore, gateway: Any, credential: Sto
 class CredentialHealth:
     """Whether Jenkins accepts each stored credential that a role uses, known at once."""
 
-    def __init__(self, store: CredentialStore, gateway: Any, *, metrics: Metrics,
+    def __init__(self, store: CredentialStore, gateway: CredentialGateway, *, metrics: Metrics,
                  interval: float = 10.0, clock: Callable[[], float] = time.time):
         self.store = store
         self.gateway = gateway

@@ -9,7 +9,7 @@ such a write.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from .connection import JenkinsConfig, StoredCredential, open_client
 from .errors import ConfigError, JenkinsAuthError
@@ -19,6 +19,7 @@ from .records import LeaseRecord
 from .roles import Role
 
 
+@runtime_checkable
 class ConnectionStore(Protocol):
     def get_jenkins_config(self) -> JenkinsConfig | None: ...
     def get_credential(self, name: str) -> StoredCredential | None: ...
@@ -124,6 +125,12 @@ class JenkinsGateway:
         """Revoke the token of ``record`` with the strategy and credential that minted it."""
         self._call(record.strategy, record.credential, lambda s: s.revoke(
             user=record.jenkins_user, uuid=record.token_uuid))
+
+    def revoke_token(self, role: Role, uuid: str) -> None:
+        """Revoke token ``uuid`` of the role's Jenkins user with the role's strategy and
+        credential (reconciliation: orphans, foreign tokens, the tokens of failed mints)."""
+        self._call(role.strategy, role.credential, lambda s: s.revoke(
+            user=role.jenkins_user, uuid=uuid))
 
     def list_tokens(self, role: Role) -> list[TokenInfo]:
         """The tokens Jenkins holds for the role's user (for reconciliation)."""

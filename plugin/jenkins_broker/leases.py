@@ -1,8 +1,10 @@
 """The lease lifecycle: mint, renew, revoke, look up and list per-request leases.
 
-This is domain code: it imports neither Flask, hvac nor requests. It receives a
-store (Vault), a Jenkins gateway and a scheduler (the reaper) in its
-constructor, so tests can hand in fakes.
+This is domain code: it imports neither Flask, hvac nor requests. It receives
+every port in its constructor: a store (Vault), a Jenkins gateway, a scheduler
+(the reaper's index), the callers' tokens (Vault, by accessor) and who to tell
+about a revoked token or an uncertain mint; tests hand in fakes, and the
+composition root (:mod:`jenkins_broker.service`) wires the real ones.
 
 The ordering that the guarantees rest on:
 
@@ -16,11 +18,12 @@ The ordering that the guarantees rest on:
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import time
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
 from .errors import (BrokerError, CallerTokenGone, InvalidRequest, JenkinsProtocolError,
                      JenkinsUnavailable, LeaseNotFound, LeaseRevoking, RoleDisabled, UnknownRole,
@@ -34,19 +37,26 @@ from .roles import Role
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class Minted(Protocol):
-    """What the Jenkins gateway returns for a new token."""
+    """What the Jenkins gateway returns for a new token (read, never changed)."""
 
-    user: str
-    uuid: str | None
-    name: str
-    value: str
+    @property
+    def user(self) -> str: ...
+    @property
+    def uuid(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> str: ...
 
 
+@runtime_checkable
 class Store(Protocol):
     """The part of the Vault store the lease lifecycle needs."""
 
     def get_role(self, name: str) -> Role | None: ...
+    def list_roles(self) -> list[str]: ...
     def put_role(self, role: Role) -> None: ...
     def delete_shared(self, role: str) -> None: ...
     def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
@@ -60,15 +70,22 @@ class Store(Protocol):
     def put_quota(self, role: str, data: dict[str, Any], cas: int) -> int: ...
 
 
+@runtime_checkable
 class Gateway(Protocol):
     """The part of the Jenkins side the lease lifecycle needs."""
 
-    jenkins_url: str
+    @property
+    def jenkins_url(self) -> str: ...
+    @property
+    def call_timeout(self) -> float:
+        """The longest one revocation can take (a claim is held at least that long)."""
+        ...
 
     def mint(self, role: Role, name: str) -> Minted: ...
     def revoke(self, record: LeaseRecord) -> None: ...
 
 
+@runtime_checkable
 class CallerTokens(Protocol):
     """Vault's view of the callers' tokens, asked with the broker's own token."""
 
@@ -77,11 +94,21 @@ class CallerTokens(Protocol):
         ``CallerTokenGone`` if it was revoked or expired."""
 
 
+@runtime_checkable
 class Scheduler(Protocol):
-    """Told about every lease whose expiry it must act on (the reaper)."""
+    """Told about every lease whose expiry must be acted on (the reaper's index,
+    :class:`jenkins_broker.reaper.LeaseSchedule`)."""
 
     def schedule(self, record: LeaseRecord, version: int) -> None: ...
     def forget(self, role: str, suffix: str) -> None: ...
+
+
+class Revocation(enum.Enum):
+    """How :meth:`LeaseManager.reap` ended."""
+
+    REVOKED = "revoked"    # the token is revoked in Jenkins and its record deleted
+    SKIPPED = "skipped"    # renewed, gone, or being revoked elsewhere: read the record again
+    RETRYING = "retrying"  # Jenkins failed: the failure is recorded and the retry scheduled
 
 
 class Backoff:
@@ -102,20 +129,26 @@ class LeaseManager:
 
     def __init__(self, store: Store, gateway: Gateway, *, metrics: Metrics | None = None,
                  scheduler: Scheduler | None = None, backoff: Backoff | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, claim_timeout: float = 30.0,
+                 caller_tokens: CallerTokens | None = None,
+                 on_revoked: Callable[[LeaseRecord], None] | None = None,
+                 on_uncertain_mint: Callable[[Role, str], None] | None = None):
+        """``scheduler``: told of every lease to act on at its end (None: nobody reaps).
+        ``claim_timeout``: seconds a revocation's claim holds off the other replicas.
+        ``caller_tokens``: asked at renewal when the caller's token expires (leases never
+        outlive it; None: as recorded at mint). ``on_revoked`` is called with the claimed
+        record once its token is revoked in Jenkins; ``on_uncertain_mint`` with (role,
+        token name) when a mint failed after maybe reaching Jenkins."""
         self.store = store
         self.gateway = gateway
         self.metrics = metrics or Metrics()
         self.scheduler = scheduler
         self.backoff = backoff or Backoff()
         self.clock = clock
-        self.claim_timeout = 30.0
-        # Called with (role, token name) when a mint failed after maybe reaching Jenkins.
-        self.on_uncertain_mint: Callable[[Role, str], None] | None = None
-        # Called with the claimed record once a token is revoked in Jenkins.
-        self.on_revoked: Callable[[LeaseRecord], None] | None = None
-        # Looks up the callers' tokens at renewal (leases never outlive them).
-        self.caller_tokens: CallerTokens | None = None
+        self.claim_timeout = claim_timeout
+        self.caller_tokens = caller_tokens
+        self.on_revoked = on_revoked
+        self.on_uncertain_mint = on_uncertain_mint
         self.places = LivePlaces(store, self.metrics, clock)
 
     # -- helpers -------------------------------------------------------------
@@ -321,15 +354,31 @@ class LeaseManager:
         revoking at once (no renewal from then on, retries counted from now) and is not
         given up when a renewal races it. ``actor`` is who asked (for the audit trail).
         """
+        outcome, failure = self._end(record, version, cause=cause, actor=actor)
+        if failure is not None:
+            raise failure
+        return outcome is Revocation.REVOKED
+
+    def reap(self, record: LeaseRecord, version: int) -> Revocation:
+        """End a lease at its expiry (the reaper's call): claim, revoke in Jenkins, delete
+        the record. A Jenkins failure is not raised: it is recorded, logged and its retry
+        scheduled (``RETRYING``). Raises ``VaultError`` only when the record could not be
+        claimed, and then nothing was scheduled."""
+        return self._end(record, version, cause="expiry")[0]
+
+    def _end(self, record: LeaseRecord, version: int, *, cause: str,
+             actor: Requester | None = None) -> tuple[Revocation, BrokerError | None]:
+        """:meth:`revoke_record`'s work: the outcome, and the Jenkins error of a failed
+        attempt (its retry scheduled)."""
         asked = None if cause == "expiry" else cause
         for _ in range(5):
             now = self.clock()
             if record.claimed_until is not None and record.claimed_until > now:
-                return False  # being revoked elsewhere right now; its claim ends the race
+                return Revocation.SKIPPED, None  # being revoked elsewhere; its claim ends the race
             # If this replica dies mid-revocation, another one takes over after the claim times out.
             # Held at least as long as the Jenkins calls may take, so a slow revocation is not
             # taken over (and done twice) by another replica.
-            hold = max(self.claim_timeout, getattr(self.gateway, "call_timeout", 0.0))
+            hold = max(self.claim_timeout, self.gateway.call_timeout)
             claim = record.claimed(now, now + hold, asked)
             try:
                 # The check-and-set write is the claim: if it loses, the record changed meanwhile.
@@ -337,10 +386,10 @@ class LeaseManager:
                 break
             except VaultConflict:
                 if asked is None:
-                    return False  # renewed or claimed elsewhere: the reaper looks again
+                    return Revocation.SKIPPED, None  # renewed or claimed elsewhere: look again
                 found = self.store.get_lease(record.role, record.suffix)
                 if found is None:
-                    return False
+                    return Revocation.SKIPPED, None
                 record, version = found
         else:
             raise VaultConflict("the lease changed repeatedly while revoking it; try again",
@@ -353,8 +402,7 @@ class LeaseManager:
             self.gateway.revoke(record)
         except BrokerError as exc:  # Jenkins down, its credential deleted, Vault unreadable...
             self._revocation_failed(claim, claimed_version, exc)
-            exc.retry_scheduled = True  # the reaper need not schedule it again
-            raise
+            return Revocation.RETRYING, exc
         crash_point("revoke:after-jenkins")
         try:
             self.store.delete_lease(record.role, record.suffix)
@@ -376,7 +424,7 @@ class LeaseManager:
                     lag_seconds=round(lag, 3) if reason == "expiry" else None)
         if self.on_revoked is not None:
             self.on_revoked(claim)
-        return True
+        return Revocation.REVOKED, None
 
     def _mark_revoking(self, record: LeaseRecord) -> None:
         # Every replica's resync reads these, so a revocation asked for on one replica is
@@ -403,6 +451,13 @@ class LeaseManager:
         found = self.store.get_lease(record.role, record.suffix)
         if found is not None:
             self.revoke_record(*found, cause="revoked-outside")
+
+    def drop(self, role: str, suffix: str) -> None:
+        """Delete the record of a lease whose token died without a revocation (a legacy
+        token that ``changeToken`` replaced), and stop scheduling it."""
+        self.store.delete_lease(role, suffix)
+        if self.scheduler is not None:
+            self.scheduler.forget(role, suffix)
 
     def request_revocation(self, record: LeaseRecord, version: int, *, cause: str) -> bool:
         """Mark a lease revoking now and leave the Jenkins call to the reaper (due at once,

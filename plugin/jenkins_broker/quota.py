@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from .errors import QuotaExceeded, VaultConflict, VaultError, redact
 from .observability import Metrics
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 QUOTA_WINDOW = 120.0
 
 
+@runtime_checkable
 class QuotaStore(Protocol):
     def list_leases(self, role: str) -> list[str]: ...
     def get_quota(self, role: str) -> tuple[dict[str, Any], int] | None: ...

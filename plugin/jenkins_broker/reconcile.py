@@ -45,13 +45,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Protocol, runtime_checkable
 
 from .connection import StoredCredential
 from .credentials import credential_token_name
 from .errors import BrokerError, redact
 from .observability import Metrics, audit
-from .jenkins.models import LEGACY_TOKEN_ID
+from .jenkins.models import LEGACY_TOKEN_ID, TokenInfo
 from .records import LeaseRecord, parse_engine_token_name, parse_token_name
 from .roles import DEFAULT_PREFIX, Role
 
@@ -61,7 +61,10 @@ log = logging.getLogger(__name__)
 ENGINE_LONGEST_LEASE = 32 * 86400
 
 
+@runtime_checkable
 class ReconcileStore(Protocol):
+    """The part of the Vault store reconciliation reads (and the records it deletes)."""
+
     def list_roles(self) -> list[str]: ...
     def get_role(self, name: str) -> Role | None: ...
     def list_lease_roles(self) -> list[str]: ...
@@ -72,8 +75,25 @@ class ReconcileStore(Protocol):
     def list_credentials(self) -> list[str]: ...
     def get_credential(self, name: str) -> StoredCredential | None: ...
     def forget_credential(self, name: str) -> None: ...
+    def malformed_leases(self) -> set[tuple[str, str]]:
+        """(role, suffix) of the lease records that could not be read as one (until deleted)."""
+        ...
 
 
+@runtime_checkable
+class ReconcileGateway(Protocol):
+    """The part of the Jenkins side reconciliation needs."""
+
+    def list_tokens(self, role: Role) -> list[TokenInfo]:
+        """The tokens of the role's Jenkins user, listed with the role's credential."""
+        ...
+
+    def revoke_token(self, role: Role, uuid: str) -> None:
+        """Revoke token ``uuid`` of the role's Jenkins user, with the role's credential."""
+        ...
+
+
+@runtime_checkable
 class RecordIndex(Protocol):
     """Lease records already in memory (the reaper's index), to spare reading them again."""
 
@@ -84,9 +104,10 @@ class Reconciler:
     """Revokes tokens on the broker's Jenkins users that nothing accounts for (see the
     module docstring), and the tokens of mints that failed after reaching Jenkins."""
 
-    def __init__(self, store: ReconcileStore, gateway, *, metrics: Metrics,
+    def __init__(self, store: ReconcileStore, gateway: ReconcileGateway, *, metrics: Metrics,
                  grace: float = 60.0, clock: Callable[[], float] = time.time,
-                 index: RecordIndex | None = None, engine_shares_users: bool = False):
+                 index: RecordIndex | None = None, engine_shares_users: bool = False,
+                 on_gone: Callable[[LeaseRecord], None] | None = None):
         self.store = store
         self.gateway = gateway
         self.metrics = metrics
@@ -95,7 +116,7 @@ class Reconciler:
         self.index = index
         self.engine_shares_users = engine_shares_users
         # Called with a lease record whose token Jenkins no longer lists (see _leases_gone).
-        self.on_gone: Callable[[LeaseRecord], None] | None = None
+        self.on_gone = on_gone
         self._first_seen: dict[str, float] = {}
         self._reported: set[str] = set()  # foreign tokens already reported (report mode)
         self._missing: dict[str, int] = {}  # lease token uuid -> listings in a row that missed it
@@ -135,12 +156,11 @@ class Reconciler:
             else:
                 try:
                     tokens = self.gateway.list_tokens(role)
-                    strategy = self.gateway.strategy(role.strategy, role.credential)
                     settled = set(names)
                     for token in tokens:
                         if token.name in names:
                             try:
-                                strategy.revoke(user=role.jenkins_user, uuid=token.uuid)
+                                self.gateway.revoke_token(role, token.uuid)
                             except BrokerError:
                                 settled.discard(token.name)
                                 failed = True
@@ -190,11 +210,13 @@ class Reconciler:
                             lister.jenkins_user, redact(str(exc)))
         leases = self._leases_by_user()
         credentials = self._credentials()
+        malformed = self.store.malformed_leases()
         seen: set[str] = set()
         for user, (listed_at, tokens) in listed.items():
             if should_stop():
                 break
-            judge = _UserPass(self, user, users[user], credentials, leases.get(user, {}), counts, seen)
+            judge = _UserPass(self, user, users[user], credentials, leases.get(user, {}), counts, seen,
+                              malformed)
             judge.run(tokens, listed_at, should_stop)
         # Forget tokens that are gone, so these maps do not grow for ever.
         for uuid in list(self._first_seen):
@@ -247,8 +269,9 @@ class _UserPass:
 
     def __init__(self, owner: Reconciler, user: str, roles: list[Role],
                  credentials: list[StoredCredential], leases: dict[str, LeaseRecord],
-                 counts: dict[str, int], seen: set[str]):
+                 counts: dict[str, int], seen: set[str], malformed: set[tuple[str, str]]):
         self.owner = owner
+        self.malformed = malformed
         self.roles = roles
         self.leases = leases
         self.counts = counts
@@ -291,7 +314,7 @@ class _UserPass:
         parsed = next((p for p in (parse_token_name(token.name, x) for x in self.prefixes) if p), None)
         if parsed is not None:
             role, suffix = parsed
-            malformed = parsed in getattr(self.owner.store, "malformed", ())
+            malformed = parsed in self.malformed
             if suffix in self.recorded.get(role, ()) and not malformed:
                 self._foreign(token, "a broker-named token that its lease record does not name")
             elif self._past_grace(token):
@@ -338,8 +361,7 @@ class _UserPass:
 
     def _revoke(self, token) -> bool:
         try:
-            self.owner.gateway.strategy(self.lister.strategy, self.lister.credential).revoke(
-                user=self.user, uuid=token.uuid)
+            self.owner.gateway.revoke_token(self.lister, token.uuid)
         except BrokerError as exc:
             self.counts["errors"] += 1
             log.warning("could not revoke token %s of Jenkins user %s: %s", token.name, self.user,
@@ -357,9 +379,7 @@ class _UserPass:
         audit("revoke", role=role, token_uuid=token.uuid, token_name=token.name, jenkins_user=self.user,
               reason="orphan: malformed lease record" if malformed else "orphan: no lease record")
         if malformed:
-            suffix = token.name.rpartition("-")[2]
-            self.owner.store.delete_lease(role, suffix)
-            self.owner.store.malformed.discard((role, suffix))
+            self.owner.store.delete_lease(role, token.name.rpartition("-")[2])
 
     def _engine_token(self, token, engine_role: str, deadline: int) -> None:
         if self.now - deadline > self.owner.grace:

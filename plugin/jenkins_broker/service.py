@@ -1,8 +1,13 @@
 """The composition root: builds the broker's parts from settings and runs their threads.
 
 ``Services`` holds what the HTTP layer and the command line use: the Vault
-store, the Jenkins gateway, the caller authorizer, the lease manager, the
-reaper (which also drives shared rotation and reconciliation), and metrics.
+store, the Jenkins gateway, the caller authorizer, the lease manager and the
+index it schedules into, the reaper (it revokes leases at their end, nothing
+else), the mint fast path, and metrics. Every part gets its collaborators in its
+constructor, here. Three background loops run once started: the reaper's, the
+token watch's, and the maintenance loop of ``Services`` itself, which drives shared
+rotation, the sweep of suspended roles, the credential checks and reconciliation,
+apart from the reaper so that a Jenkins that hangs never delays a revocation.
 """
 
 from __future__ import annotations
@@ -10,22 +15,47 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from . import __version__
 from .config import BrokerSettings
-from .credentials import CredentialHealth
+from .credentials import CredentialGateway, CredentialHealth, CredentialStore
 from .errors import BrokerError, redact
-from .gateway import JenkinsGateway
-from .leases import Backoff, LeaseManager
+from .gateway import ConnectionStore, JenkinsGateway
+from .leases import Backoff, CallerTokens, Gateway, LeaseManager, Store
 from .observability import Metrics
-from .reaper import Reaper
-from .reconcile import Reconciler
-from .shared import SharedRotator
+from .quota import QuotaStore
+from .reaper import IndexStore, LeaseSchedule, Reaper
+from .reconcile import ReconcileGateway, Reconciler, ReconcileStore
+from .shared import SharedRotator, SharedStore
 from .tokenwatch import TokenWatch
-from .web.auth import FastPath
+from .web.auth import Authorizer, FastPath
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class BrokerStore(Store, IndexStore, ReconcileStore, SharedStore, CredentialStore, QuotaStore,
+                  ConnectionStore, Protocol):
+    """Every port of the Vault store that the broker's parts use
+    (:class:`jenkins_broker.vault.store.VaultStore`)."""
+
+
+@runtime_checkable
+class BrokerGateway(Gateway, ReconcileGateway, CredentialGateway, Protocol):
+    """Every port of the Jenkins side that the broker's parts use
+    (:class:`jenkins_broker.gateway.JenkinsGateway`)."""
+
+    on_credential: Callable[[str, bool], None] | None
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class CallerAuthority(Authorizer, CallerTokens, Protocol):
+    """Vault's answers about the callers' tokens: the web layer's checks with the caller's
+    token, and the lookups by accessor of the lease manager and the token watch
+    (:class:`jenkins_broker.vault.authz.CallerAuthz`)."""
 
 
 class Services:
@@ -33,10 +63,10 @@ class Services:
 
     version = __version__
 
-    def __init__(self, store: Any, gateway: JenkinsGateway, authorizer: Any, *,
+    def __init__(self, store: BrokerStore, gateway: BrokerGateway, authorizer: CallerAuthority, *,
                  settings: BrokerSettings | None = None, renewer: Any = None,
                  closers: tuple = ()):
-        self.settings = settings or BrokerSettings()
+        self.settings = s = settings or BrokerSettings()
         self.store = store
         self.gateway = gateway
         self.authorizer = authorizer
@@ -44,27 +74,28 @@ class Services:
         self._closers = closers
         self.metrics = Metrics()
         self.fast_path = FastPath()
-        s = self.settings
-        self.manager = LeaseManager(store, gateway, metrics=self.metrics,
-                                    backoff=Backoff(base=s.retry_base, cap=s.retry_cap))
-        self.manager.claim_timeout = s.claim_timeout
+        # Each part gets its ports in its constructor, here and nowhere else. Two pairs call
+        # each other: the lease manager tells the reconciler of a mint that may have reached
+        # Jenkins and the rotator of a revoked shared token, while they settle and mint
+        # through the manager; a lambda, read when called, closes each loop.
+        self.index = LeaseSchedule()
+        self.reconciler = Reconciler(store, gateway, metrics=self.metrics, grace=s.orphan_grace,
+                                     index=self.index, engine_shares_users=s.engine_shares_users,
+                                     on_gone=lambda record: self.manager.token_gone(record))
+        self.manager = LeaseManager(
+            store, gateway, metrics=self.metrics, scheduler=self.index,
+            backoff=Backoff(base=s.retry_base, cap=s.retry_cap), claim_timeout=s.claim_timeout,
+            # Leases follow their caller's Vault token: capped at renewal, revoked with it.
+            caller_tokens=authorizer, on_uncertain_mint=self.reconciler.suspect,
+            on_revoked=lambda record: self.rotator.replace_revoked(record))
         self.rotator = SharedRotator(self.manager, store)
-        self.manager.on_revoked = self.rotator.replace_revoked
         self.reaper = Reaper(self.manager, store, workers=s.reap_workers,
                              resync_interval=s.resync_interval)
-        self.reconciler = Reconciler(store, gateway, metrics=self.metrics, grace=s.orphan_grace,
-                                     index=self.reaper, engine_shares_users=s.engine_shares_users)
-        self.manager.on_uncertain_mint = self.reconciler.suspect
-        self.reconciler.on_gone = self.manager.token_gone
         self.credentials = CredentialHealth(store, gateway, metrics=self.metrics,
                                             interval=s.credential_check_interval)
         gateway.on_credential = self.credentials.report
-        self.tokenwatch: TokenWatch | None = None
-        if hasattr(authorizer, "token_expiry"):
-            # Leases follow their caller's Vault token: capped at renewal, revoked with it.
-            self.manager.caller_tokens = authorizer
-            self.tokenwatch = TokenWatch(self.manager, self.reaper, authorizer,
-                                         interval=s.token_check_interval, rate=s.token_check_rate)
+        self.tokenwatch = TokenWatch(self.manager, self.index, authorizer,
+                                     interval=s.token_check_interval, rate=s.token_check_rate)
         self._next_reconcile = 0.0
         self._next_sweep = 0.0
         self._stopping = threading.Event()
@@ -107,21 +138,21 @@ class Services:
         if self.renewer is not None:
             self.renewer.start()
         self.reaper.start()
-        if self.tokenwatch is not None:
-            self.tokenwatch.start()
+        self.tokenwatch.start()
         self._stopping.clear()
         self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
         self._maintenance.start()
         return self
 
     def stop(self) -> None:
-        """Stop background work and close connections."""
+        """Stop background work (the maintenance thread, the token watch, the reaper, the
+        token renewer), then close what holds threads or connections: the gateway, the
+        mint fast path's pool, and the ``closers`` (the caller authorizer's session)."""
         self._stopping.set()
         if self._maintenance is not None:
             self._maintenance.join(30)
             self._maintenance = None
-        if self.tokenwatch is not None:
-            self.tokenwatch.stop()
+        self.tokenwatch.stop()
         self.reaper.stop()
         if self.renewer is not None:
             self.renewer.stop()

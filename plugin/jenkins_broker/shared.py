@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from .durations import format_duration
 from .errors import BrokerError, VaultConflict, redact
@@ -38,6 +38,7 @@ ROTATION_REQUESTER = Requester(display_name="jenkins-broker shared rotation")
 RETRY_AFTER_FAILURE = 5.0
 
 
+@runtime_checkable
 class SharedStore(Protocol):
     """The part of the Vault store shared mode needs."""
 
@@ -47,11 +48,12 @@ class SharedStore(Protocol):
     def put_rotation_state(self, role: str, state: dict[str, Any], cas: int) -> int: ...
     def write_shared(self, role: str, data: dict[str, Any]) -> None: ...
     def delete_shared(self, role: str) -> None: ...
-    def delete_lease(self, role: str, suffix: str) -> None: ...
 
 
 class SharedRotator:
-    """Rotates shared credentials when due. ``tick`` is called by the reaper loop."""
+    """Rotates shared credentials when due. ``tick`` is called by the broker's maintenance
+    thread (:class:`jenkins_broker.service.Services`), not by the reaper; a revoked
+    published token is replaced through the lease manager's ``on_revoked``."""
 
     def __init__(self, manager: LeaseManager, store: SharedStore, *,
                  clock: Callable[[], float] = time.time, jenkins_url: str = ""):
@@ -129,9 +131,7 @@ class SharedRotator:
         self.store.put_rotation_state(role.name, done, cas=version)
         if role.strategy == "legacy" and previous:
             # changeToken already replaced the one legacy token; the old lease has nothing left to revoke.
-            self.store.delete_lease(role.name, previous)
-            if self.manager.scheduler is not None:
-                self.manager.scheduler.forget(role.name, previous)
+            self.manager.drop(role.name, previous)
         self.manager.metrics.rotations.labels(role.name).inc()
         audit_lease("rotate", record)
         return now + period

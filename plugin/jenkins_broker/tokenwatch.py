@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Callable, Protocol
+from typing import Callable, Protocol, runtime_checkable
 
 from .errors import BrokerError, CallerTokenGone, ConfigError, JenkinsError, VaultError, redact
 from .leases import CallerTokens, LeaseManager
@@ -34,6 +34,7 @@ from .records import LeaseRecord
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class LeaseIndex(Protocol):
     """The live leases a replica knows (the reaper's index), grouped by the caller's accessor."""
 

@@ -4,7 +4,7 @@ import fnmatch
 
 import pytest
 
-from jenkins_broker.errors import VaultForbidden
+from jenkins_broker.errors import CallerTokenGone, VaultForbidden
 from jenkins_broker.leases import LeaseManager
 from jenkins_broker.observability import Metrics
 from jenkins_broker.roles import build_role
@@ -14,31 +14,39 @@ from tests.fakes import FakeGateway, MemoryStore
 
 
 class PolicyAuthorizer:
-    """Capabilities from a {token: {path-glob: [caps]}} table, as Vault would answer."""
+    """Capabilities from a {token: {path-glob: [caps]}} table, as Vault would answer; like
+    ``CallerAuthz`` it remembers the identities it looked up (``known``: the mint fast path)."""
 
     def __init__(self, table):
         self.table = table
+        self.identified: set[str] = set()
 
-    def capabilities(self, token, path):
-        if token not in self.table:
+    def capabilities(self, caller_token, path):
+        if caller_token not in self.table:
             raise VaultForbidden("permission denied")
         caps = set()
-        for pattern, granted in self.table[token].items():
+        for pattern, granted in self.table[caller_token].items():
             if fnmatch.fnmatchcase(path, pattern):
                 caps |= set(granted)
         return caps or {"deny"}
 
-    def lookup_self(self, token):
-        if token not in self.table:
+    def lookup_self(self, caller_token):
+        if caller_token not in self.table:
             raise VaultForbidden("permission denied")
-        return {"accessor": f"acc-{token}", "entity_id": f"ent-{token}", "display_name": f"token-{token}",
-                "expires_at": None}
+        self.identified.add(caller_token)
+        return {"accessor": f"acc-{caller_token}", "entity_id": f"ent-{caller_token}",
+                "display_name": f"token-{caller_token}", "expires_at": None}
 
-    def authorize(self, token, path):
-        return self.capabilities(token, path), self.lookup_self(token)
+    def authorize(self, caller_token, path):
+        return self.capabilities(caller_token, path), self.lookup_self(caller_token)
 
-    def known(self, token):
-        return False
+    def known(self, caller_token):
+        return caller_token in self.identified
+
+    def token_expiry(self, accessor):
+        if accessor.removeprefix("acc-") not in self.table:
+            raise CallerTokenGone(f"accessor {accessor} is invalid")
+        return None
 
 
 class Services:
@@ -51,6 +59,7 @@ class Services:
         self.metrics = Metrics()
         self.manager = LeaseManager(self.store, self.gateway, metrics=self.metrics)
         self.reaper = None
+        self.credentials = None
         self.fast_path = FastPath()
         self.authorizer = PolicyAuthorizer({
             "ci": {"jenkins/creds/ci-bot": ["read"], "sys/leases/renew": ["update"],

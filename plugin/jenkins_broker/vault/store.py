@@ -97,6 +97,7 @@ class VaultStore:
         self.shared = _Guarded(KVv1(client, shared_mount), on_forbidden)
         self._cache = _TTLCache(cache_seconds)
         self.malformed: set[tuple[str, str]] = set()  # lease records that could not be read
+        self._malformed_lock = threading.Lock()
         self._read_workers = read_workers
 
     # -- config and credentials -------------------------------------------------
@@ -166,7 +167,7 @@ class VaultStore:
 
     def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None:
         """A lease record, or None. A record that cannot be read as one (written by
-        hand, or damaged) is logged, remembered in :attr:`malformed` and treated as
+        hand, or damaged) is logged, remembered (:meth:`malformed_leases`) and treated as
         absent: it cannot stop the broker from starting, and reconciliation revokes
         its token by name and then deletes it."""
         found = self.kv.read(f"leases/{role}/{suffix}")
@@ -177,7 +178,8 @@ class VaultStore:
         except (TypeError, KeyError, ValueError, AttributeError) as exc:
             log.error("ignoring malformed lease record %s/leases/%s/%s (%s)", self.kv.mount, role,
                       suffix, type(exc).__name__)
-            self.malformed.add((role, suffix))
+            with self._malformed_lock:
+                self.malformed.add((role, suffix))
             return None
 
     def get_leases(self, keys: Iterable[tuple[str, str]]) -> Iterator[tuple[LeaseRecord, int]]:
@@ -201,6 +203,13 @@ class VaultStore:
 
     def delete_lease(self, role: str, suffix: str) -> None:
         self.kv.delete(f"leases/{role}/{suffix}")
+        with self._malformed_lock:
+            self.malformed.discard((role, suffix))
+
+    def malformed_leases(self) -> set[tuple[str, str]]:
+        """(role, suffix) of the lease records read and found malformed, until deleted."""
+        with self._malformed_lock:
+            return set(self.malformed)
 
     def list_leases(self, role: str) -> list[str]:
         return self.kv.list(f"leases/{role}")

@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 
 from flask import current_app, request
 
@@ -33,12 +33,13 @@ from .errors import Forbidden, Unauthorized
 _TOKEN = re.compile(r"[\x21-\x7e]{1,512}")
 
 
+@runtime_checkable
 class Authorizer(Protocol):
     """Asks Vault about a caller's token (implemented in ``vault/authz.py``)."""
 
     def capabilities(self, caller_token: str, path: str) -> set[str]: ...
-    def lookup_self(self, caller_token: str) -> dict: ...
-    def authorize(self, caller_token: str, path: str) -> tuple[set[str], dict]: ...
+    def lookup_self(self, caller_token: str) -> Mapping[str, Any]: ...
+    def authorize(self, caller_token: str, path: str) -> tuple[set[str], Mapping[str, Any]]: ...
     def known(self, caller_token: str) -> bool: ...
 
 
@@ -51,7 +52,7 @@ class Caller:
     token_expires_at: float | None = None
 
 
-def _caller(info: dict) -> Caller:
+def _caller(info: Mapping[str, Any]) -> Caller:
     return Caller(Requester(accessor=str(info.get("accessor") or ""),
                             entity_id=str(info.get("entity_id") or ""),
                             display_name=str(info.get("display_name") or "")),

@@ -25,8 +25,8 @@ def health():
                    "leases_loaded": services.reaper.loaded.is_set() if services.reaper else None,
                    # Which stored credentials Jenkins accepts (a holder may have revoked one).
                    "credentials": {name: "ok" if state["ok"] else "rejected" for name, state in
-                                   getattr(services, "credentials", None).snapshot().items()}
-                   if getattr(services, "credentials", None) else {}})
+                                   services.credentials.snapshot().items()}
+                   if services.credentials is not None else {}})
     out.status_code = 200 if healthy else 503
     return out
 
