@@ -19,6 +19,7 @@ from . import __version__
 from .admin import (cmd_config, cmd_credentials, cmd_leases, cmd_mint, cmd_reap, cmd_revoke,
                     cmd_roles)
 from .errors import BrokerError, redact
+from .values import JENKINS_KINDS
 
 log = logging.getLogger("jenkins_broker")
 
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("config", cmd_config, "read or write the Jenkins connection")
     p.add_argument("action", choices=["read", "write"])
     p.add_argument("--url", help="Jenkins root URL")
-    p.add_argument("--kind", choices=["jenkins", "cloudbees-operations-center", "cloudbees-controller"])
+    p.add_argument("--kind", choices=JENKINS_KINDS)
     p.add_argument("--timeout", type=float, help="seconds per Jenkins call (default 10)")
     p.add_argument("--ca-bundle", help="PEM file of CAs to trust for Jenkins' certificate")
     p.add_argument("--insecure", action="store_true", help="do not verify Jenkins' certificate")

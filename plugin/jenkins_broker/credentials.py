@@ -32,11 +32,11 @@ from .connection import StoredCredential
 from .errors import (BrokerError, ConfigError, InvalidRequest, JenkinsAuthError, JenkinsUnsupported,
                      redact)
 from .observability import Metrics, audit
-from .roles import DEFAULT_PREFIX, Role
+from .roles import Role
+from .values import credential_token_name
 
 log = logging.getLogger(__name__)
 
-CREDENTIAL_TOKEN_INFIX = "credential-"
 
 
 class CredentialStore(Protocol):
@@ -45,11 +45,6 @@ class CredentialStore(Protocol):
     def put_credential(self, credential: StoredCredential) -> None: ...
     def list_roles(self) -> list[str]: ...
     def get_role(self, name: str) -> Role | None: ...
-
-
-def credential_token_name(name: str, prefix: str = DEFAULT_PREFIX) -> str:
-    """The name of the token the broker mints as credential ``name``."""
-    return f"{prefix}{CREDENTIAL_TOKEN_INFIX}{name}"
 
 
 def rotate(store: CredentialStore, gateway: Any, name: str, given: StoredCredential | None = None, *,

@@ -252,14 +252,16 @@ def test_help_for_each_path(engine):
         assert word in text, path
 
 
-def test_the_broker_reconciliation_reads_the_engine_token_names():
-    """The broker's backstop (reconcile.py) parses what path_creds and rotate-root write."""
-    from jenkins_broker.records import ENGINE_TOKEN_PREFIX, parse_engine_token_name
-    from jenkins_broker.vaultplugin.path_creds import token_name
-    from jenkins_broker.vaultplugin.path_roles import DEFAULT_TOKEN_PREFIX
-    from jenkins_broker.vaultplugin.path_rotate_root import ROOT_TOKEN_PREFIX
+def test_the_broker_reconciliation_reads_the_engine_token_names(configured):
+    """The broker's backstop (reconcile.py) parses what the engine's mints and rotate-root write
+    (one vocabulary, values.py, makes and reads both)."""
+    from jenkins_broker.values import ENGINE_TOKEN_PREFIX, parse_engine_token_name
 
-    assert DEFAULT_TOKEN_PREFIX == ENGINE_TOKEN_PREFIX
-    assert parse_engine_token_name(token_name(DEFAULT_TOKEN_PREFIX, "ci-bot", 1796090507.9)) == \
-        ("ci-bot", 1796090507)
-    assert parse_engine_token_name(f"{ROOT_TOKEN_PREFIX}1796086908-6bb4bf35") is None
+    assert configured.call("read", "roles/ci-bot").data["token_name_prefix"] == ENGINE_TOKEN_PREFIX
+    before = int(time.time())
+    minted = configured.call("read", "creds/ci-bot")
+    role, deadline = parse_engine_token_name(minted.data["token_name"])
+    assert role == "ci-bot" and before + 3600 <= deadline <= int(time.time()) + 3600
+    configured.revoke(minted)
+    root = configured.call("update", "rotate-root").data["token_name"]
+    assert root.startswith(ENGINE_TOKEN_PREFIX) and parse_engine_token_name(root) is None

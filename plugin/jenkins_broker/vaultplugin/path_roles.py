@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, FOREIGN_TOKENS, STRATEGIES, InvalidRole, Role, build_role
+from ..values import ENGINE_TOKEN_PREFIX
 from .framework import NAME, Field, Path
 from .logical import BadRequest, Request, Response
 from .path_config import ROOT_CREDENTIAL
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
     from .backend import JenkinsBackend
 
 PREFIX = "roles/"
-#: Token names of the engine start with this unless a role says otherwise. It differs
-#: from the broker's default, so broker-mode reconciliation never takes an engine's
-#: token for one of its own.
-DEFAULT_TOKEN_PREFIX = "vault-jenkins-"
 # Suspension (disabled) is broker mode's: the field is unknown here, and never shown.
 _BROKER_ONLY = ("shared", "rotation_period", "disabled")
 
@@ -75,7 +72,7 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
     existing = load_role(request.storage, name)
     if existing is None:
         data.setdefault("credential", ROOT_CREDENTIAL)
-        data.setdefault("token_name_prefix", DEFAULT_TOKEN_PREFIX)
+        data.setdefault("token_name_prefix", ENGINE_TOKEN_PREFIX)
     if data.get("credential") not in (None, ROOT_CREDENTIAL):
         raise BadRequest(f"credential: plugin mode has one stored credential, {ROOT_CREDENTIAL!r} "
                          "(written at jenkins/config)")
@@ -119,7 +116,8 @@ FIELDS = {
     "max_ttl": Field("duration", f"Longest a token may live, renewals included (default "
                                  f"{DEFAULT_MAX_TTL}s). On Jenkins 2.548+ tokens also get a Jenkins-side "
                                  "expiry past it, in whole days."),
-    "token_name_prefix": Field("string", f"Start of the Jenkins token names (default {DEFAULT_TOKEN_PREFIX})."),
+    "token_name_prefix": Field("string", f"Start of the Jenkins token names "
+                                         f"(default {ENGINE_TOKEN_PREFIX})."),
     "max_live_tokens": Field("int", "Must be 0 (legacy roles: 1); cap live tokens with Vault's lease "
                                     "count quotas instead."),
     "description": Field("string", "Free text for people."),
