@@ -24,7 +24,8 @@ Jenkins token names, each made by one function here and read back by its twin:
 - an engine lease's token, ``<prefix><role>-<deadline>-<8 hex>``: :func:`engine_token_name`,
   :func:`parse_engine_token_name`;
 - the engine's own credential, ``vault-jenkins-root-<time>-<8 hex>``:
-  :func:`engine_root_token_name`, which :func:`parse_engine_token_name` reads as no lease's.
+  :func:`engine_root_token_name`, which :func:`parse_engine_token_name` reads as no lease's
+  (so the engine reserves the role name ``root``).
 
 The broker's default prefix is ``jenkins-broker-``, the engine's ``vault-jenkins-``: they
 differ so that the broker's reconciliation never takes an engine token for one of its own.
@@ -148,7 +149,7 @@ CREDENTIAL_TOKEN_INFIX = "credential-"
 #: The engine's default token name prefix (its roles' ``token_name_prefix``).
 ENGINE_TOKEN_PREFIX = "vault-jenkins-"
 #: The engine's own credential after rotate-root reads like a token of a role of this name,
-#: and is read as no lease's token.
+#: so the engine refuses roles of this name (their tokens would be taken for it).
 ENGINE_ROOT_ROLE = "root"
 
 

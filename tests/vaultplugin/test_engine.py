@@ -265,3 +265,29 @@ def test_the_broker_reconciliation_reads_the_engine_token_names(configured):
     configured.revoke(minted)
     root = configured.call("update", "rotate-root").data["token_name"]
     assert root.startswith(ENGINE_TOKEN_PREFIX) and parse_engine_token_name(root) is None
+
+
+# -- one vocabulary with the broker, one error table ----------------------------------------------
+
+@pytest.mark.parametrize("name", ["a..b", "x" * 129, "-lead", "a b"])
+def test_the_engine_refuses_the_role_names_the_broker_refuses(configured, name):
+    """The engine's paths matched names with a copy of the pattern, without the broker's '..'
+    rule: creds/a..b was a 404 "unknown role", a 129-character name an "unsupported path".
+    Every operation now answers the broker's 400 naming the rule."""
+    for operation, path, data in (("create", f"roles/{name}", {"jenkins_user": "x", "strategy": "user-token"}),
+                                  ("read", f"roles/{name}", None), ("delete", f"roles/{name}", None),
+                                  ("read", f"creds/{name}", None)):
+        with pytest.raises(BadRequest, match="name: role name .* is invalid: use 1-128 letters") as refused:
+            configured.call(operation, path, data)
+        assert refused.value.status == 400
+
+
+def test_a_role_named_root_is_refused(configured):
+    """Its tokens would be named vault-jenkins-root-<deadline>-<8 hex>, like the engine's own
+    credential after rotate-root, which every reconciliation reads as no lease's token (the
+    broker's, with engine_shares_users, revoked them as foreign)."""
+    from jenkins_broker.values import engine_token_name, parse_engine_token_name
+    assert parse_engine_token_name(engine_token_name("vault-jenkins-", "root", time.time() + 60)) is None
+    with pytest.raises(BadRequest, match="name: 'root' is reserved in plugin mode"):
+        configured.call("create", "roles/root", {"jenkins_user": "ci-bot", "strategy": "user-token"})
+    assert configured.call("read", "roles/root") is None

@@ -34,6 +34,7 @@ from typing import Any
 from ..connection import JenkinsConfig
 from ..errors import BrokerError, ConfigError, JenkinsError, RequestError, redact
 from ..jenkins import Credential, JenkinsClient, Strategy, make_strategy
+from ..roles import check_name
 from . import path_config, path_creds, path_roles, path_rotate_root, secret_token
 from .framework import Path
 from .logical import (BadRequest, LogicalError, Request, Response, UnsupportedOperation, UnsupportedPath,
@@ -104,6 +105,8 @@ class JenkinsBackend:
         if operation == "help":
             return self.help(request.path)
         path, groups = self.route(request.path)
+        if "name" in groups:
+            check_name(groups["name"])  # the broker's name rule: a name it refuses is a 400 here too
         handler = path.operations.get(operation)
         if handler is None:
             raise UnsupportedOperation(f"{request.path}: unsupported operation {operation!r}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, FOREIGN_TOKENS, STRATEGIES, InvalidRole, Role, build_role
-from ..values import ENGINE_TOKEN_PREFIX
+from ..values import ENGINE_ROOT_ROLE, ENGINE_TOKEN_PREFIX
 from .framework import NAME, Field, Path
 from .logical import BadRequest, Request, Response
 from .path_config import ROOT_CREDENTIAL
@@ -69,6 +69,11 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
             raise BadRequest(f"{key}: a broker-mode setting; in plugin mode every read mints its own "
                              "token under its own Vault lease")
         data.pop(key, None)
+    if name == ENGINE_ROOT_ROLE:
+        # Its tokens would be named like the engine's own credential (rotate-root), which
+        # every reconciliation, the broker's and the engine's, leaves alone as no lease's.
+        raise BadRequest(f"name: {ENGINE_ROOT_ROLE!r} is reserved in plugin mode for the engine's own "
+                         "credential; choose another role name")
     existing = load_role(request.storage, name)
     if existing is None:
         data.setdefault("credential", ROOT_CREDENTIAL)
