@@ -291,3 +291,23 @@ def test_a_role_named_root_is_refused(configured):
     with pytest.raises(BadRequest, match="name: 'root' is reserved in plugin mode"):
         configured.call("create", "roles/root", {"jenkins_user": "ci-bot", "strategy": "user-token"})
     assert configured.call("read", "roles/root") is None
+
+
+@pytest.mark.parametrize("field,off", [("shared", "off"), ("shared", "no"), ("shared", "F"), ("shared", 0),
+                                       ("shared", False), ("rotation_period", "0m"),
+                                       ("rotation_period", 0), ("rotation_period", "")])
+def test_broker_only_settings_may_be_sent_off_in_any_word_for_off(configured, field, off):
+    """The engine had its own list of "off" words: shared=off, which broker mode reads as false,
+    was refused as turning a broker-mode setting on."""
+    configured.call("update", "roles/ci-bot", {field: off})
+    assert field not in configured.call("read", "roles/ci-bot").data
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("shared", "on", "shared: a broker-mode setting"), ("shared", 1, "shared: a broker-mode setting"),
+    ("rotation_period", "1m", "rotation_period: a broker-mode setting"),
+    ("shared", "maybe", "shared: expected true or false"), ("rotation_period", "soon", "rotation_period: 'soon'"),
+])
+def test_broker_only_settings_turned_on_or_unreadable_are_400(configured, field, value, message):
+    with pytest.raises(BadRequest, match=message):
+        configured.call("update", "roles/ci-bot", {field: value})

@@ -185,3 +185,43 @@ def test_each_broker_has_its_own_fast_path_and_it_forgets_after_a_minute(client,
     clock.advance(2)
     assert not fast.recent(key)
     fast.close()
+
+
+# -- one vocabulary, one error table ----------------------------------------------------------
+
+@pytest.fixture
+def config_store(services):
+    """The fake store, with the Jenkins connection (which it lacks) kept in a list."""
+    written = []
+    services.store.get_jenkins_config = lambda: written[-1] if written else None
+    services.store.put_jenkins_config = written.append
+    return written
+
+
+TRUE_WORDS, FALSE_WORDS = ["true", "T", "1", "yes", "on"], ["false", "f", "0", "No", "OFF"]
+
+
+@pytest.mark.parametrize("word", TRUE_WORDS + FALSE_WORDS)
+def test_the_api_reads_every_boolean_with_the_one_vocabulary(client, services, config_store, word):
+    """?list= had a copy of the rule of its own: list=t (Vault's own word), yes or on read the
+    path instead of listing it, and list=junk was a read too (Vault answers 400)."""
+    meaning = word in TRUE_WORDS
+    assert client.post("/v1/jenkins/roles/flags", headers=as_("admin"), json={
+        "jenkins_user": "u", "strategy": "user-token", "credential": "c", "shared": word,
+        "disabled": word}).status_code == 204
+    role = services.store.get_role("flags")
+    assert role.shared is meaning and role.disabled is meaning
+    assert client.post("/v1/jenkins/config", headers=as_("admin"), json={
+        "url": "https://jenkins.example.com/", "verify_tls": word, "verify_after_mint": word}).status_code == 204
+    assert config_store[-1].verify_tls is meaning and config_store[-1].verify_after_mint is meaning
+    listed = client.get(f"/v1/jenkins/roles?list={word}", headers=as_("admin"))
+    if meaning:
+        assert listed.status_code == 200 and listed.json["data"]["keys"] == ["ci-bot", "flags"]
+    else:
+        assert listed.status_code == 405
+
+
+def test_a_list_flag_that_is_no_boolean_is_400(client):
+    answer = client.get("/v1/jenkins/roles?list=perhaps", headers=as_("admin"))
+    assert answer.status_code == 400 and answer.json["errors"][0].startswith("list: expected true or false")
+    assert client.get("/v1/jenkins/roles?list=", headers=as_("admin")).status_code == 405

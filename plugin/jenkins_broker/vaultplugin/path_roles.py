@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..durations import parse_duration
 from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, FOREIGN_TOKENS, STRATEGIES, InvalidRole, Role, build_role
-from ..values import ENGINE_ROOT_ROLE, ENGINE_TOKEN_PREFIX
+from ..values import ENGINE_ROOT_ROLE, ENGINE_TOKEN_PREFIX, parse_bool
 from .framework import NAME, Field, Path
 from .logical import BadRequest, Request, Response
 from .path_config import ROOT_CREDENTIAL
@@ -65,10 +66,9 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
     name = groups["name"]
     data = {k: v for k, v in request.data.items()}
     for key in _BROKER_ONLY:
-        if key in data and data[key] not in (None, "", False, "false", 0, "0", "0s"):
+        if _broker_setting_on(key, data.pop(key, None)):
             raise BadRequest(f"{key}: a broker-mode setting; in plugin mode every read mints its own "
                              "token under its own Vault lease")
-        data.pop(key, None)
     if name == ENGINE_ROOT_ROLE:
         # Its tokens would be named like the engine's own credential (rotate-root), which
         # every reconciliation, the broker's and the engine's, leaves alone as no lease's.
@@ -94,6 +94,17 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
             "legacy: Jenkins keeps one legacy token per user, so every read rotates it and the "
             "previous lease's token stops working"])
     return None
+
+
+def _broker_setting_on(key: str, value) -> bool:
+    """True if ``value`` turns broker-only ``key`` on; off or absent (in any of the words
+    broker mode takes for off) is accepted and ignored. Raises ``BadRequest`` naming it."""
+    if value is None or value == "":
+        return False
+    try:
+        return parse_duration(value, field=key) > 0 if key == "rotation_period" else parse_bool(value)
+    except ValueError as exc:
+        raise BadRequest(f"{key}: {str(exc).removeprefix(f'{key}: ')}") from None
 
 
 def _delete(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
