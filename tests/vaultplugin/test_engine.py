@@ -311,3 +311,41 @@ def test_broker_only_settings_may_be_sent_off_in_any_word_for_off(configured, fi
 def test_broker_only_settings_turned_on_or_unreadable_are_400(configured, field, value, message):
     with pytest.raises(BadRequest, match=message):
         configured.call("update", "roles/ci-bot", {field: value})
+
+
+@pytest.mark.parametrize("url", ["https://jenkins.example.com/?x=1", "https://jenkins.example.com/#top"])
+def test_config_write_refuses_a_url_with_a_query_or_fragment(engine, url):
+    """Stored as https://jenkins.example.com/?x=1/ before the URL rule, refused at every mint after."""
+    with pytest.raises(BadRequest, match="url: must not have a query or fragment") as refused:
+        engine.call("update", "config", {"url": url, "username": "ci-bot", "token": "t",
+                                         "verify_connection": "false"})
+    assert refused.value.status == 400
+    assert engine.call("read", "config") is None
+
+
+def test_a_stored_config_this_version_cannot_use_is_a_400_that_says_what(configured):
+    """ConfigError is the engine's 400 (backend.ERRORS says why; the broker answers 503)."""
+    from jenkins_broker.vaultplugin.path_config import STORAGE_KEY
+    from jenkins_broker.vaultplugin.storage import get_json, put_json
+    record = get_json(configured.storage, STORAGE_KEY)
+    record["connection"]["url"] = "https://jenkins.example.com/?x=1/"  # as stored before the URL rule
+    put_json(configured.storage, STORAGE_KEY, record)
+    configured.backend.forget_connection()
+    with pytest.raises(BadRequest, match="role 'ci-bot' cannot mint .* must not have a query") as refused:
+        configured.call("read", "creds/ci-bot")
+    assert refused.value.status == 400
+
+
+def test_the_engine_error_table():
+    from jenkins_broker.errors import (BrokerError, ConfigError, InvalidRequest, JenkinsTimeout, LeaseNotFound,
+                                       VaultUnavailable)
+    from jenkins_broker.vaultplugin.backend import logical_error
+    from jenkins_broker.vaultplugin.logical import LogicalError
+    from jenkins_broker.vaultplugin.storage import StorageError
+    for raised, status in ((InvalidRequest("a"), 400), (LeaseNotFound("a"), 400), (ConfigError("a"), 400),
+                           (JenkinsTimeout("a"), 502), (VaultUnavailable("a"), 500), (BrokerError("a"), 500),
+                           (StorageError("a"), 500)):
+        answer = logical_error(raised)
+        assert isinstance(answer, LogicalError) and answer.status == status, raised
+    secret = "11" + "ab" * 16
+    assert secret not in str(logical_error(ConfigError(f"token {secret} refused")))

@@ -225,3 +225,37 @@ def test_a_list_flag_that_is_no_boolean_is_400(client):
     answer = client.get("/v1/jenkins/roles?list=perhaps", headers=as_("admin"))
     assert answer.status_code == 400 and answer.json["errors"][0].startswith("list: expected true or false")
     assert client.get("/v1/jenkins/roles?list=", headers=as_("admin")).status_code == 405
+
+
+@pytest.mark.parametrize("url", ["https://jenkins.example.com/?x=1", "https://jenkins.example.com/#top"])
+def test_config_write_refuses_a_url_with_a_query_or_fragment(client, config_store, url):
+    """It used to be stored as https://jenkins.example.com/?x=1/, and every mint refused after."""
+    answer = client.post("/v1/jenkins/config", json={"url": url}, headers=as_("admin"))
+    assert answer.status_code == 400
+    assert answer.json["errors"] == ["url: must not have a query or fragment"]
+    assert config_store == []
+
+
+def test_a_config_the_broker_cannot_work_with_is_503(client, services):
+    """ConfigError is the broker's 503 (web/errors.py says why; the engine answers 400)."""
+    from jenkins_broker.errors import ConfigError
+
+    def unconfigured(role, name):
+        raise ConfigError("Jenkins is not configured: write jenkins/config url=<Jenkins root URL>")
+    services.gateway.mint = unconfigured
+    answer = client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
+    assert answer.status_code == 503 and "not configured" in answer.json["errors"][0]
+    assert services.store.list_leases("ci-bot") == []
+
+
+def test_the_api_error_table():
+    from jenkins_broker import errors as e
+    from jenkins_broker.roles import InvalidRole
+    from jenkins_broker.web.errors import Forbidden, Unauthorized, status_for
+    expected = [(Unauthorized("x"), 401), (Forbidden("x"), 403), (e.UnknownRole("x"), 404),
+                (e.RoleDisabled("x"), 403), (e.QuotaExceeded("x"), 429), (InvalidRole("f", "x"), 400),
+                (e.LeaseNotFound("x"), 400), (e.JenkinsTimeout("x"), 504), (e.JenkinsConnectionError("x"), 503),
+                (e.JenkinsAuthError("x"), 502), (e.VaultConflict("x"), 409), (e.VaultUnavailable("x"), 503),
+                (e.ConfigError("x"), 503), (e.BrokerError("x"), 500), (ValueError("x"), 500)]
+    assert [(type(exc).__name__, status_for(exc)) for exc, _ in expected] == \
+        [(type(exc).__name__, status) for exc, status in expected]

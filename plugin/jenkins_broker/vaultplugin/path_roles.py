@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..durations import parse_duration
-from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, FOREIGN_TOKENS, STRATEGIES, InvalidRole, Role, build_role
+from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, FOREIGN_TOKENS, STRATEGIES, Role, build_role
 from ..values import ENGINE_ROOT_ROLE, ENGINE_TOKEN_PREFIX, parse_bool
 from .framework import NAME, Field, Path
 from .logical import BadRequest, Request, Response
@@ -81,10 +81,7 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
     if data.get("credential") not in (None, ROOT_CREDENTIAL):
         raise BadRequest(f"credential: plugin mode has one stored credential, {ROOT_CREDENTIAL!r} "
                          "(written at jenkins/config)")
-    try:
-        role = build_role(name, data, existing)
-    except InvalidRole as exc:
-        raise BadRequest(str(exc)) from None
+    role = build_role(name, data, existing)
     if role.max_live_tokens and role.strategy != "legacy":
         raise BadRequest("max_live_tokens: not enforced in plugin mode yet; use Vault's lease count "
                          "quotas (sys/quotas/lease-count) on jenkins/creds/<role>")

@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..connection import StoredCredential
-from ..errors import BrokerError, redact
+from ..errors import BrokerError, redact, reworded
 from ..jenkins import Credential
 from ..values import engine_root_token_name
 from .framework import Path
@@ -62,8 +62,7 @@ def _rotate(backend: "JenkinsBackend", request: Request, groups: dict) -> Respon
         try:
             made = client.generate_new_token(Credential(user, old.secret, old.kind), user, name, None)
         except BrokerError as exc:
-            raise UpstreamError(f"rotate-root could not create a new token for {user!r}: "
-                                f"{redact(str(exc))}") from None
+            raise reworded(exc, f"rotate-root could not create a new token for {user!r}: {exc}") from None
         value, uuid = made["tokenValue"], made["tokenUuid"]
         try:
             works = client.verify_token(user, value)

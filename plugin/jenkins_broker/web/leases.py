@@ -10,7 +10,7 @@ import time
 
 from flask import Blueprint, current_app
 
-from ..errors import InvalidRequest, JenkinsError
+from ..errors import InvalidRequest, JenkinsError, reworded
 from ..records import rfc3339
 from ..roles import check_name
 from ..values import LEASE_PREFIX, lease_role, request_flag
@@ -58,8 +58,7 @@ def revoke(lease_id: str | None = None):
         _manager().revoke(lease_id, actor=actor)
     except JenkinsError as exc:
         if sync:
-            raise type(exc)(f"{exc} The lease is kept and its revocation will be retried.",
-                            url=exc.url, user=exc.user, status=exc.status) from None
+            raise reworded(exc, f"{exc} The lease is kept and its revocation will be retried.") from None
         return response(None, status=202, warnings=["revocation queued; it will be retried"])
     return no_content()
 
