@@ -47,8 +47,8 @@ these classes (a name in parentheses: defined in that module, not here)::
 The statuses above are what Jenkins or Vault answered. What each class is answered
 with is each front door's own table, written once there: ``STATUS`` in
 :mod:`jenkins_broker.web.errors` (the HTTP API), ``ERRORS`` in
-:mod:`jenkins_broker.vaultplugin.backend` (the secrets engine) and
-:func:`jenkins_broker.cli.main` (the command line).
+:mod:`jenkins_broker.vaultplugin.backend` (the secrets engine) and ``EXIT_STATUS`` in
+:mod:`jenkins_broker.cli` (the command line).
 
 Messages are written for an operator: which URL, which user, what to do next.
 No message ever contains a token value; :func:`redact` is applied to any text
