@@ -5,7 +5,8 @@ import pytest
 from jenkins_broker.errors import (InvalidRequest, JenkinsConnectionError, LeaseNotFound, LeaseRevoking,
                                    QuotaExceeded, UnknownRole, VaultUnavailable)
 from jenkins_broker.leases import Backoff, LeaseManager
-from jenkins_broker.records import Requester, parse_token_name, split_lease_id
+from jenkins_broker.records import Requester
+from jenkins_broker.values import parse_token_name, split_lease_id
 from jenkins_broker.roles import build_role
 from tests.fakes import Clock, FakeGateway, MemoryStore
 
@@ -89,6 +90,21 @@ def test_renew_of_unknown_or_malformed_lease(world):
         manager.renew("jenkins/creds/ci-bot/000000000000000000000000")
     with pytest.raises(InvalidRequest):
         manager.renew("aws/creds/x")
+
+
+@pytest.mark.parametrize("lease_id", ["jenkins/creds/a b/c d", "jenkins/creds/\u00e9t\u00e9/x",
+                                      "jenkins/creds/ci-bot/0123456789ABCDEF01234567",
+                                      "jenkins/creds/a..b/0123456789abcdef01234567"])
+def test_a_lease_id_the_broker_never_makes_is_not_found_without_asking_the_store(world, lease_id):
+    """split_lease_id used to hand any role and suffix to the store: a lease id no role name
+    and no lease suffix can make is Vault's "not found" (renew 400, revoke a no-op) at once."""
+    manager, store, _, _ = world
+    asked = []
+    store.get_lease = lambda role, suffix: asked.append((role, suffix))
+    with pytest.raises(LeaseNotFound):
+        manager.renew(lease_id)
+    assert manager.revoke(lease_id) is False
+    assert asked == []
 
 
 def test_revoke_is_idempotent(world):

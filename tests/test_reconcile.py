@@ -7,8 +7,8 @@ import pytest
 
 from jenkins_broker.observability import AUDIT_LOGGER, Metrics
 from jenkins_broker.reconcile import Reconciler
-from jenkins_broker.records import parse_engine_token_name
 from jenkins_broker.roles import build_role
+from jenkins_broker.values import parse_engine_token_name
 from tests.fakes import Clock, FakeGateway, MemoryStore
 
 NOW = 2_000_000_000.0

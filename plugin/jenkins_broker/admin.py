@@ -108,6 +108,16 @@ def read_secret(args: argparse.Namespace, what: str) -> str | None:
     return None
 
 
+def read_text(path: str, option: str) -> str:
+    """The text of the file ``path`` given with ``option``; ``BrokerError`` naming both if it
+    cannot be read."""
+    try:
+        with open(path, encoding="ascii") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BrokerError(f"{option}: cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 def parse_pairs(pairs: list[str]) -> dict[str, str]:
     """Vault-style ``key=value`` arguments as a dict."""
     out = {}
@@ -123,19 +133,19 @@ def parse_pairs(pairs: list[str]) -> dict[str, str]:
 
 def cmd_config(args: argparse.Namespace) -> int:
     from .connection import build_config
-    store = open_store()
     if args.action == "read":
-        current = store.get_jenkins_config()
+        current = open_store().get_jenkins_config()
         if current is None:
             raise BrokerError("Jenkins is not configured: run `jenkins-broker config write --url ...`")
         emit(args, current.to_api())
         return 0
     data: dict[str, Any] = {"url": args.url, "kind": args.kind, "timeout": args.timeout}
     if args.ca_bundle:
-        with open(args.ca_bundle, encoding="ascii") as fh:
-            data["ca_bundle"] = fh.read()
+        data["ca_bundle"] = read_text(args.ca_bundle, "--ca-bundle")
     if args.insecure:
         data["verify_tls"] = False
+    build_config(data)  # what was given, checked before anything is asked of Vault
+    store = open_store()
     config = build_config(data, store.get_jenkins_config())
     store.put_jenkins_config(config)
     emit(args, config.to_api(), title="Jenkins connection written:")

@@ -3,7 +3,7 @@
 The administrative commands (config, credentials, roles, mint, leases, revoke,
 reap) live in :mod:`jenkins_broker.admin`; demo, bootstrap, check, fake-jenkins
 and plugin in their own modules. Every command prints readable text, or JSON
-with ``--json``; errors go to stderr with exit status 1 (2 for usage).
+with ``--json``; a failure is one line on stderr and an exit status (:data:`EXIT_STATUS`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,24 @@ from . import __version__
 from .admin import (cmd_config, cmd_credentials, cmd_leases, cmd_mint, cmd_reap, cmd_revoke,
                     cmd_roles)
 from .errors import BrokerError, redact
+from .values import JENKINS_KINDS
 
 log = logging.getLogger("jenkins_broker")
+
+#: The command line's error table: every failure is one line on stderr (``Error: ...``,
+#: redacted, no traceback) and the exit status here; the first match wins. It differs from
+#: the HTTP API's and the engine's tables on purpose: a command has one caller, the person or
+#: script that ran it, who acts on "it failed" and reads the line for why; a status per cause
+#: would be one more vocabulary to learn. So every failure is 1; a usage mistake is 2,
+#: argparse's (before anything runs); an interrupt is 130, as shells report SIGINT.
+EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (KeyboardInterrupt, 130),
+    (BrokerError, 1),   # ours: the message names the setting, field or system
+    (ValueError, 1),    # a value the command parsed itself (a duration such as --ttl abc)
+    (OSError, 1),       # a file it could not read (--ca-bundle /missing)
+)
+#: Anything else is a bug: one line too ("unexpected ..."), the traceback logged at DEBUG.
+UNEXPECTED = 1
 
 
 # -- plumbing --------------------------------------------------------------------
@@ -150,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("config", cmd_config, "read or write the Jenkins connection")
     p.add_argument("action", choices=["read", "write"])
     p.add_argument("--url", help="Jenkins root URL")
-    p.add_argument("--kind", choices=["jenkins", "cloudbees-operations-center", "cloudbees-controller"])
+    p.add_argument("--kind", choices=JENKINS_KINDS)
     p.add_argument("--timeout", type=float, help="seconds per Jenkins call (default 10)")
     p.add_argument("--ca-bundle", help="PEM file of CAs to trust for Jenkins' certificate")
     p.add_argument("--insecure", action="store_true", help="do not verify Jenkins' certificate")
@@ -214,12 +230,22 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging("WARNING")
     try:
         return args.func(args) or 0
-    except (BrokerError, ValueError, OSError) as exc:
-        # A bad value (a duration, a file that cannot be read) is a message, not a traceback.
-        print(f"Error: {redact(str(exc), limit=2000)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    except BaseException as exc:
+        status = next((code for cls, code in EXIT_STATUS if isinstance(exc, cls)), None)
+        if status is None and not isinstance(exc, Exception):
+            raise  # SystemExit and the like: already an exit
+        if not isinstance(exc, KeyboardInterrupt):
+            print(f"Error: {failure(exc, expected=status is not None)}", file=sys.stderr)
+        return UNEXPECTED if status is None else status
+
+
+def failure(exc: BaseException, *, expected: bool = True) -> str:
+    """The one line that says why a command failed: no token value, no traceback."""
+    text = redact(str(exc), limit=2000) or type(exc).__name__  # redact also joins the lines
+    if expected:
+        return text
+    log.debug("unexpected failure", exc_info=exc)
+    return f"unexpected {type(exc).__name__}: {text} (a bug in jenkins-broker; please report it)"
 
 
 if __name__ == "__main__":  # pragma: no cover

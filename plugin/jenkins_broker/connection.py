@@ -12,11 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, InvalidRequest
-from .values import request_flag
 from .jenkins.client import JenkinsClient, jenkins_root_url
 from .roles import check_name
-
-KINDS = ("jenkins", "cloudbees-operations-center", "cloudbees-controller")
+from .values import JENKINS_KINDS, request_flag
 
 
 @dataclass(frozen=True)
@@ -120,8 +118,8 @@ def build_config(data: dict[str, Any], existing: JenkinsConfig | None = None) ->
     except ConfigError as exc:
         raise InvalidRequest(f"url: {str(exc).replace('Jenkins URL setting ', '')}") from None
     kind = merged.get("kind", "jenkins")
-    if kind not in KINDS:
-        raise InvalidRequest(f"kind: must be one of {', '.join(KINDS)}")
+    if kind not in JENKINS_KINDS:
+        raise InvalidRequest(f"kind: must be one of {', '.join(JENKINS_KINDS)}")
     try:
         timeout = float(merged.get("timeout", 10.0))
     except (TypeError, ValueError):

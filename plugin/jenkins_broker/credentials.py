@@ -33,11 +33,11 @@ from .errors import (BrokerError, ConfigError, InvalidRequest, JenkinsAuthError,
                      redact)
 from .jenkins.models import MintedToken
 from .observability import Metrics, audit
-from .roles import DEFAULT_PREFIX, Role
+from .roles import Role
+from .values import credential_token_name
 
 log = logging.getLogger(__name__)
 
-CREDENTIAL_TOKEN_INFIX = "credential-"
 
 
 @runtime_checkable
@@ -59,11 +59,6 @@ class CredentialGateway(Protocol):
     def mint_credential_token(self, stored: StoredCredential,
                               name: str) -> tuple[MintedToken, str | None]: ...
     def revoke_credential_token(self, stored: StoredCredential, uuid: str) -> None: ...
-
-
-def credential_token_name(name: str, prefix: str = DEFAULT_PREFIX) -> str:
-    """The name of the token the broker mints as credential ``name``."""
-    return f"{prefix}{CREDENTIAL_TOKEN_INFIX}{name}"
 
 
 def rotate(store: CredentialStore, gateway: CredentialGateway, name: str,

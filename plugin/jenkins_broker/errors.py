@@ -2,17 +2,20 @@
 
 Foreign exceptions (``requests``, ``hvac``) are translated where they enter the
 project, in the one module that talks to each system, so callers only ever see
-these classes::
+these classes (a name in parentheses: defined in that module, not here)::
 
     BrokerError
     ├── ConfigError                     a setting is missing or invalid (names it)
-    ├── RequestError                    the caller asked for something it cannot have (4xx)
-    │   ├── InvalidRequest              400: malformed input; names the field
-    │   ├── UnknownRole                 404: no such role
-    │   ├── RoleDisabled                403: the role is suspended
-    │   ├── LeaseNotFound               400: no such lease (Vault's answer too)
-    │   ├── LeaseRevoking               400: the lease is being revoked; no renewal
-    │   └── QuotaExceeded               429: the role's max_live_tokens is reached
+    ├── RequestError                    the caller asked for something it cannot have
+    │   ├── InvalidRequest              malformed input; names the field
+    │   │   └── InvalidRole             (roles) a role write; .field names the field
+    │   ├── UnknownRole                 no such role
+    │   ├── RoleDisabled                the role is suspended
+    │   ├── LeaseNotFound               no such lease (Vault's answer too)
+    │   ├── LeaseRevoking               the lease is being revoked; no renewal
+    │   ├── QuotaExceeded               the role's max_live_tokens is reached
+    │   ├── Unauthorized                (web.errors) no Vault token was sent
+    │   └── Forbidden                   (web.errors) the caller's Vault token does not allow it
     ├── JenkinsError                    talking to Jenkins failed (carries url, user)
     │   ├── JenkinsUnavailable          no usable answer; worth retrying later
     │   │   ├── JenkinsConnectionError  refused, reset, DNS, TLS handshake
@@ -41,6 +44,12 @@ these classes::
         ├── VaultInvalidRequest         400: Vault rejected what was sent
         └── VaultConflict               a check-and-set write lost a race
 
+The statuses above are what Jenkins or Vault answered. What each class is answered
+with is each front door's own table, written once there: ``STATUS`` in
+:mod:`jenkins_broker.web.errors` (the HTTP API), ``ERRORS`` in
+:mod:`jenkins_broker.vaultplugin.backend` (the secrets engine) and ``EXIT_STATUS`` in
+:mod:`jenkins_broker.cli` (the command line).
+
 Messages are written for an operator: which URL, which user, what to do next.
 No message ever contains a token value; :func:`redact` is applied to any text
 that came back from Jenkins before it is put into a message.
@@ -62,6 +71,16 @@ def redact(text: str, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[:limit] + "…"
     return text
+
+
+def reworded(exc: "BrokerError", message: str) -> "BrokerError":
+    """A copy of ``exc`` that says ``message``: the same class (so every front door answers
+    it as before) and the same attributes (``url``, ``user``, ``path``, ``status``). How a
+    layer adds what it was doing to an error without deciding what it is answered with."""
+    copy = type(exc).__new__(type(exc))
+    copy.__dict__.update(exc.__dict__)
+    copy.args = (message,)
+    return copy
 
 
 class BrokerError(Exception):

@@ -31,8 +31,9 @@ from .errors import (BrokerError, CallerTokenGone, InvalidRequest, JenkinsProtoc
 from .faults import crash_point
 from .observability import Metrics, audit, audit_lease
 from .quota import LivePlaces
-from .records import LeaseRecord, Requester, new_lease_suffix, split_lease_id, token_fingerprint
+from .records import LeaseRecord, Requester, token_fingerprint
 from .roles import Role
+from .values import issued_lease, new_lease_suffix, split_lease_id, token_name
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,9 @@ class LeaseManager:
         if parts is None:
             raise InvalidRequest(f"lease_id: {str(lease_id)[:80]!r} is not a jenkins-broker lease id "
                                  "(expected jenkins/creds/<role>/<id>)")
-        found = self.store.get_lease(*parts)
+        # A lease id the broker never makes (a role name it refuses, a suffix of another
+        # shape) is no lease: Vault's answer for it, without asking the store.
+        found = self.store.get_lease(*parts) if issued_lease(*parts) else None
         if found is None:
             raise LeaseNotFound("lease not found or lease is not renewable")
         return found
@@ -203,7 +206,7 @@ class LeaseManager:
 
     def _mint(self, role: Role, ttl: int | None, requester: Requester, shared: bool,
               token_expires_at: float | None, suffix: str) -> tuple[LeaseRecord, str]:
-        name = f"{role.token_name_prefix}{role.name}-{suffix}"
+        name = token_name(role.token_name_prefix, role.name, suffix)
         lease_ttl = role.lease_ttl(ttl)
         try:
             minted = self.gateway.mint(role, name)

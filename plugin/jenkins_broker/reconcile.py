@@ -48,12 +48,12 @@ import time
 from typing import Callable, Iterable, Protocol, runtime_checkable
 
 from .connection import StoredCredential
-from .credentials import credential_token_name
 from .errors import BrokerError, redact
 from .observability import Metrics, audit
 from .jenkins.models import LEGACY_TOKEN_ID, TokenInfo
-from .records import LeaseRecord, parse_engine_token_name, parse_token_name
-from .roles import DEFAULT_PREFIX, Role
+from .records import LeaseRecord
+from .roles import Role
+from .values import BROKER_TOKEN_PREFIX, credential_token_name, parse_engine_token_name, parse_token_name
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ class _UserPass:
         self.user = self.lister.jenkins_user
         self.prefixes = {r.token_name_prefix for r in roles}
         self.credential_prefixes = tuple(credential_token_name("", p)
-                                         for p in self.prefixes | {DEFAULT_PREFIX})
+                                         for p in self.prefixes | {BROKER_TOKEN_PREFIX})
         self.legacy = any(r.strategy == "legacy" for r in roles)
         mine = [c for c in credentials if c.username.casefold() == user and c.kind == "token"]
         self.own_uuids = {c.token_uuid for c in mine if c.token_uuid}
@@ -318,7 +318,7 @@ class _UserPass:
             if suffix in self.recorded.get(role, ()) and not malformed:
                 self._foreign(token, "a broker-named token that its lease record does not name")
             elif self._past_grace(token):
-                self._orphan(token, role, malformed)
+                self._orphan(token, role, suffix, malformed)
             return
         engine = parse_engine_token_name(token.name)
         if engine is not None:
@@ -371,7 +371,7 @@ class _UserPass:
         self.owner._first_seen.pop(token.uuid, None)
         return True
 
-    def _orphan(self, token, role: str, malformed: bool) -> None:
+    def _orphan(self, token, role: str, suffix: str, malformed: bool) -> None:
         self.counts["orphans"] += 1
         if not self._revoke(token):
             return
@@ -379,7 +379,7 @@ class _UserPass:
         audit("revoke", role=role, token_uuid=token.uuid, token_name=token.name, jenkins_user=self.user,
               reason="orphan: malformed lease record" if malformed else "orphan: no lease record")
         if malformed:
-            self.owner.store.delete_lease(role, token.name.rpartition("-")[2])
+            self.owner.store.delete_lease(role, suffix)
 
     def _engine_token(self, token, engine_role: str, deadline: int) -> None:
         if self.now - deadline > self.owner.grace:

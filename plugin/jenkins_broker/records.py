@@ -9,84 +9,16 @@ audit logs without being able to use the token.
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
-LEASE_PREFIX = "jenkins/creds"
-
-
-def new_lease_suffix() -> str:
-    """A random lease id suffix: 24 hex digits (96 bits).
-
-    Hex has no ``-``, so a token name ``<prefix><role>-<suffix>`` splits back
-    into role and suffix unambiguously even when the role name has dashes.
-    """
-    return secrets.token_hex(12)
-
-
-def parse_token_name(name: str, prefix: str) -> tuple[str, str] | None:
-    """Return ``(role, suffix)`` from a token name the broker gave, else ``None``."""
-    if not name.startswith(prefix):
-        return None
-    role, sep, suffix = name[len(prefix):].rpartition("-")
-    if not sep or not role or len(suffix) != 24 or not all(c in "0123456789abcdef" for c in suffix):
-        return None
-    return role, suffix
-
-
-# Plugin mode's token names: ``<prefix><role>-<deadline>-<8 hex>`` (see
-# vaultplugin/path_creds.py), where ``deadline`` is the Unix time at which the lease's
-# max_ttl ends. Kept here so that the broker's reconciliation can read them without
-# the plugin extra.
-ENGINE_TOKEN_PREFIX = "vault-jenkins-"
-# The engine's own Jenkins credential after rotate-root is named
-# ``vault-jenkins-root-<time>-<8 hex>``: it reads like a token of a role "root", so
-# that role name is never taken for an engine lease token.
-ENGINE_ROOT_ROLE = "root"
-
-
-def parse_engine_token_name(name: str, prefix: str = ENGINE_TOKEN_PREFIX) -> tuple[str, int] | None:
-    """Return ``(role, deadline)`` from a token name the secrets engine gave, else ``None``.
-
-    ``None`` too for the engine's rotate-root credential (role ``root``), which has
-    no lease and must never be revoked by anyone but the engine.
-    """
-    if not name.startswith(prefix):
-        return None
-    head, sep, random = name[len(prefix):].rpartition("-")
-    if not sep or len(random) != 8 or not all(c in "0123456789abcdef" for c in random):
-        return None
-    role, sep, deadline = head.rpartition("-")
-    if not sep or not role or not 0 < len(deadline) <= 12 or not all(c in "0123456789" for c in deadline):
-        return None
-    if role == ENGINE_ROOT_ROLE:
-        return None
-    return role, int(deadline)
+from .values import lease_id_for
 
 
 def token_fingerprint(value: str) -> str:
     """SHA-256 hex of a token value: safe to log and store, useless to authenticate."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-def lease_id_for(role: str, suffix: str) -> str:
-    """The lease id a caller sees: ``jenkins/creds/<role>/<suffix>``."""
-    return f"{LEASE_PREFIX}/{role}/{suffix}"
-
-
-def split_lease_id(lease_id: str) -> tuple[str, str] | None:
-    """Return ``(role, suffix)`` for a well-formed lease id, else ``None``."""
-    if not isinstance(lease_id, str) or len(lease_id) > 512:
-        return None
-    head, _, rest = lease_id.strip("/").partition(f"{LEASE_PREFIX}/")
-    if head or not rest:
-        return None
-    role, _, suffix = rest.partition("/")
-    if not role or not suffix or "/" in suffix:
-        return None
-    return role, suffix
 
 
 def rfc3339(epoch: float | None) -> str | None:

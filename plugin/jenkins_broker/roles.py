@@ -12,15 +12,12 @@ from typing import Any
 
 from .durations import format_duration, parse_duration
 from .errors import InvalidRequest
-from .values import parse_bool
+from .values import BROKER_TOKEN_PREFIX, NAME_RULE, is_name, parse_bool
 
 STRATEGIES = ("user-token", "user-password", "admin-script", "admin-rest", "legacy")
-DEFAULT_PREFIX = "jenkins-broker-"
 DEFAULT_TTL = 15 * 60
 DEFAULT_MAX_TTL = 24 * 3600
 
-# Role and credential names become Vault path segments and Jenkins token names.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _PREFIX_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _JENKINS_USER_PATTERN = re.compile(r"[^\x00-\x1f/\\?#%]{1,256}")
 
@@ -35,10 +32,9 @@ class InvalidRole(InvalidRequest):
 
 def check_name(value: str, *, what: str = "role") -> str:
     """Return ``value`` if it is a valid role or credential name, else raise ``InvalidRole``."""
-    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value) or ".." in value:
+    if not is_name(value):
         shown = value[:40] if isinstance(value, str) else type(value).__name__
-        raise InvalidRole("name", f"{what} name {shown!r} is invalid: use 1-128 letters, digits, "
-                                  "'_', '-' or '.', starting with a letter or digit, without '..'")
+        raise InvalidRole("name", f"{what} name {shown!r} is invalid: {NAME_RULE}")
     return value
 
 
@@ -55,7 +51,7 @@ class Role:
     shared: bool = False
     rotation_period: int = 0  # 0: half the ttl
     max_live_tokens: int = 0  # 0: no cap
-    token_name_prefix: str = DEFAULT_PREFIX
+    token_name_prefix: str = BROKER_TOKEN_PREFIX
     description: str = field(default="")
     disabled: bool = False  # suspended: mints refused, no shared value
     foreign_tokens: str = "revoke"  # what reconciliation does with tokens it cannot account for
@@ -166,7 +162,7 @@ def build_role(name: str, data: dict[str, Any], existing: Role | None = None) ->
             raise InvalidRole("max_live_tokens", "a legacy role hands out Jenkins' single legacy token, "
                                                  "so at most 1 can be live")
         cap = 1
-    prefix = merged.get("token_name_prefix", DEFAULT_PREFIX)
+    prefix = merged.get("token_name_prefix", BROKER_TOKEN_PREFIX)
     if not isinstance(prefix, str) or not _PREFIX_PATTERN.fullmatch(prefix):
         raise InvalidRole("token_name_prefix", "use 1-64 letters, digits, '_', '-' or '.'; reconciliation "
                                                "finds orphaned tokens by this prefix")

@@ -1,15 +1,47 @@
-"""The one vocabulary for values every front door accepts (API, CLI, environment, engine).
+"""The one vocabulary: the values every front door accepts (the broker's API, the engine's
+paths, the command line, the environment) and the names jenkins-broker makes and reads back.
+Each rule is written here once; every other module imports it, so that no two front doors
+or modes can disagree on a word.
 
 Booleans: what Vault's own parser takes (Go's ``strconv.ParseBool``: ``1``, ``t``,
 ``true``, ``0``, ``f``, ``false``, in any case) plus ``yes``/``no`` and ``on``/``off``,
 which roles accepted before; JSON ``true``/``false``; and the numbers 0 and 1.
+
+Names of roles and credentials: 1-128 letters, digits, ``_``, ``-`` and ``.``, starting
+with a letter or digit, without ``..``. They become Vault path segments and parts of
+Jenkins token names.
+
+Jenkins kinds: ``jenkins``, ``cloudbees-operations-center``, ``cloudbees-controller``.
+
+Lease ids (broker mode): ``jenkins/creds/<role>/<24 hex>``.
+
+Jenkins token names, each made by one function here and read back by its twin:
+
+- a broker lease's token, ``<prefix><role>-<24 hex>``: :func:`token_name`,
+  :func:`parse_token_name`;
+- the broker's own credential, ``<prefix>credential-<name>``: :func:`credential_token_name`
+  (reconciliation knows it by uuid, and by that start during a rotation);
+- an engine lease's token, ``<prefix><role>-<deadline>-<8 hex>``: :func:`engine_token_name`,
+  :func:`parse_engine_token_name`;
+- the engine's own credential, ``vault-jenkins-root-<time>-<8 hex>``:
+  :func:`engine_root_token_name`, which :func:`parse_engine_token_name` reads as no lease's
+  (so the engine reserves the role name ``root``).
+
+The broker's default prefix is ``jenkins-broker-``, the engine's ``vault-jenkins-``: they
+differ so that the broker's reconciliation never takes an engine token for one of its own.
+The 24 and 8 hex digits have no ``-``, so a name splits back into its parts even when the
+role name has dashes.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
 
 from .errors import InvalidRequest
+
+# -- booleans ---------------------------------------------------------------------------
 
 TRUE = frozenset({"1", "t", "true", "yes", "on"})
 FALSE = frozenset({"0", "f", "false", "no", "off"})
@@ -34,3 +66,138 @@ def request_flag(name: str, value: Any) -> bool:
         return parse_bool(value)
     except ValueError as exc:
         raise InvalidRequest(f"{name}: {exc}") from None
+
+
+# -- names ------------------------------------------------------------------------------
+
+#: A role or credential name, ``..`` excluded (it would be a path segment).
+NAME_PATTERN = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+NAME_RULE = "use 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit, without '..'"
+
+
+def is_name(value: Any) -> bool:
+    """True if ``value`` is a valid role or credential name."""
+    return isinstance(value, str) and NAME_PATTERN.fullmatch(value) is not None
+
+
+# -- Jenkins ----------------------------------------------------------------------------
+
+#: What a configured Jenkins can be; minting on a CloudBees controller is refused.
+JENKINS_KINDS = ("jenkins", "cloudbees-operations-center", "cloudbees-controller")
+
+
+# -- lease ids (broker mode) ------------------------------------------------------------
+
+LEASE_PREFIX = "jenkins/creds"
+_HEX = frozenset("0123456789abcdef")
+_LEASE_SUFFIX_LENGTH = 24
+_NO_SEGMENT = ("", ".", "..")  # what a part of a Vault path cannot be
+
+
+def new_lease_suffix() -> str:
+    """A random lease id suffix: 24 hex digits (96 bits)."""
+    return secrets.token_hex(_LEASE_SUFFIX_LENGTH // 2)
+
+
+def is_lease_suffix(value: str) -> bool:
+    """True if ``value`` has the shape of :func:`new_lease_suffix`'s answers."""
+    return len(value) == _LEASE_SUFFIX_LENGTH and set(value) <= _HEX
+
+
+def lease_id_for(role: str, suffix: str) -> str:
+    """The lease id a caller sees: ``jenkins/creds/<role>/<suffix>``."""
+    return f"{LEASE_PREFIX}/{role}/{suffix}"
+
+
+def split_lease_id(lease_id: Any) -> tuple[str, str] | None:
+    """``(role, suffix)`` for anything shaped like ``jenkins/creds/<role>/<suffix>``, else ``None``.
+
+    Malformed (``None``): another shape, empty, ``.`` or ``..`` segments, control
+    characters. A well-shaped id may still name a lease the broker never issued: see
+    :func:`issued_lease`.
+    """
+    if not isinstance(lease_id, str) or len(lease_id) > 512 or not lease_id.isprintable():
+        return None
+    head, _, rest = lease_id.strip("/").partition(f"{LEASE_PREFIX}/")
+    role, _, suffix = rest.partition("/")
+    if head or "/" in suffix or role in _NO_SEGMENT or suffix in _NO_SEGMENT:
+        return None
+    return role, suffix
+
+
+def lease_role(prefix: str) -> str | None:
+    """The role part of a lease prefix ``jenkins/creds/<role>`` (slashes around allowed), else
+    ``None``; whether it is a valid name is :func:`is_name`'s to say."""
+    head, _, role = prefix.strip("/").partition(f"{LEASE_PREFIX}/")
+    if head or not role or "/" in role:
+        return None
+    return role
+
+
+def issued_lease(role: str, suffix: str) -> bool:
+    """True if ``(role, suffix)`` could be a lease the broker issued (:func:`lease_id_for` of a
+    valid role name and a :func:`new_lease_suffix`); no other is worth looking up."""
+    return is_name(role) and is_lease_suffix(suffix)
+
+
+# -- token names --------------------------------------------------------------------------
+
+#: The broker's default token name prefix (a role's ``token_name_prefix``).
+BROKER_TOKEN_PREFIX = "jenkins-broker-"
+#: What follows the prefix in the name of a token the broker keeps as its own credential.
+CREDENTIAL_TOKEN_INFIX = "credential-"
+#: The engine's default token name prefix (its roles' ``token_name_prefix``).
+ENGINE_TOKEN_PREFIX = "vault-jenkins-"
+#: The engine's own credential after rotate-root reads like a token of a role of this name,
+#: so the engine refuses roles of this name (their tokens would be taken for it).
+ENGINE_ROOT_ROLE = "root"
+
+
+def token_name(prefix: str, role: str, suffix: str) -> str:
+    """The name of a broker lease's token: ``<prefix><role>-<lease suffix>``."""
+    return f"{prefix}{role}-{suffix}"
+
+
+def parse_token_name(name: str, prefix: str) -> tuple[str, str] | None:
+    """``(role, suffix)`` from a name :func:`token_name` can make with ``prefix``, else ``None``."""
+    if not name.startswith(prefix):
+        return None
+    role, sep, suffix = name[len(prefix):].rpartition("-")
+    if not sep or not is_name(role) or not is_lease_suffix(suffix):
+        return None
+    return role, suffix
+
+
+def credential_token_name(name: str, prefix: str = BROKER_TOKEN_PREFIX) -> str:
+    """The name of the token the broker mints as credential ``name``."""
+    return f"{prefix}{CREDENTIAL_TOKEN_INFIX}{name}"
+
+
+def engine_token_name(prefix: str, role: str, deadline: float) -> str:
+    """A fresh name for an engine lease's token of ``role``, whose lease cannot outlive
+    ``deadline`` (Unix time): anything that finds it in Jenkins later knows when it is over."""
+    return f"{prefix}{role}-{int(deadline)}-{secrets.token_hex(4)}"
+
+
+def engine_root_token_name(now: float) -> str:
+    """A fresh name for the engine's own credential, made by rotate-root at ``now``."""
+    return engine_token_name(ENGINE_TOKEN_PREFIX, ENGINE_ROOT_ROLE, now)
+
+
+def parse_engine_token_name(name: str, prefix: str = ENGINE_TOKEN_PREFIX) -> tuple[str, int] | None:
+    """``(role, deadline)`` from a name :func:`engine_token_name` can make with ``prefix``, else ``None``.
+
+    ``None`` too for the engine's rotate-root credential (role ``root``), which has
+    no lease and must never be revoked by anyone but the engine.
+    """
+    if not name.startswith(prefix):
+        return None
+    head, sep, random = name[len(prefix):].rpartition("-")
+    if not sep or len(random) != 8 or not set(random) <= _HEX:
+        return None
+    role, sep, deadline = head.rpartition("-")
+    if not sep or not is_name(role) or role == ENGINE_ROOT_ROLE:
+        return None
+    if not 0 < len(deadline) <= 12 or not deadline.isascii() or not deadline.isdigit() or deadline[0] == "0":
+        return None
+    return role, int(deadline)

@@ -252,14 +252,100 @@ def test_help_for_each_path(engine):
         assert word in text, path
 
 
-def test_the_broker_reconciliation_reads_the_engine_token_names():
-    """The broker's backstop (reconcile.py) parses what path_creds and rotate-root write."""
-    from jenkins_broker.records import ENGINE_TOKEN_PREFIX, parse_engine_token_name
-    from jenkins_broker.vaultplugin.path_creds import token_name
-    from jenkins_broker.vaultplugin.path_roles import DEFAULT_TOKEN_PREFIX
-    from jenkins_broker.vaultplugin.path_rotate_root import ROOT_TOKEN_PREFIX
+def test_the_broker_reconciliation_reads_the_engine_token_names(configured):
+    """The broker's backstop (reconcile.py) parses what the engine's mints and rotate-root write
+    (one vocabulary, values.py, makes and reads both)."""
+    from jenkins_broker.values import ENGINE_TOKEN_PREFIX, parse_engine_token_name
 
-    assert DEFAULT_TOKEN_PREFIX == ENGINE_TOKEN_PREFIX
-    assert parse_engine_token_name(token_name(DEFAULT_TOKEN_PREFIX, "ci-bot", 1796090507.9)) == \
-        ("ci-bot", 1796090507)
-    assert parse_engine_token_name(f"{ROOT_TOKEN_PREFIX}1796086908-6bb4bf35") is None
+    assert configured.call("read", "roles/ci-bot").data["token_name_prefix"] == ENGINE_TOKEN_PREFIX
+    before = int(time.time())
+    minted = configured.call("read", "creds/ci-bot")
+    role, deadline = parse_engine_token_name(minted.data["token_name"])
+    assert role == "ci-bot" and before + 3600 <= deadline <= int(time.time()) + 3600
+    configured.revoke(minted)
+    root = configured.call("update", "rotate-root").data["token_name"]
+    assert root.startswith(ENGINE_TOKEN_PREFIX) and parse_engine_token_name(root) is None
+
+
+# -- one vocabulary with the broker, one error table ----------------------------------------------
+
+@pytest.mark.parametrize("name", ["a..b", "x" * 129, "-lead", "a b"])
+def test_the_engine_refuses_the_role_names_the_broker_refuses(configured, name):
+    """The engine's paths matched names with a copy of the pattern, without the broker's '..'
+    rule: creds/a..b was a 404 "unknown role", a 129-character name an "unsupported path".
+    Every operation now answers the broker's 400 naming the rule."""
+    for operation, path, data in (("create", f"roles/{name}", {"jenkins_user": "x", "strategy": "user-token"}),
+                                  ("read", f"roles/{name}", None), ("delete", f"roles/{name}", None),
+                                  ("read", f"creds/{name}", None)):
+        with pytest.raises(BadRequest, match="name: role name .* is invalid: use 1-128 letters") as refused:
+            configured.call(operation, path, data)
+        assert refused.value.status == 400
+
+
+def test_a_role_named_root_is_refused(configured):
+    """Its tokens would be named vault-jenkins-root-<deadline>-<8 hex>, like the engine's own
+    credential after rotate-root, which every reconciliation reads as no lease's token (the
+    broker's, with engine_shares_users, revoked them as foreign)."""
+    from jenkins_broker.values import engine_token_name, parse_engine_token_name
+    assert parse_engine_token_name(engine_token_name("vault-jenkins-", "root", time.time() + 60)) is None
+    with pytest.raises(BadRequest, match="name: 'root' is reserved in plugin mode"):
+        configured.call("create", "roles/root", {"jenkins_user": "ci-bot", "strategy": "user-token"})
+    assert configured.call("read", "roles/root") is None
+
+
+@pytest.mark.parametrize("field,off", [("shared", "off"), ("shared", "no"), ("shared", "F"), ("shared", 0),
+                                       ("shared", False), ("rotation_period", "0m"),
+                                       ("rotation_period", 0), ("rotation_period", "")])
+def test_broker_only_settings_may_be_sent_off_in_any_word_for_off(configured, field, off):
+    """The engine had its own list of "off" words: shared=off, which broker mode reads as false,
+    was refused as turning a broker-mode setting on."""
+    configured.call("update", "roles/ci-bot", {field: off})
+    assert field not in configured.call("read", "roles/ci-bot").data
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("shared", "on", "shared: a broker-mode setting"), ("shared", 1, "shared: a broker-mode setting"),
+    ("rotation_period", "1m", "rotation_period: a broker-mode setting"),
+    ("shared", "maybe", "shared: expected true or false"), ("rotation_period", "soon", "rotation_period: 'soon'"),
+])
+def test_broker_only_settings_turned_on_or_unreadable_are_400(configured, field, value, message):
+    with pytest.raises(BadRequest, match=message):
+        configured.call("update", "roles/ci-bot", {field: value})
+
+
+@pytest.mark.parametrize("url", ["https://jenkins.example.com/?x=1", "https://jenkins.example.com/#top"])
+def test_config_write_refuses_a_url_with_a_query_or_fragment(engine, url):
+    """Stored as https://jenkins.example.com/?x=1/ before the URL rule, refused at every mint after."""
+    with pytest.raises(BadRequest, match="url: must not have a query or fragment") as refused:
+        engine.call("update", "config", {"url": url, "username": "ci-bot", "token": "t",
+                                         "verify_connection": "false"})
+    assert refused.value.status == 400
+    assert engine.call("read", "config") is None
+
+
+def test_a_stored_config_this_version_cannot_use_is_a_400_that_says_what(configured):
+    """ConfigError is the engine's 400 (backend.ERRORS says why; the broker answers 503)."""
+    from jenkins_broker.vaultplugin.path_config import STORAGE_KEY
+    from jenkins_broker.vaultplugin.storage import get_json, put_json
+    record = get_json(configured.storage, STORAGE_KEY)
+    record["connection"]["url"] = "https://jenkins.example.com/?x=1/"  # as stored before the URL rule
+    put_json(configured.storage, STORAGE_KEY, record)
+    configured.backend.forget_connection()
+    with pytest.raises(BadRequest, match="role 'ci-bot' cannot mint .* must not have a query") as refused:
+        configured.call("read", "creds/ci-bot")
+    assert refused.value.status == 400
+
+
+def test_the_engine_error_table():
+    from jenkins_broker.errors import (BrokerError, ConfigError, InvalidRequest, JenkinsTimeout, LeaseNotFound,
+                                       VaultUnavailable)
+    from jenkins_broker.vaultplugin.backend import logical_error
+    from jenkins_broker.vaultplugin.logical import LogicalError
+    from jenkins_broker.vaultplugin.storage import StorageError
+    for raised, status in ((InvalidRequest("a"), 400), (LeaseNotFound("a"), 400), (ConfigError("a"), 400),
+                           (JenkinsTimeout("a"), 502), (VaultUnavailable("a"), 500), (BrokerError("a"), 500),
+                           (StorageError("a"), 500)):
+        answer = logical_error(raised)
+        assert isinstance(answer, LogicalError) and answer.status == status, raised
+    secret = "11" + "ab" * 16
+    assert secret not in str(logical_error(ConfigError(f"token {secret} refused")))

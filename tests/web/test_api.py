@@ -185,3 +185,77 @@ def test_each_broker_has_its_own_fast_path_and_it_forgets_after_a_minute(client,
     clock.advance(2)
     assert not fast.recent(key)
     fast.close()
+
+
+# -- one vocabulary, one error table ----------------------------------------------------------
+
+@pytest.fixture
+def config_store(services):
+    """The fake store, with the Jenkins connection (which it lacks) kept in a list."""
+    written = []
+    services.store.get_jenkins_config = lambda: written[-1] if written else None
+    services.store.put_jenkins_config = written.append
+    return written
+
+
+TRUE_WORDS, FALSE_WORDS = ["true", "T", "1", "yes", "on"], ["false", "f", "0", "No", "OFF"]
+
+
+@pytest.mark.parametrize("word", TRUE_WORDS + FALSE_WORDS)
+def test_the_api_reads_every_boolean_with_the_one_vocabulary(client, services, config_store, word):
+    """?list= had a copy of the rule of its own: list=t (Vault's own word), yes or on read the
+    path instead of listing it, and list=junk was a read too (Vault answers 400)."""
+    meaning = word in TRUE_WORDS
+    assert client.post("/v1/jenkins/roles/flags", headers=as_("admin"), json={
+        "jenkins_user": "u", "strategy": "user-token", "credential": "c", "shared": word,
+        "disabled": word}).status_code == 204
+    role = services.store.get_role("flags")
+    assert role.shared is meaning and role.disabled is meaning
+    assert client.post("/v1/jenkins/config", headers=as_("admin"), json={
+        "url": "https://jenkins.example.com/", "verify_tls": word, "verify_after_mint": word}).status_code == 204
+    assert config_store[-1].verify_tls is meaning and config_store[-1].verify_after_mint is meaning
+    listed = client.get(f"/v1/jenkins/roles?list={word}", headers=as_("admin"))
+    if meaning:
+        assert listed.status_code == 200 and listed.json["data"]["keys"] == ["ci-bot", "flags"]
+    else:
+        assert listed.status_code == 405
+
+
+def test_a_list_flag_that_is_no_boolean_is_400(client):
+    answer = client.get("/v1/jenkins/roles?list=perhaps", headers=as_("admin"))
+    assert answer.status_code == 400 and answer.json["errors"][0].startswith("list: expected true or false")
+    assert client.get("/v1/jenkins/roles?list=", headers=as_("admin")).status_code == 405
+
+
+@pytest.mark.parametrize("url", ["https://jenkins.example.com/?x=1", "https://jenkins.example.com/#top"])
+def test_config_write_refuses_a_url_with_a_query_or_fragment(client, config_store, url):
+    """It used to be stored as https://jenkins.example.com/?x=1/, and every mint refused after."""
+    answer = client.post("/v1/jenkins/config", json={"url": url}, headers=as_("admin"))
+    assert answer.status_code == 400
+    assert answer.json["errors"] == ["url: must not have a query or fragment"]
+    assert config_store == []
+
+
+def test_a_config_the_broker_cannot_work_with_is_503(client, services):
+    """ConfigError is the broker's 503 (web/errors.py says why; the engine answers 400)."""
+    from jenkins_broker.errors import ConfigError
+
+    def unconfigured(role, name):
+        raise ConfigError("Jenkins is not configured: write jenkins/config url=<Jenkins root URL>")
+    services.gateway.mint = unconfigured
+    answer = client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
+    assert answer.status_code == 503 and "not configured" in answer.json["errors"][0]
+    assert services.store.list_leases("ci-bot") == []
+
+
+def test_the_api_error_table():
+    from jenkins_broker import errors as e
+    from jenkins_broker.roles import InvalidRole
+    from jenkins_broker.web.errors import Forbidden, Unauthorized, status_for
+    expected = [(Unauthorized("x"), 401), (Forbidden("x"), 403), (e.UnknownRole("x"), 404),
+                (e.RoleDisabled("x"), 403), (e.QuotaExceeded("x"), 429), (InvalidRole("f", "x"), 400),
+                (e.LeaseNotFound("x"), 400), (e.JenkinsTimeout("x"), 504), (e.JenkinsConnectionError("x"), 503),
+                (e.JenkinsAuthError("x"), 502), (e.VaultConflict("x"), 409), (e.VaultUnavailable("x"), 503),
+                (e.ConfigError("x"), 503), (e.BrokerError("x"), 500), (ValueError("x"), 500)]
+    assert [(type(exc).__name__, status_for(exc)) for exc, _ in expected] == \
+        [(type(exc).__name__, status) for exc, status in expected]

@@ -37,7 +37,7 @@ from . import answers
 from .endpoints import TokenEndpoints
 from .models import Credential
 
-KINDS = ("jenkins", "cloudbees-operations-center", "cloudbees-controller")
+from ..values import JENKINS_KINDS as KINDS  # the vocabulary's one list
 TOKEN_DESCRIPTOR = "descriptorByName/jenkins.security.ApiTokenProperty/"
 #: Jenkins versions at which behaviour the client depends on changed (§13).
 TOKEN_CSRF_EXEMPT_SINCE = (2, 96)

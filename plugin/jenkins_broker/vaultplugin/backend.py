@@ -18,8 +18,10 @@ Operations OpenBao sends besides the paths' own: ``help`` (path-help),
 the mount goes away): the periodic function, :mod:`.periodic`, which revokes the
 tokens on the roles' Jenkins users that the engine cannot account for.
 
-Foreign errors are mapped here, in one place: the broker's ``RequestError`` and
-``ConfigError`` become 400, ``JenkinsError`` 502, storage faults 500.
+Errors are answered here, in one place: :data:`ERRORS`, the engine's error table. The
+path modules raise what a failure is (an :mod:`jenkins_broker.errors` class, or a
+:class:`~.logical.LogicalError` for the engine's own answers), never a status for
+someone else's error.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from ..connection import JenkinsConfig, open_client
 from ..errors import BrokerError, ConfigError, JenkinsError, RequestError, redact
 from ..jenkins import Credential, JenkinsClient, Strategy, make_strategy
+from ..roles import check_name
 from . import path_config, path_creds, path_roles, path_rotate_root, secret_token
 from .framework import Path
 from .logical import (BadRequest, LogicalError, Request, Response, UnsupportedOperation, UnsupportedPath,
@@ -38,6 +41,40 @@ from .logical import (BadRequest, LogicalError, Request, Response, UnsupportedOp
 from .minted import InFlight
 from .periodic import Reconciler
 from .storage import Storage, StorageError
+
+#: The engine's error table: what a failure raised while answering a request becomes (the
+#: first match wins; a :class:`LogicalError` carries its own status; anything else is a fault
+#: the gRPC adapter answers 500). It differs from the HTTP API's (``web.errors.STATUS``) on
+#: purpose:
+#:
+#: - ``ConfigError`` is 400 here, 503 there. The engine raises it for its mount's own state:
+#:   no ``jenkins/config`` yet, a stored config or credential this version cannot use, a role
+#:   whose strategy does not fit the stored credential. That state is written through the
+#:   same API, by whoever runs the mount, so the answer is an error response (400) saying
+#:   what to write. A 5xx would read as Vault's own fault (Vault answers 503 itself when
+#:   sealed or a standby), and Vault's clients retry a 5xx in vain. The broker is a service
+#:   of its own: its configuration is its deployment's, so one it cannot work with makes it
+#:   unavailable, 503.
+#: - Every Jenkins failure is 502 (``UpstreamError``): Jenkins, behind the engine, failed or
+#:   refused; the caller may retry. The broker, an HTTP gateway, tells 503 and 504 apart.
+#: - ``RequestError``: 400. The broker's 403, 404 and 429 subclasses (a suspended role, an
+#:   unknown role, a quota) are not raised in plugin mode, where an unknown role is the
+#:   engine's own ``NotFound`` and quotas are Vault's.
+#: - Storage faults and any other ``BrokerError``: 500, a fault (OpenBao retries a revoke).
+ERRORS: tuple[tuple[type[Exception], type[LogicalError]], ...] = (
+    (RequestError, BadRequest),
+    (ConfigError, BadRequest),
+    (JenkinsError, UpstreamError),
+    (BrokerError, LogicalError),
+    (StorageError, LogicalError),
+)
+
+
+def logical_error(exc: BrokerError | StorageError) -> LogicalError:
+    """The answer :data:`ERRORS` gives ``exc``, its message redacted."""
+    answer = next(logical for cls, logical in ERRORS if isinstance(exc, cls))
+    return answer(redact(str(exc), limit=1000))
+
 
 #: Backend type as OpenBao counts them: 1 is a secrets engine ("logical"), 2 an auth method.
 TYPE_LOGICAL = 1
@@ -79,14 +116,8 @@ class JenkinsBackend:
         """Answer one request. Raises :class:`LogicalError` (the status is on the class)."""
         try:
             return self._dispatch(request)
-        except LogicalError:
-            raise
-        except (RequestError, ConfigError) as exc:
-            raise BadRequest(redact(str(exc), limit=1000)) from None
-        except JenkinsError as exc:
-            raise UpstreamError(redact(str(exc), limit=1000)) from None
         except (BrokerError, StorageError) as exc:
-            raise LogicalError(redact(str(exc), limit=1000)) from None
+            raise logical_error(exc) from None
 
     def _dispatch(self, request: Request) -> Response | None:
         operation = request.operation
@@ -100,6 +131,8 @@ class JenkinsBackend:
         if operation == "help":
             return self.help(request.path)
         path, groups = self.route(request.path)
+        if "name" in groups:
+            check_name(groups["name"])  # the broker's name rule: a name it refuses is a 400 here too
         handler = path.operations.get(operation)
         if handler is None:
             raise UnsupportedOperation(f"{request.path}: unsupported operation {operation!r}")
@@ -131,7 +164,7 @@ class JenkinsBackend:
         try:
             return True, path.exists(self, request, groups)
         except StorageError as exc:
-            raise LogicalError(str(exc)) from None
+            raise logical_error(exc) from None
 
     def help(self, request_path: str) -> Response:
         """``path-help``: the backend's help for the root, else the matching path's."""

@@ -30,8 +30,11 @@ DIAL_TIMEOUT = 5.0
 log = logging.getLogger(__name__)
 
 
-class BrokerError(Exception):
-    """OpenBao never said where the brokered service is, or said it in a way we cannot dial."""
+class DialError(Exception):
+    """OpenBao never said where the brokered service is, or said it in a way we cannot dial.
+
+    (go-plugin's broker, not :class:`jenkins_broker.errors.BrokerError`, the root of the
+    project's own errors: hence a name of its own.)"""
 
 
 class Broker(go_plugin_grpc.GRPCBrokerBase):
@@ -59,14 +62,14 @@ class Broker(go_plugin_grpc.GRPCBrokerBase):
     async def dial(self, service_id: int, *, timeout: float = DIAL_TIMEOUT) -> Channel:
         """A gRPC channel to brokered service ``service_id``; waits up to ``timeout`` for its address.
 
-        Raises :class:`BrokerError` when none arrives in time or the network is unknown.
+        Raises :class:`DialError` when none arrives in time or the network is unknown.
         """
         try:
             async with self._changed:
                 await asyncio.wait_for(self._changed.wait_for(lambda: service_id in self._known), timeout)
         except asyncio.TimeoutError:
-            raise BrokerError(f"OpenBao did not send the address of brokered service {service_id} within "
-                              f"{timeout:g}s") from None
+            raise DialError(f"OpenBao did not send the address of brokered service {service_id} within "
+                            f"{timeout:g}s") from None
         network, address = self._known[service_id]
         config = Configuration(ssl_target_name_override=HOST)
         if network == "unix":
@@ -74,4 +77,4 @@ class Broker(go_plugin_grpc.GRPCBrokerBase):
         if network == "tcp":
             host, _, port = address.rpartition(":")
             return Channel(host.strip("[]"), int(port), ssl=self._ssl, config=config)
-        raise BrokerError(f"brokered service {service_id} is on network {network!r}, which this plugin cannot dial")
+        raise DialError(f"brokered service {service_id} is on network {network!r}, which this plugin cannot dial")

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 Handler = Callable[["JenkinsBackend", Request, dict], Optional[Response]]
 ExistenceCheck = Callable[["JenkinsBackend", Request, dict], bool]
 
-#: The part of a path that names a role (as roles.check_name allows).
-NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})"
+#: The part of a path that names a role: any one segment, so that a name the vocabulary
+#: refuses reaches the backend, which answers it with the broker's 400 naming the rule
+#: (values.NAME_PATTERN) instead of an "unsupported path".
+NAME = r"(?P<name>[^/]+)"
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..records import parse_engine_token_name
+from ..values import parse_engine_token_name
 from .storage import Storage, get_json, put_json
 
 STORAGE_KEY = "reconcile/migration"

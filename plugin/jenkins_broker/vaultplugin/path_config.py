@@ -84,18 +84,12 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
     data = dict(request.data)
     verify = as_bool("verify_connection", data.pop("verify_connection", True))
     existing = load_config(request.storage)
-    try:
-        connection = build_config({k: data[k] for k in _CONNECTION_FIELDS if k in data},
-                                  existing.connection if existing else None)
-    except InvalidRequest as exc:
-        raise BadRequest(str(exc)) from None
+    connection = build_config({k: data[k] for k in _CONNECTION_FIELDS if k in data},
+                              existing.connection if existing else None)
     secret_sent = {k: data[k] for k in ("password", "token") if data.get(k)}
     username = data.get("username") or (existing.credential.username if existing else None)
     if secret_sent:
-        try:
-            credential = build_credential(ROOT_CREDENTIAL, {"username": username, **secret_sent})
-        except InvalidRequest as exc:
-            raise BadRequest(str(exc)) from None
+        credential = build_credential(ROOT_CREDENTIAL, {"username": username, **secret_sent})
         config = PluginConfig(connection=connection, credential=credential)
     elif existing is None:
         raise BadRequest("username, and password or token: required on the first write (the Jenkins "
@@ -116,8 +110,9 @@ def _check_connection(backend: "JenkinsBackend", config: PluginConfig) -> None:
     try:
         me = client.whoami(config.credential.username, config.credential.secret)
     except BrokerError as exc:
-        raise BadRequest(f"the connection check failed (send verify_connection=false to store the config "
-                         f"anyway): {redact(str(exc))}") from None
+        # Whatever failed, the config sent did not pass: the caller's to fix (or to skip).
+        raise InvalidRequest(f"the connection check failed (send verify_connection=false to store the "
+                             f"config anyway): {redact(str(exc))}") from None
     finally:
         client.close()
     if not logs_in_as(me, config.credential.username):

@@ -16,17 +16,17 @@ reconciliation revokes tokens on the role's user that are in neither.
 
 from __future__ import annotations
 
-import secrets
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from ..durations import parse_duration
-from ..errors import BrokerError, ConfigError, redact
+from ..errors import BrokerError, ConfigError, redact, reworded
 from ..jenkins import MintedToken
+from ..values import engine_token_name
 from . import minted as ledger
 from .framework import NAME, Field, Path
-from .logical import BadRequest, LogicalError, NotFound, Request, Response, UpstreamError
+from .logical import BadRequest, LogicalError, NotFound, Request, Response
 from .path_config import load_config
 from .path_roles import load_role
 from .secret_token import TokenLease, lease_secret
@@ -34,11 +34,6 @@ from .storage import StorageError
 
 if TYPE_CHECKING:
     from .backend import JenkinsBackend
-
-
-def token_name(prefix: str, role: str, deadline: float) -> str:
-    """A fresh token name for ``role`` whose lease cannot outlive ``deadline`` (Unix time)."""
-    return f"{prefix}{role}-{int(deadline)}-{secrets.token_hex(4)}"
 
 
 def _mint(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
@@ -59,16 +54,16 @@ def _mint(backend: "JenkinsBackend", request: Request, groups: dict) -> Response
     try:
         strategy = backend.strategy(request.storage, role.strategy, role.credential)
     except ConfigError as exc:
-        raise BadRequest(f"role {name!r} cannot mint with the stored credential: {redact(str(exc))}") from None
+        raise reworded(exc, f"role {name!r} cannot mint with the stored credential: {exc}") from None
     issued = time.time()
-    wanted = token_name(role.token_name_prefix, name, issued + role.max_ttl)
+    wanted = engine_token_name(role.token_name_prefix, name, issued + role.max_ttl)
     with backend.in_flight.minting(role.jenkins_user, wanted):
         try:
             minted = strategy.mint(user=role.jenkins_user, name=wanted, max_lease_seconds=role.max_ttl)
         except ConfigError as exc:
-            raise BadRequest(f"role {name!r}: {redact(str(exc))}") from None
+            raise reworded(exc, f"role {name!r}: {exc}") from None
         except BrokerError as exc:
-            raise UpstreamError(f"minting a token for role {name!r} failed: {redact(str(exc))}") from None
+            raise reworded(exc, f"minting a token for role {name!r} failed: {exc}") from None
         _record(backend, request, name, strategy, minted, deadline=issued + role.max_ttl, issued=issued)
     lease = TokenLease.for_minted(role, config, minted, issued_at=issued, ttl=ttl)
     expires = datetime.fromtimestamp(issued + ttl, timezone.utc).replace(microsecond=0)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, FOREIGN_TOKENS, STRATEGIES, InvalidRole, Role, build_role
+from ..durations import parse_duration
+from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, FOREIGN_TOKENS, STRATEGIES, Role, build_role
+from ..values import ENGINE_ROOT_ROLE, ENGINE_TOKEN_PREFIX, parse_bool
 from .framework import NAME, Field, Path
 from .logical import BadRequest, Request, Response
 from .path_config import ROOT_CREDENTIAL
@@ -25,10 +27,6 @@ if TYPE_CHECKING:
     from .backend import JenkinsBackend
 
 PREFIX = "roles/"
-#: Token names of the engine start with this unless a role says otherwise. It differs
-#: from the broker's default, so broker-mode reconciliation never takes an engine's
-#: token for one of its own.
-DEFAULT_TOKEN_PREFIX = "vault-jenkins-"
 # Suspension (disabled) is broker mode's: the field is unknown here, and never shown.
 _BROKER_ONLY = ("shared", "rotation_period", "disabled")
 
@@ -68,21 +66,22 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
     name = groups["name"]
     data = {k: v for k, v in request.data.items()}
     for key in _BROKER_ONLY:
-        if key in data and data[key] not in (None, "", False, "false", 0, "0", "0s"):
+        if _broker_setting_on(key, data.pop(key, None)):
             raise BadRequest(f"{key}: a broker-mode setting; in plugin mode every read mints its own "
                              "token under its own Vault lease")
-        data.pop(key, None)
+    if name == ENGINE_ROOT_ROLE:
+        # Its tokens would be named like the engine's own credential (rotate-root), which
+        # every reconciliation, the broker's and the engine's, leaves alone as no lease's.
+        raise BadRequest(f"name: {ENGINE_ROOT_ROLE!r} is reserved in plugin mode for the engine's own "
+                         "credential; choose another role name")
     existing = load_role(request.storage, name)
     if existing is None:
         data.setdefault("credential", ROOT_CREDENTIAL)
-        data.setdefault("token_name_prefix", DEFAULT_TOKEN_PREFIX)
+        data.setdefault("token_name_prefix", ENGINE_TOKEN_PREFIX)
     if data.get("credential") not in (None, ROOT_CREDENTIAL):
         raise BadRequest(f"credential: plugin mode has one stored credential, {ROOT_CREDENTIAL!r} "
                          "(written at jenkins/config)")
-    try:
-        role = build_role(name, data, existing)
-    except InvalidRole as exc:
-        raise BadRequest(str(exc)) from None
+    role = build_role(name, data, existing)
     if role.max_live_tokens and role.strategy != "legacy":
         raise BadRequest("max_live_tokens: not enforced in plugin mode yet; use Vault's lease count "
                          "quotas (sys/quotas/lease-count) on jenkins/creds/<role>")
@@ -92,6 +91,17 @@ def _write(backend: "JenkinsBackend", request: Request, groups: dict) -> Respons
             "legacy: Jenkins keeps one legacy token per user, so every read rotates it and the "
             "previous lease's token stops working"])
     return None
+
+
+def _broker_setting_on(key: str, value) -> bool:
+    """True if ``value`` turns broker-only ``key`` on; off or absent (in any of the words
+    broker mode takes for off) is accepted and ignored. Raises ``BadRequest`` naming it."""
+    if value is None or value == "":
+        return False
+    try:
+        return parse_duration(value, field=key) > 0 if key == "rotation_period" else parse_bool(value)
+    except ValueError as exc:
+        raise BadRequest(f"{key}: {str(exc).removeprefix(f'{key}: ')}") from None
 
 
 def _delete(backend: "JenkinsBackend", request: Request, groups: dict) -> Response | None:
@@ -119,7 +129,8 @@ FIELDS = {
     "max_ttl": Field("duration", f"Longest a token may live, renewals included (default "
                                  f"{DEFAULT_MAX_TTL}s). On Jenkins 2.548+ tokens also get a Jenkins-side "
                                  "expiry past it, in whole days."),
-    "token_name_prefix": Field("string", f"Start of the Jenkins token names (default {DEFAULT_TOKEN_PREFIX})."),
+    "token_name_prefix": Field("string", f"Start of the Jenkins token names "
+                                         f"(default {ENGINE_TOKEN_PREFIX})."),
     "max_live_tokens": Field("int", "Must be 0 (legacy roles: 1); cap live tokens with Vault's lease "
                                     "count quotas instead."),
     "description": Field("string", "Free text for people."),

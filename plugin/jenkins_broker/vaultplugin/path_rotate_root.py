@@ -17,13 +17,13 @@ The new token's value is never returned.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import TYPE_CHECKING
 
 from ..connection import StoredCredential
-from ..errors import BrokerError, redact
+from ..errors import BrokerError, redact, reworded
 from ..jenkins import Credential
+from ..values import engine_root_token_name
 from .framework import Path
 from .logical import BadRequest, Request, Response, UpstreamError
 from .path_config import ROOT_CREDENTIAL, PluginConfig, load_config, now_iso, save_config
@@ -31,8 +31,6 @@ from .path_roles import PREFIX as ROLES, load_role
 
 if TYPE_CHECKING:
     from .backend import JenkinsBackend
-
-ROOT_TOKEN_PREFIX = "vault-jenkins-root-"
 
 
 def _password_roles(request: Request) -> list[str]:
@@ -57,15 +55,14 @@ def _rotate(backend: "JenkinsBackend", request: Request, groups: dict) -> Respon
                              "user-token first")
     user = old.username
     client = backend.client(request.storage)
-    name = f"{ROOT_TOKEN_PREFIX}{int(time.time())}-{secrets.token_hex(4)}"
+    name = engine_root_token_name(time.time())
     # In flight until the config names its uuid: the periodic reconciliation must not take the
     # new credential for a foreign token in between.
     with backend.in_flight.minting(user, name):
         try:
             made = client.generate_new_token(Credential(user, old.secret, old.kind), user, name, None)
         except BrokerError as exc:
-            raise UpstreamError(f"rotate-root could not create a new token for {user!r}: "
-                                f"{redact(str(exc))}") from None
+            raise reworded(exc, f"rotate-root could not create a new token for {user!r}: {exc}") from None
         value, uuid = made["tokenValue"], made["tokenUuid"]
         try:
             works = client.verify_token(user, value)

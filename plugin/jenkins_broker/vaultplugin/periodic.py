@@ -46,9 +46,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BrokerError, redact
 from ..jenkins import Strategy, TokenInfo
 from ..roles import Role
+from ..values import ENGINE_TOKEN_PREFIX
 from . import migration, minted as ledger
 from .path_config import load_config
-from .path_roles import DEFAULT_TOKEN_PREFIX, PREFIX as ROLES, load_role_and_policy
+from .path_roles import PREFIX as ROLES, load_role_and_policy
 from .storage import Storage, StorageError
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class UserPlan:
 
     @property
     def prefixes(self) -> list[str]:
-        return sorted({role.token_name_prefix for role, _ in self.roles} | {DEFAULT_TOKEN_PREFIX})
+        return sorted({role.token_name_prefix for role, _ in self.roles} | {ENGINE_TOKEN_PREFIX})
 
 
 @dataclass

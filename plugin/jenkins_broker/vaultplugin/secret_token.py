@@ -18,11 +18,11 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BrokerError, ConfigError, redact
+from ..errors import BrokerError, ConfigError, reworded
 from ..jenkins import LEGACY_TOKEN_ID, Credential, MintedToken
 from ..roles import Role
 from . import minted as ledger
-from .logical import BadRequest, LeaseOptions, LogicalError, Request, Response, Secret, UpstreamError
+from .logical import BadRequest, LeaseOptions, LogicalError, Request, Response, Secret
 from .path_config import PluginConfig, load_config
 from .storage import StorageError
 
@@ -88,8 +88,9 @@ def lease_secret(lease: TokenLease) -> Secret:
 def revoke(backend: "JenkinsBackend", request: Request) -> Response | None:
     """Operation ``revoke``: revoke the lease's token in Jenkins (idempotent).
 
-    Raises :class:`UpstreamError` when Jenkins cannot confirm (OpenBao retries)
-    and :class:`LogicalError` when the engine has no config to revoke with.
+    Raises the Jenkins error when Jenkins cannot confirm (the backend's table answers
+    it; OpenBao retries) and :class:`LogicalError` when the engine has no config to
+    revoke with.
     """
     lease = TokenLease.from_internal(_internal(request))
     config = load_config(request.storage)
@@ -102,8 +103,8 @@ def revoke(backend: "JenkinsBackend", request: Request) -> Response | None:
     try:
         _revoke(backend, request, config, lease)
     except BrokerError as exc:
-        raise UpstreamError(f"revoking token {lease.token_name!r} ({lease.token_uuid}) of Jenkins user "
-                            f"{lease.jenkins_user!r} failed: {redact(str(exc))}") from None
+        raise reworded(exc, f"revoking token {lease.token_name!r} ({lease.token_uuid}) of Jenkins user "
+                            f"{lease.jenkins_user!r} failed: {exc}") from None
     log.info("revoked token %s (%s) of Jenkins user %s, role %s", lease.token_name, lease.token_uuid,
              lease.jenkins_user, lease.role)
     if not lease.legacy and lease.token_uuid != LEGACY_TOKEN_ID:

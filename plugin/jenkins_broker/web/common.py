@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..durations import parse_duration
 from ..errors import InvalidRequest
 from ..records import LeaseRecord
+from ..values import request_flag
 
 
 def body() -> dict[str, Any]:
@@ -73,9 +74,12 @@ def duration_param(data: dict[str, Any], name: str) -> int | None:
 
 
 def is_list() -> bool:
-    """True for Vault's LIST verb, or ``GET ?list=true``."""
-    return request.method == "LIST" or (request.method == "GET" and
-                                        request.args.get("list", "").lower() in ("true", "1"))
+    """True for Vault's LIST verb, or ``GET ?list=true`` (any boolean word of the vocabulary;
+    another value is a 400, as Vault answers it)."""
+    if request.method == "LIST":
+        return True
+    flag = request.args.get("list", "")
+    return request.method == "GET" and flag != "" and request_flag("list", flag)
 
 
 def response(data: dict[str, Any] | None = None, *, lease_id: str = "", lease_duration: int = 0,

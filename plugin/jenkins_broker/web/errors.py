@@ -1,8 +1,9 @@
 """Errors to HTTP, in one place, in Vault's ``{"errors": [...]}`` shape.
 
 Caller mistakes are 4xx with a message that says what to fix. Jenkins trouble
-is 502/503/504 (the broker is a gateway to it); Vault trouble is 503. Anything
-unexpected is a 500 whose message carries no detail (the log has it).
+is 502/503/504 (the broker is a gateway to it); Vault trouble and a configuration
+the broker cannot work with are 503. Anything unexpected is a 500 whose message
+carries no detail (the log has it).
 """
 
 from __future__ import annotations
@@ -16,8 +17,30 @@ from .. import errors as e
 
 log = logging.getLogger(__name__)
 
-# Most specific class first: the first match wins.
+
+class Unauthorized(e.RequestError):
+    """401: no Vault token was sent."""
+
+
+class Forbidden(e.RequestError):
+    """403: the caller's Vault token does not grant the capability."""
+
+
+#: The HTTP API's error table: most specific class first, the first match wins; no match
+#: is a 500. The engine has its own (``vaultplugin.backend.ERRORS``) and differs on purpose:
+#:
+#: - ``ConfigError`` is 503 here, 400 there. The broker is a service of its own: a setting
+#:   or a stored Jenkins connection it cannot work with is its operator's to fix, nothing a
+#:   caller sent, and the broker is unavailable until then. The engine's config is its
+#:   mount's own state, written through the same API: a request it cannot serve without
+#:   it gets a 400 saying what to write.
+#: - Jenkins failures are told apart here (503 refused, 504 timed out, 502 the rest), as a
+#:   gateway does; the engine answers all of them 502.
+#: - Vault failures are 503 here (Vault is the broker's upstream); the engine's storage is
+#:   OpenBao itself, whose faults are 500 there.
 STATUS = (
+    (Unauthorized, 401),
+    (Forbidden, 403),
     (e.UnknownRole, 404),
     (e.RoleDisabled, 403),
     (e.LeaseNotFound, 400),
@@ -37,20 +60,8 @@ STATUS = (
 )
 
 
-class Unauthorized(e.RequestError):
-    """401: no Vault token was sent."""
-
-
-class Forbidden(e.RequestError):
-    """403: the caller's Vault token does not grant the capability."""
-
-
 def status_for(exc: BaseException) -> int:
     """The HTTP status for a broker exception."""
-    if isinstance(exc, Unauthorized):
-        return 401
-    if isinstance(exc, Forbidden):
-        return 403
     for cls, status in STATUS:
         if isinstance(exc, cls):
             return status

@@ -10,10 +10,10 @@ import time
 
 from flask import Blueprint, current_app
 
-from ..errors import InvalidRequest, JenkinsError
-from ..records import LEASE_PREFIX, rfc3339
+from ..errors import InvalidRequest, JenkinsError, reworded
+from ..records import rfc3339
 from ..roles import check_name
-from ..values import request_flag
+from ..values import LEASE_PREFIX, lease_role, request_flag
 from .auth import identify, require
 from .common import body, duration_param, is_list, keys_response, lease_response, no_content, response
 from .errors import vault_error
@@ -58,8 +58,7 @@ def revoke(lease_id: str | None = None):
         _manager().revoke(lease_id, actor=actor)
     except JenkinsError as exc:
         if sync:
-            raise type(exc)(f"{exc} The lease is kept and its revocation will be retried.",
-                            url=exc.url, user=exc.user, status=exc.status) from None
+            raise reworded(exc, f"{exc} The lease is kept and its revocation will be retried.") from None
         return response(None, status=202, warnings=["revocation queued; it will be retried"])
     return no_content()
 
@@ -68,8 +67,8 @@ def revoke(lease_id: str | None = None):
 def revoke_prefix(prefix: str):
     """Revoke every lease of a role (``jenkins/creds/<role>``): the incident button."""
     actor = identify(f"sys/leases/revoke-prefix/{prefix}", "sudo").requester
-    head, _, role = prefix.strip("/").partition(f"{LEASE_PREFIX}/")
-    if head or not role or "/" in role:
+    role = lease_role(prefix)
+    if role is None:
         raise InvalidRequest(f"prefix: expected {LEASE_PREFIX}/<role>")
     check_name(role)
     counts = _manager().revoke_many(role, actor=actor)
@@ -110,8 +109,8 @@ def list_leases(prefix: str):
         roles = manager.store.list_lease_roles()
         keys = [f"{r}/" for r in roles] if prefix == LEASE_PREFIX else (["creds/"] if roles else [])
         return keys_response(keys)
-    head, _, role = prefix.partition(f"{LEASE_PREFIX}/")
-    if head or not role or "/" in role:
+    role = lease_role(prefix)
+    if role is None:
         return keys_response([])
     check_name(role)
     return keys_response(manager.list(role))
