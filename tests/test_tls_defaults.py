@@ -11,7 +11,7 @@ import tempfile
 import pytest
 import trustme
 
-from jenkins_broker import connection as connection_module
+from jenkins_broker.jenkins import client as client_module
 from jenkins_broker.config import BrokerSettings
 from jenkins_broker.connection import JenkinsConfig, StoredCredential, build_config
 from jenkins_broker.errors import ConfigError
@@ -113,7 +113,7 @@ def built(monkeypatch):
             seen.append(options)
             super().__init__(url, **options)
 
-    monkeypatch.setattr(connection_module, "JenkinsClient", Recording)
+    monkeypatch.setattr(client_module, "JenkinsClient", Recording)
     return seen
 
 

@@ -12,9 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, InvalidRequest
-from .jenkins.client import JenkinsClient, jenkins_root_url
 from .roles import check_name
-from .values import JENKINS_KINDS, request_flag
+from .values import JENKINS_KINDS, jenkins_root_url, request_flag
 
 
 @dataclass(frozen=True)
@@ -74,24 +73,6 @@ class StoredCredential:
         return cls(name=name, username=data["username"], kind=data.get("kind", "token"),
                    secret=data["secret"], token_uuid=data.get("token_uuid") or "",
                    token_name=data.get("token_name") or "", rotated_at=data.get("rotated_at"))
-
-
-def open_client(config: JenkinsConfig, **overrides: Any) -> JenkinsClient:
-    """The one way broker and engine connect to the Jenkins ``config`` describes.
-
-    The CA bundle is handed over as PEM text and held in memory (no temporary file);
-    ``overrides`` are :class:`~jenkins_broker.jenkins.JenkinsClient` keyword arguments
-    that win over the stored ones (tests shorten timeouts with them). Nothing is sent.
-    Raises ``ConfigError`` for a setting the client cannot use (a CA that is not PEM).
-    """
-    options: dict[str, Any] = {"kind": config.kind, "timeout": config.timeout,
-                               "verify": config.verify_tls}
-    if config.verify_tls and config.ca_bundle:
-        options["ca_pem"] = config.ca_bundle
-    if config.verify_after_mint is not None:
-        options["verify_after_mint"] = config.verify_after_mint
-    options.update(overrides)
-    return JenkinsClient(config.url, **options)
 
 
 def build_config(data: dict[str, Any], existing: JenkinsConfig | None = None) -> JenkinsConfig:

@@ -26,15 +26,17 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from .connection import StoredCredential
 from .errors import (BrokerError, ConfigError, InvalidRequest, JenkinsAuthError, JenkinsUnsupported,
                      redact)
-from .jenkins.models import MintedToken
 from .observability import Metrics, audit
 from .roles import Role
 from .values import credential_token_name
+
+if TYPE_CHECKING:  # the domain imports no HTTP client, so not the jenkins package at run time
+    from .jenkins.models import MintedToken
 
 log = logging.getLogger(__name__)
 

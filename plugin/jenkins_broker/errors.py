@@ -1,7 +1,9 @@
 """Every error jenkins-broker raises, under one root.
 
-Foreign exceptions (``requests``, ``hvac``) are translated where they enter the
-project, in the one module that talks to each system, so callers only ever see
+Foreign exceptions (urllib3's in :mod:`jenkins_broker.transport`, hvac's in
+:mod:`jenkins_broker.vault.translate`) are translated where they enter the
+project, then mapped by the one module that talks to each system (Jenkins' answers
+in :mod:`jenkins_broker.jenkins.answers`, Vault's in ``vault.translate``), so callers only ever see
 these classes (a name in parentheses: defined in that module, not here)::
 
     BrokerError

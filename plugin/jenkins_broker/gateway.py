@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from .connection import JenkinsConfig, StoredCredential, open_client
+from .connection import JenkinsConfig, StoredCredential
 from .errors import ConfigError, JenkinsAuthError
 from .jenkins import Credential, JenkinsClient, MintedToken, TokenInfo, make_strategy
+from .jenkins.client import open_client
 from .jenkins.rotation import mint_own_token, token_in_use
 from .records import LeaseRecord
 from .roles import Role

@@ -1,6 +1,6 @@
 """The lease lifecycle: mint, renew, revoke, look up and list per-request leases.
 
-This is domain code: it imports neither Flask, hvac nor requests. It receives
+This is domain code: it imports neither Flask, nor an HTTP or Vault library. It receives
 every port in its constructor: a store (Vault), a Jenkins gateway, a scheduler
 (the reaper's index), the callers' tokens (Vault, by accessor) and who to tell
 about a revoked token or an uncertain mint; tests hand in fakes, and the

@@ -45,15 +45,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Iterable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol, runtime_checkable
 
 from .connection import StoredCredential
 from .errors import BrokerError, redact
 from .observability import Metrics, audit
-from .jenkins.models import LEGACY_TOKEN_ID, TokenInfo
 from .records import LeaseRecord
 from .roles import Role
-from .values import BROKER_TOKEN_PREFIX, credential_token_name, parse_engine_token_name, parse_token_name
+from .values import (BROKER_TOKEN_PREFIX, LEGACY_TOKEN_ID, credential_token_name,
+                     parse_engine_token_name, parse_token_name)
+
+if TYPE_CHECKING:  # the domain imports no HTTP client, so not the jenkins package at run time
+    from .jenkins.models import TokenInfo
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ The broker's leases are not Vault leases, so it does the same itself:
   (Vault down, sealed, the broker's token refused) concludes nothing.
 
 Batch tokens have no accessor; their leases are capped by TTL only. Domain code:
-no Flask, hvac or requests; the Vault side is the ``CallerTokens`` port.
+no Flask, HTTP or Vault library; the Vault side is the ``CallerTokens`` port.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ Jenkins kinds: ``jenkins``, ``cloudbees-operations-center``, ``cloudbees-control
 
 Lease ids (broker mode): ``jenkins/creds/<role>/<24 hex>``.
 
+Jenkins root URLs: :func:`jenkins_root_url` (the stored config, the engine's config and
+the client all apply it). URLs in messages: :func:`safe_url` (no user-info, query or
+fragment).
+
 Jenkins token names, each made by one function here and read back by its twin:
 
 - a broker lease's token, ``<prefix><role>-<24 hex>``: :func:`token_name`,
@@ -39,7 +43,9 @@ import re
 import secrets
 from typing import Any
 
-from .errors import InvalidRequest
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigError, InvalidRequest
 
 # -- booleans ---------------------------------------------------------------------------
 
@@ -143,6 +149,8 @@ def issued_lease(role: str, suffix: str) -> bool:
 # -- token names --------------------------------------------------------------------------
 
 #: The broker's default token name prefix (a role's ``token_name_prefix``).
+#: The id Jenkins gives the legacy API token, where a real token has a uuid.
+LEGACY_TOKEN_ID = "legacy"
 BROKER_TOKEN_PREFIX = "jenkins-broker-"
 #: What follows the prefix in the name of a token the broker keeps as its own credential.
 CREDENTIAL_TOKEN_INFIX = "credential-"
@@ -201,3 +209,41 @@ def parse_engine_token_name(name: str, prefix: str = ENGINE_TOKEN_PREFIX) -> tup
     if not 0 < len(deadline) <= 12 or not deadline.isascii() or not deadline.isdigit() or deadline[0] == "0":
         return None
     return role, int(deadline)
+
+
+def safe_url(url: str) -> str:
+    """``url`` as a message may show it: no user-info, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:  # an IPv6 address keeps its brackets
+            host = f"[{host}]"
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # also a port that is not a number
+        return "<unparsable URL>"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def jenkins_root_url(url: str) -> str:
+    """The one rule for a Jenkins root URL (the stored config and the client both use it):
+    http(s), a host, no credentials, no query or fragment; returned ending in ``/``.
+    Raises ``ConfigError`` saying what is wrong."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError("Jenkins URL setting is empty; set it to the Jenkins root URL")
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        raise ConfigError("Jenkins URL setting is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"Jenkins URL setting must be an http(s) URL with a host, such as "
+                          f"https://jenkins.example.com/; got {safe_url(url)!r}")
+    if parts.username is not None or parts.password is not None:
+        # Credentials belong in the credential store, and a URL ends up in messages.
+        raise ConfigError("Jenkins URL setting must not contain a user name or password; "
+                          "configure the credential separately")
+    if parts.query or parts.fragment:
+        raise ConfigError("Jenkins URL setting must not have a query or fragment")
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return f"{parts.scheme}://{parts.netloc}{path}"

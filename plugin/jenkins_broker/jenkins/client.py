@@ -27,15 +27,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from collections.abc import Mapping
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .. import transport
 from ..errors import ConfigError, JenkinsAuthError, JenkinsForbidden, JenkinsProtocolError
 from ..transport import Response
+from ..values import jenkins_root_url
 from . import answers
 from .endpoints import TokenEndpoints
 from .models import Credential
+
+if TYPE_CHECKING:
+    from ..connection import JenkinsConfig
 
 from ..values import JENKINS_KINDS as KINDS  # the vocabulary's one list
 TOKEN_DESCRIPTOR = "descriptorByName/jenkins.security.ApiTokenProperty/"
@@ -352,30 +356,6 @@ def logs_in_as(me: Mapping[str, Any], user: str) -> bool:
             and name.casefold() == user.casefold())
 
 
-def jenkins_root_url(url: str) -> str:
-    """The one rule for a Jenkins root URL (the stored config and the client both use it):
-    http(s), a host, no credentials, no query or fragment; returned ending in ``/``.
-    Raises ``ConfigError`` saying what is wrong."""
-    if not isinstance(url, str) or not url.strip():
-        raise ConfigError("Jenkins URL setting is empty; set it to the Jenkins root URL")
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018  (raises ValueError for a bad port)
-    except ValueError:
-        raise ConfigError("Jenkins URL setting is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"Jenkins URL setting must be an http(s) URL with a host, such as "
-                          f"https://jenkins.example.com/; got {answers.safe_url(url)!r}")
-    if parts.username is not None or parts.password is not None:
-        # Credentials belong in the credential store, and a URL ends up in messages.
-        raise ConfigError("Jenkins URL setting must not contain a user name or password; "
-                          "configure the credential separately")
-    if parts.query or parts.fragment:
-        raise ConfigError("Jenkins URL setting must not have a query or fragment")
-    path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    return f"{parts.scheme}://{parts.netloc}{path}"
-
-
 def _check_timeout(timeout: Any) -> Any:
     values = timeout if isinstance(timeout, tuple) else (timeout,)
     if len(values) not in (1, 2) or not all(
@@ -393,3 +373,20 @@ def _check_verify(verify: bool | str) -> bool | str:
     raise ConfigError(f"Jenkins TLS verify setting must be true, false or the path of a CA "
                       f"bundle that exists; got {verify!r}")
 
+
+def open_client(config: JenkinsConfig, **overrides: Any) -> JenkinsClient:
+    """The one way broker and engine connect to the Jenkins ``config`` describes.
+
+    The CA bundle is handed over as PEM text and held in memory (no temporary file);
+    ``overrides`` are :class:`JenkinsClient` keyword arguments that win over the stored
+    ones (tests shorten timeouts with them). Nothing is sent. Raises ``ConfigError`` for
+    a setting the client cannot use (a CA that is not PEM).
+    """
+    options: dict[str, Any] = {"kind": config.kind, "timeout": config.timeout,
+                               "verify": config.verify_tls}
+    if config.verify_tls and config.ca_bundle:
+        options["ca_pem"] = config.ca_bundle
+    if config.verify_after_mint is not None:
+        options["verify_after_mint"] = config.verify_after_mint
+    options.update(overrides)
+    return JenkinsClient(config.url, **options)

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from ..values import LEGACY_TOKEN_ID  # noqa: F401  (re-exported: the id of Jenkins' legacy token)
+
 # A current token is "11" + 32 lowercase hex digits (docs/jenkins-behaviour.md §7);
 # a legacy token is 32 hex digits. Anything else given as a credential is taken as a password.
 _TOKEN_SHAPE = re.compile(r"(?:[0-9a-zA-Z]{2})?[0-9a-f]{32}")
@@ -107,7 +109,6 @@ class TokenInfo:
     last_used_text: str | None = None
 
 
-LEGACY_TOKEN_ID = "legacy"
 
 
 def expiration_days(max_lease_seconds: float) -> int:

@@ -30,7 +30,8 @@ import logging
 import threading
 from typing import Any
 
-from ..connection import JenkinsConfig, open_client
+from ..connection import JenkinsConfig
+from ..jenkins.client import open_client
 from ..errors import BrokerError, ConfigError, JenkinsError, RequestError, redact
 from ..jenkins import Credential, JenkinsClient, Strategy, make_strategy
 from ..roles import check_name
