@@ -530,3 +530,17 @@ def test_a_url_behind_a_proxy_goes_through_it(serve, monkeypatch):
         proxy.shutdown()
         proxy.server_close()
         thread.join(10)
+
+
+@pytest.mark.parametrize("raised", [
+    http.client.InvalidURL(f"URL can't contain control characters. '/x?t={SECRET}'"),
+    http.client.RemoteDisconnected(SECRET),
+    RuntimeError(SECRET),
+])
+def test_whatever_escapes_urllib3_is_translated_by_class_only(raised):
+    from tests.jenkins.stub import stub_session
+
+    session = stub_session(lambda sent: raised, url="http://jenkins.example/")
+    with pytest.raises(transport.TransportError) as caught:
+        session.request("GET", "x", headers={"Authorization": "Basic " + SECRET})
+    assert SECRET not in str(caught.value) and type(raised).__name__ in str(caught.value)

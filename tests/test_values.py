@@ -6,7 +6,7 @@ from jenkins_broker.config import BrokerSettings
 from jenkins_broker.connection import build_config
 from jenkins_broker.errors import ConfigError, InvalidRequest
 from jenkins_broker.roles import build_role
-from jenkins_broker.values import parse_bool
+from jenkins_broker.values import jenkins_root_url, parse_bool
 from jenkins_broker.vaultplugin.framework import as_bool
 from jenkins_broker.vaultplugin.logical import BadRequest
 
@@ -113,3 +113,25 @@ def test_one_list_of_jenkins_kinds():
         assert build_config({"url": "https://j.example.com/", "kind": each}).kind == each
     with pytest.raises(InvalidRequest, match="kind: must be one of jenkins, cloudbees"):
         build_config({"url": "https://j.example.com/", "kind": "hudson"})
+
+
+@pytest.mark.parametrize("url, message", [
+    (None, "url: is required"),
+    ("", "url: is required"),
+    ("jenkins.example.com", "url: must be an http(s) URL with a host"),
+    ("ftp://jenkins.example.com/", "url: must be an http(s) URL with a host"),
+    ("http://jenkins.example.com:0/", "url: has port 0"),
+    ("http://jenkins.example.com:99999/", "url: is not a valid URL"),
+    ("http://jenkins.example.com:x/", "url: is not a valid URL"),
+    ("https://bob:pw@jenkins.example.com/", "url: must not contain a user name or password"),
+    ("https://jenkins.example.com/?x=1", "url: must not have a query or fragment"),
+])
+def test_one_url_rule_for_the_stored_config_and_the_client(url, message):
+    # The config write and the client apply the same rule, with the same words.
+    with pytest.raises(InvalidRequest) as stored:
+        build_config({"url": url})
+    assert str(stored.value).startswith(message)
+    with pytest.raises(ConfigError) as client:
+        jenkins_root_url(url)
+    assert str(client.value).replace("Jenkins URL setting ", "url: ") == str(stored.value)
+    assert "pw" not in str(stored.value)

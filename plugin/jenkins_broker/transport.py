@@ -34,16 +34,16 @@ with urllib3's pools (medians of 2,000 on one machine); a mint makes three such 
 
 from __future__ import annotations
 
-import http.client
 import http.cookies
 import json as jsonlib
 import os
+import re
 import ssl
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import certifi
 import urllib3
@@ -263,9 +263,9 @@ class Session:
         except Exception as exc:  # noqa: BLE001 - every failure is translated, below
             raise _translate(exc, method, url) from None
         final = answer.geturl() or url
-        if final.startswith("/"):
-            parts = urlsplit(url)
-            final = urlunsplit((parts.scheme, parts.netloc, final, "", ""))
+        if final.startswith("/"):  # a pool names the path only
+            slash = url.find("/", url.find("//") + 2)
+            final = (url if slash < 0 else url[:slash]) + final
         return Response(status=answer.status, reason=answer.reason or "",
                         headers=answer.headers, body=answer.data or b"", url=final)
 
@@ -375,7 +375,7 @@ def _translate(exc: BaseException, method: str, url: str) -> TransportError:
         return ReadTimeout(method, url, "read timed out")
     if isinstance(exc, u3.SSLError):
         return TLSFailure(method, url, f"TLS handshake failed: {_reason(exc)}")
-    if isinstance(exc, (u3.ProtocolError, u3.DecodeError, http.client.HTTPException)):
+    if isinstance(exc, (u3.ProtocolError, u3.DecodeError)):
         return ConnectionBroken(method, url, f"connection broken: {_reason(exc)}")
     if isinstance(exc, (u3.LocationValueError, u3.LocationParseError, u3.URLSchemeUnknown)):
         return BadRequest(method, url, "the URL cannot be used")
@@ -389,14 +389,19 @@ def _translate(exc: BaseException, method: str, url: str) -> TransportError:
         return ConnectionBroken(method, url, f"connection failed: {_reason(exc)}")
     if isinstance(exc, (ValueError, TypeError, UnicodeError)):
         return BadRequest(method, url, "the request cannot be sent as given")
-    raise exc
+    # Anything else (http.client's own exceptions, should one escape urllib3): named by
+    # its class only, since its text may quote what was sent.
+    return ConnectionBroken(method, url, f"the exchange failed ({type(exc).__name__})")
+
+
+_BAD_NAME = re.compile(r"^$|[\s:\x00]")
+_BAD_VALUE = re.compile(r"[\r\n\x00]|^[ \t]")
 
 
 def _check_headers(method: str, url: str, headers: Mapping[str, str]) -> None:
-    # http.client refuses these with a message quoting the value; refuse them first,
+    # The standard library refuses these with a message quoting the value; refuse them first,
     # naming the header only.
     for name, value in headers.items():
-        if not isinstance(value, str) or any(c in value for c in "\r\n\x00") \
-                or value[:1] in (" ", "\t") or not name or any(c in name for c in " \t:\r\n\x00"):
+        if not isinstance(value, str) or _BAD_VALUE.search(value) or _BAD_NAME.search(name):
             raise BadRequest(method, url, f"header {name!r} cannot be sent (line break, NUL, "
                                           "leading whitespace or not a string)")

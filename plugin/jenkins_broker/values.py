@@ -225,24 +225,30 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def jenkins_root_url(url: str) -> str:
-    """The one rule for a Jenkins root URL (the stored config and the client both use it):
-    http(s), a host, no credentials, no query or fragment; returned ending in ``/``.
-    Raises ``ConfigError`` saying what is wrong."""
+def jenkins_root_url(url: Any) -> str:
+    """The one rule for a Jenkins root URL (the broker's stored config, the engine's, and
+    the client all apply it): http(s), a host, a port in 1-65535 if given, no credentials,
+    no query or fragment; returned ending in ``/``. Raises ``ConfigError`` saying what is
+    wrong, its message starting "Jenkins URL setting" (front doors put the field name
+    there instead)."""
     if not isinstance(url, str) or not url.strip():
-        raise ConfigError("Jenkins URL setting is empty; set it to the Jenkins root URL")
+        raise ConfigError("Jenkins URL setting is required: the Jenkins root URL, such as "
+                          "https://jenkins.example.com/")
     try:
         parts = urlsplit(url.strip())
-        parts.port  # noqa: B018  (raises ValueError for a bad port)
+        port = parts.port  # raises ValueError for a port that is not a number or out of range
     except ValueError:
-        raise ConfigError("Jenkins URL setting is not a valid URL") from None
+        raise ConfigError("Jenkins URL setting is not a valid URL (is the port a number "
+                          "from 1 to 65535?)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"Jenkins URL setting must be an http(s) URL with a host, such as "
                           f"https://jenkins.example.com/; got {safe_url(url)!r}")
+    if port == 0:
+        raise ConfigError("Jenkins URL setting has port 0, which nothing listens on")
     if parts.username is not None or parts.password is not None:
         # Credentials belong in the credential store, and a URL ends up in messages.
         raise ConfigError("Jenkins URL setting must not contain a user name or password; "
-                          "configure the credential separately")
+                          "store the credential separately")
     if parts.query or parts.fragment:
         raise ConfigError("Jenkins URL setting must not have a query or fragment")
     path = parts.path if parts.path.endswith("/") else parts.path + "/"

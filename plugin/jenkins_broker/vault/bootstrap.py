@@ -14,12 +14,12 @@ own policy deliberately cannot do any of this.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import hvac
 
 from jenkins_broker.errors import ConfigError
+from jenkins_broker.values import is_name
 from jenkins_broker.vault.kv import check_path
 from jenkins_broker.vault.translate import vault_call
 
@@ -62,11 +62,9 @@ class IssuedToken:
     ttl: int
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
 def _check_name(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
+    # Mount, policy and AppRole names follow the project's one name rule.
+    if not is_name(value):
         raise ConfigError(f"{what} must be letters, digits, '.', '_' or '-', not {value!r}")
     return value
 
