@@ -103,13 +103,16 @@ def build_config(data: dict[str, Any], existing: JenkinsConfig | None = None) ->
     merged = {**(existing.to_record() if existing else {}),
               **{k: v for k, v in data.items() if v is not None}}
     url = merged.get("url")
+    required = "url: required, an http:// or https:// URL of Jenkins' root"
+    if not isinstance(url, str):
+        raise InvalidRequest(required)
     try:
-        parts = urlsplit(url) if isinstance(url, str) else None
-        port = parts.port if parts else None  # raises ValueError for a port out of range
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port out of range
     except ValueError as exc:
         raise InvalidRequest(f"url: not a valid URL ({exc})") from None
-    if not parts or parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
-        raise InvalidRequest("url: required, an http:// or https:// URL of Jenkins' root")
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise InvalidRequest(required)
     if parts.username or parts.password:
         raise InvalidRequest("url: must not contain credentials; store them with the credentials endpoint")
     try:
