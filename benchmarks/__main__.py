@@ -14,14 +14,36 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 from .common import Figure, log, summary, table
 
-SIZES = {
-    "full": dict(mint_n=200, tput_total=500, tput_rounds=3, shared_n=500, lag_n=1000, lag_window=50,
+class Size(TypedDict):
+    """How much each figure does: counts, and ``settle`` in seconds."""
+
+    mint_n: int
+    tput_total: int
+    tput_rounds: int
+    shared_n: int
+    lag_n: int
+    lag_window: int
+    lag_lead: int
+    live: int
+    small: int
+    pass_reps: int
+    pass_expired: int
+    bulk: int
+    startup_runs: int
+    settle: float
+    profile_n: int
+    lag_reconcile_n: int
+
+
+SIZES: dict[str, Size] = {
+    "full": Size(mint_n=200, tput_total=500, tput_rounds=3, shared_n=500, lag_n=1000, lag_window=50,
                  lag_lead=10, live=10_000, small=100, pass_reps=15, pass_expired=5, bulk=5000,
                  startup_runs=3, settle=10.0, profile_n=200, lag_reconcile_n=200),
-    "quick": dict(mint_n=50, tput_total=150, tput_rounds=1, shared_n=200, lag_n=200, lag_window=10,
+    "quick": Size(mint_n=50, tput_total=150, tput_rounds=1, shared_n=200, lag_n=200, lag_window=10,
                   lag_lead=5, live=1000, small=100, pass_reps=5, pass_expired=5, bulk=500,
                   startup_runs=1, settle=2.0, profile_n=50, lag_reconcile_n=100),
 }

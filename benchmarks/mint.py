@@ -182,7 +182,8 @@ def throughput(floor: Floor, broker: BrokerClient, total: int, rounds: int,
     """
     _drive(broker.once, min(total, 80), threads)  # warm the pools of both sides
     _drive(floor.once, min(total, 80), threads)
-    b, f = [], []
+    b: list[float] = []
+    f: list[float] = []
     cpu: dict[str, dict[str, float]] = {"broker": {}, "floor": {}}
     busy: dict[str, list[float]] = {"broker": [], "floor": []}
     for _ in range(rounds):

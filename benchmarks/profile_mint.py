@@ -151,20 +151,24 @@ def cprofile(stack: Stack, role: str, token: str, n: int, top: int = 15) -> dict
         for _ in range(n):
             client.once()
     stats = pstats.Stats(prof)
-    total = stats.total_tt
+    # pstats.Stats' tables, which typeshed does not declare: the total time, and per function
+    # (file, line, name) -> (primitive calls, calls, own time, cumulative time, callers).
+    total: float = stats.total_tt  # type: ignore[attr-defined]
+    table: dict[tuple[str, int, str], tuple[int, int, float, float, dict]] = \
+        stats.stats  # type: ignore[attr-defined]
 
     waits = ("<method 'recv_into' of '_socket.socket' objects>",
              "<method 'acquire' of '_thread.lock' objects>")
-    socket_wait = sum(v[2] for k, v in stats.stats.items() if k[2] in waits)
+    socket_wait = sum(v[2] for k, v in table.items() if k[2] in waits)
     # The outgoing client's own work (three calls a mint), not counting the waits.
     client_files = ("jenkins_broker/transport.py", "http/client.py", "/email/", "/socket.py",
                     "requests/", "urllib3/", "hvac/")
-    http_client = sum(v[2] for k, v in stats.stats.items()
+    http_client = sum(v[2] for k, v in table.items()
                       if any(f in k[0] for f in client_files) and k[2] not in waits)
     out = io.StringIO()
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
     own = []
-    for (file, line, func), (_, calls, tt, ct, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]:
+    for (file, line, func), (_, calls, tt, _, _) in sorted(table.items(), key=lambda kv: -kv[1][2])[:top]:
         own.append({"function": f"{file.split('site-packages/')[-1].split('/plugin/')[-1]}:{line}({func})",
                     "calls_per_mint": calls / n, "own_ms_per_mint": tt / n * 1e3})
     return {"profiled_ms_per_mint": total / n * 1e3,
@@ -217,7 +221,8 @@ def revocation_phases(stack: Stack, n: int) -> dict[str, Any]:
                 manager.revoke_record(record, version, cause="expiry")
             walls, cpus = [], []
             for record, version in seeded[10:]:
-                clock.local.acc = acc = defaultdict(float)
+                acc: defaultdict[str, float] = defaultdict(float)
+                clock.local.acc = acc
                 c0, w0 = time.process_time(), time.perf_counter()
                 manager.revoke_record(record, version, cause="expiry")
                 walls.append(time.perf_counter() - w0)

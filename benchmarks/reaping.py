@@ -63,7 +63,7 @@ def pass_scaling(stack: Stack, services, live_role: str, *, small: int, reps: in
         little.index.schedule(record, version)
     log(f"   index: {big.live_count()} live leases loaded from Vault in {load_timer.elapsed:.1f}s; "
         f"small index {little.live_count()}")
-    times = {"small": [], "big": []}
+    times: dict[str, list[float]] = {"small": [], "big": []}
     try:
         for rep in range(reps):
             order = (("small", little), ("big", big)) if rep % 2 == 0 else (("big", big), ("small", little))

@@ -44,7 +44,7 @@ def shared_read(stack: Stack, *, n: int, warmup: int = 50) -> Figure:
     for _ in range(warmup):
         read(paths["shared"])
         read(paths["other"])
-    times = {"shared": [], "other": []}
+    times: dict[str, list[float]] = {"shared": [], "other": []}
     for i in range(n):
         for key in (("shared", "other") if i % 2 == 0 else ("other", "shared")):
             times[key].append(read(paths[key]))

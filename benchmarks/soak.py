@@ -144,7 +144,8 @@ def soak_on(stack: Stack, *, mints: int = 200, clients: int = 8, restarts: int =
     ``rate`` paces the mints (per second, over all clients; 0: as fast as they go), so
     that a small soak still lasts long enough for leases to expire around the restarts.
     """
-    if stack.fake is None:
+    fake = stack.fake
+    if fake is None:
         raise ValueError("the soak restarts Jenkins: build the stack with jenkins_in_process=True")
     say = progress or (lambda msg: None)
     result = SoakResult(mints, clients, restarts, quiesce)
@@ -196,12 +197,12 @@ def soak_on(stack: Stack, *, mints: int = 200, clients: int = 8, restarts: int =
                 t.start()
             windows = []
             for k in range(1, restarts + 1):
-                wait_for(lambda: issued[0] >= mints * k // (restarts + 1) or
+                wait_for(lambda: issued[0] >= mints * k // (restarts + 1) or  # noqa: B023  (called at once)
                          not any(t.is_alive() for t in threads), 300, f"mint {mints * k // (restarts + 1)}")
                 if quiesce:
                     gate.close()
                 start = time.monotonic()
-                stack.fake.restart()
+                fake.restart()
                 windows.append((start, time.monotonic()))
                 if quiesce:
                     gate.reopen()
@@ -224,7 +225,7 @@ def soak_on(stack: Stack, *, mints: int = 200, clients: int = 8, restarts: int =
                 "for every lease to end")
 
             def names() -> set[str]:
-                return {t["name"] for t in stack.fake.tokens("ci-bot")
+                return {t["name"] for t in fake.tokens("ci-bot")
                         if t["name"].startswith(PREFIX)}
             try:
                 wait_for(lambda: stack.lease_count() == 0 and not names(), settle_timeout,

@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 import hvac
 import requests
@@ -142,17 +142,18 @@ class FakeJenkinsProcess:
                 "--latency-ms", str(self.latency_ms)]
         for user in self.users:
             args += ["--user", user]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env=_child_env(), start_new_session=True, text=True)
+        proc = self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                            env=_child_env(), start_new_session=True, text=True)
+        assert proc.stdout is not None  # a pipe
         deadline = time.monotonic() + timeout
         while not self.url:
             left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
+            if left <= 0 or proc.poll() is not None:
                 self.stop()
                 raise RuntimeError("the fake Jenkins process did not print its URL")
-            ready, _, _ = select.select([self.proc.stdout], [], [], min(left, 0.5))
+            ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
             if ready:
-                self.url = self.proc.stdout.readline().strip()
+                self.url = proc.stdout.readline().strip()
         return self
 
     def stop(self) -> None:
@@ -176,7 +177,7 @@ class BrokerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
-        self._log = None
+        self._log: IO[str] | None = None
         self.spawned_at = 0.0
         self.ready_after = 0.0
 
@@ -188,13 +189,13 @@ class BrokerProcess:
                          **{f"JENKINS_BROKER_{k.upper()}": str(v) for k, v in self.settings.items()})
         self._log = open(self.log_path, "w", encoding="utf-8")
         self.spawned_at = time.monotonic()
-        self.proc = subprocess.Popen(list(self.argv), env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        proc = self.proc = subprocess.Popen(list(self.argv), env=env,
+                                            stdout=self._log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         probe = requests.Session()
 
         def up() -> bool:
-            if self.proc.poll() is not None:
+            if proc.poll() is not None:
                 raise RuntimeError(f"the broker exited early; see {self.log_path}")
             try:
                 return probe.get(f"{self.url}/v1/sys/health", timeout=1).status_code == 200
@@ -211,6 +212,7 @@ class BrokerProcess:
         return self
 
     def rss(self) -> dict[str, int]:
+        assert self.proc is not None, "the broker process is not running"
         return rss_kib(self.proc.pid)
 
     def stop(self) -> None:

@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bao = BaoDevServer()
     bao.start()
+    assert bao.pid is not None  # started
+    bao_pid = bao.pid
     try:
         root = bao.client()
         authz = CallerAuthz(VaultSettings(addr=bao.addr, token=root.token), broker_token=lambda: root.token)
@@ -103,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         root.sys.enable_secrets_engine("kv", path="bench-kv", options={"version": "2"})
         root.secrets.kv.v2.create_or_update_secret("x", {"a": "b"}, mount_point="bench-kv")
         accessor = tokens[0]["accessor"]
-        lookup_cpu = _cpu_per_call(bao.pid, 2000, lambda: authz.token_expiry(accessor))
-        kv_cpu = _cpu_per_call(bao.pid, 2000, lambda: root.secrets.kv.v2.read_secret_version(
+        lookup_cpu = _cpu_per_call(bao_pid, 2000, lambda: authz.token_expiry(accessor))
+        kv_cpu = _cpu_per_call(bao_pid, 2000, lambda: root.secrets.kv.v2.read_secret_version(
             "x", mount_point="bench-kv", raise_on_deleted_version=True))
 
         for token in tokens[:100]:

@@ -59,6 +59,12 @@ class MemoryStore:
     def get_jenkins_config(self):
         return self.config
 
+    def put_jenkins_config(self, config):
+        self.config = config
+
+    def health(self):
+        return {"initialized": True, "sealed": False, "version": "test"}
+
     def get_credential(self, name):
         return self.credentials.get(name)
 
@@ -70,6 +76,9 @@ class MemoryStore:
 
     def forget_credential(self, name):
         pass  # nothing is cached here
+
+    def delete_credential(self, name):
+        self.credentials.pop(name, None)
 
     def get_lease(self, role, suffix):
         found = self.leases.get((role, suffix))
@@ -152,6 +161,9 @@ class FakeGateway:
 
     def close(self):
         self.closed = True
+
+    def reset(self):
+        pass  # nothing is cached here
 
     def mint(self, role, name):
         if self.fail_mint:

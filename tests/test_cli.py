@@ -105,3 +105,16 @@ def test_the_exit_status_table():
     statuses = dict(cli.EXIT_STATUS)
     assert statuses[KeyboardInterrupt] == 130
     assert {statuses[c] for c in (BrokerError, ValueError, OSError)} == {1}
+
+
+def test_through_the_broker_an_answer_without_a_body_is_one_line(capsys, monkeypatch):
+    """`leases` and `revoke --role` read the broker's JSON answer: one without a body (a 204)
+    is a BrokerError, not a TypeError on None."""
+    from jenkins_broker.apiclient import BrokerAPI
+
+    monkeypatch.setenv("JENKINS_BROKER_ADDR", "http://127.0.0.1:1")
+    monkeypatch.setenv("VAULT_TOKEN", "t")
+    monkeypatch.setattr(BrokerAPI, "call", lambda self, method, path, body=None: None)
+    code, _, err = run(capsys, "revoke", "--role", "r")
+    assert code == 1
+    assert one_line_error(err).endswith("the broker answered POST /v1/jenkins/revoke/r with no body")

@@ -95,7 +95,8 @@ def exec_form(args: str) -> list[str] | None:
 
 
 def without_flags(args: str) -> tuple[dict[str, str], list[str]]:
-    flags, rest = {}, []
+    flags: dict[str, str] = {}
+    rest: list[str] = []
     for token in shlex.split(args):
         if token.startswith("--") and not rest:
             key, _, value = token[2:].partition("=")
@@ -114,7 +115,9 @@ def env_of(instrs: list[Instr]) -> dict[str, str]:
         if tokens and "=" not in tokens[0]:
             env[tokens[0]] = " ".join(tokens[1:])
         else:
-            env.update(t.split("=", 1) for t in tokens)
+            for token in tokens:
+                key, value = token.split("=", 1)
+                env[key] = value
     return env
 
 
@@ -150,8 +153,8 @@ def literal(value: str) -> bool:
 class Deploy:
     """The deployment files, read from disk unless replaced (a broken copy)."""
 
-    def __init__(self, texts: dict[str, str] | None = None):
-        self.texts = dict(texts or {})
+    def __init__(self, texts: dict[str, str | None] | None = None):
+        self.texts: dict[str, str | None] = dict(texts or {})
 
     def text(self, path: str) -> str | None:
         if path not in self.texts:
@@ -591,7 +594,9 @@ def jenkins_image(d: Deploy) -> tuple[list[Instr], dict[str, str], dict[str, str
 def casc_text(d: Deploy) -> str | None:
     """The JCasC file copied into the Jenkins image at $CASC_JENKINS_CONFIG."""
     image = jenkins_image(d)
-    target = image[1].get("CASC_JENKINS_CONFIG") if image else None
+    if image is None:
+        return None
+    target = image[1].get("CASC_JENKINS_CONFIG")
     source = image[2].get(norm(target)) if target else None
     return d.text(source) if source else None
 
@@ -660,7 +665,10 @@ def check_casc(d: Deploy) -> list[str]:
 
 
 def check_env_example(d: Deploy) -> list[str]:
-    used = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", d.text("docker-compose.yml")))
+    compose = d.text("docker-compose.yml")
+    if compose is None:
+        return ["docker-compose.yml is missing"]
+    used = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", compose))
     documented = set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)=", d.text("deploy/.env.example") or "",
                                 re.M))
     return [f"deploy/.env.example does not document {var}" for var in sorted(used - documented)]
@@ -668,7 +676,8 @@ def check_env_example(d: Deploy) -> list[str]:
 
 def stages(instrs: list[Instr]) -> dict[str, list[Instr]]:
     """Build stages by name (an unnamed one by its index), each from its FROM on."""
-    out, current = {}, None
+    out: dict[str, list[Instr]] = {}
+    current: str | None = None
     for ins in instrs:
         if ins.cmd == "FROM":
             _, rest = without_flags(ins.args)

@@ -12,7 +12,8 @@ from jenkins_broker import errors
 def _drawn() -> dict[str, tuple[str | None, str | None]]:
     """``{class name: (parent name, module noted)}`` as the docstring draws them."""
     block = errors.__doc__.split("::\n\n", 1)[1].split("\n\n", 1)[0]
-    found, parents = {}, []
+    found: dict[str, tuple[str | None, str | None]] = {}
+    parents: list[str] = []
     for line in block.splitlines():
         match = re.match(r"^ {4}((?:[│ ]   )*)(?:[├└]── )?([A-Z]\w+)(?:\s+\((\w[\w.]*)\))?", line)
         if not match:
@@ -24,7 +25,7 @@ def _drawn() -> dict[str, tuple[str | None, str | None]]:
     return found
 
 
-def _every_broker_error() -> list[type]:
+def _every_broker_error() -> list[type[errors.BrokerError]]:
     for module in pkgutil.walk_packages(jenkins_broker.__path__, "jenkins_broker."):
         try:
             importlib.import_module(module.name)

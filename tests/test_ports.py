@@ -27,7 +27,7 @@ from jenkins_broker.reaper import IndexStore, LeaseSchedule, Reaper
 from jenkins_broker.reconcile import ReconcileGateway, ReconcileStore, RecordIndex
 from jenkins_broker.service import BrokerGateway, BrokerStore, CallerAuthority
 from jenkins_broker.shared import SharedStore
-from jenkins_broker.tokenwatch import LeaseIndex
+from jenkins_broker.tokenwatch import LeaseIndex, LeaseRevoker
 from jenkins_broker.vault.authz import CallerAuthz
 from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.store import VaultStore
@@ -63,6 +63,10 @@ def _reaper():
     return Reaper(LeaseManager(store, FakeGateway(), scheduler=LeaseSchedule()), store)
 
 
+def _manager():
+    return LeaseManager(MemoryStore(), FakeGateway())
+
+
 def _minted():
     return MintedToken(user="u", uuid="0" * 32, name="n", value="11" + "0" * 32)
 
@@ -76,6 +80,7 @@ IMPLEMENTATIONS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "LeaseSchedule": (LeaseSchedule, INDEX),
     "Reaper": (_reaper, (RecordIndex, LeaseIndex)),
     "MintedToken": (_minted, (Minted,)),
+    "LeaseManager": (_manager, (LeaseRevoker,)),
     # The stand-ins.
     "MemoryStore": (MemoryStore, STORE),
     "FakeGateway": (FakeGateway, GATEWAY),
@@ -84,11 +89,13 @@ IMPLEMENTATIONS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "Tokens": (Tokens, (CallerTokens,)),
     "TlsStore": (lambda: TlsStore(None), (ConnectionStore,)),
 }
-REAL = {"VaultStore", "JenkinsGateway", "CallerAuthz", "LeaseSchedule", "Reaper", "MintedToken"}
+REAL = {"VaultStore", "JenkinsGateway", "CallerAuthz", "LeaseSchedule", "Reaper", "MintedToken",
+        "LeaseManager"}
 
 if TYPE_CHECKING:
     def _statically(store: VaultStore, gateway: JenkinsGateway, authz: CallerAuthz,
-                    schedule: LeaseSchedule, reaper: Reaper, minted: MintedToken) -> None:
+                    schedule: LeaseSchedule, reaper: Reaper, minted: MintedToken,
+                    manager: LeaseManager) -> None:
         """The same pairs for mypy, which also compares the types."""
         _stores: list[BrokerStore] = [store, MemoryStore()]
         _gateways: list[BrokerGateway] = [gateway, FakeGateway()]
@@ -99,6 +106,7 @@ if TYPE_CHECKING:
         _indexes: list[RecordIndex] = [schedule, reaper]
         _accessors: list[LeaseIndex] = [schedule, reaper]
         _minted: list[Minted] = [minted, FakeMinted("u", "0" * 16, "n", "11")]
+        _revokers: list[LeaseRevoker] = [manager]  # and benchmarks/tokenwatch.py's _Manager
 
 
 def _members(protocol: type) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def test_gateway_hands_the_ca_bundle_over_in_memory(built, ca_pem, no_temporary_
         other = trustme.CA().cert_pem.bytes().decode("ascii")
         store.config = JenkinsConfig(url="https://jenkins.example/", ca_bundle=other)
         gateway.reset()
-        gateway.jenkins_url
+        gateway.jenkins_url  # noqa: B018  (builds the client)
         assert built[-1]["ca_pem"] == other
     finally:
         gateway.close()
@@ -148,7 +148,7 @@ def test_broker_and_engine_connect_to_jenkins_the_same_way(built, ca_pem, no_tem
     config = JenkinsConfig(url="https://jenkins.example/", kind="cloudbees-operations-center",
                            timeout=3.5, ca_bundle=ca_pem, verify_after_mint=False)
     gateway = JenkinsGateway(_Store(config))
-    gateway.jenkins_url
+    gateway.jenkins_url  # noqa: B018  (builds the client)
     gateway.close()
     engine = JenkinsBackend()
     for _ in range(3):  # a config check per write: no file, no exit hook, each time
@@ -166,7 +166,7 @@ def test_gateway_verify_without_a_bundle(built, ca_pem, verify_tls, bundle, expe
                            ca_bundle=ca_pem if bundle else "")
     gateway = JenkinsGateway(_Store(config))
     try:
-        gateway.jenkins_url
+        gateway.jenkins_url  # noqa: B018  (builds the client)
         assert built[-1]["verify"] is expected and "ca_pem" not in built[-1]
     finally:
         gateway.close()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jenkins_broker.errors import CallerTokenGone, VaultUnavailable
+from jenkins_broker.errors import CallerTokenGone, JenkinsConnectionError, VaultUnavailable
 from jenkins_broker.leases import Backoff, LeaseManager
 from jenkins_broker.reaper import LeaseSchedule, Reaper
 from jenkins_broker.records import Requester
@@ -71,7 +71,7 @@ def test_leases_without_an_accessor_shared_or_revoking_are_not_looked_up(world):
     manager.mint("ci-bot", requester=Requester(accessor="acc-s"), shared=True)
     record, _ = manager.mint("ci-bot", requester=Requester(accessor="acc-r"))
     gateway.fail_revoke = True
-    with pytest.raises(Exception):
+    with pytest.raises(JenkinsConnectionError):
         manager.revoke(record.lease_id)  # now revoking: the reaper retries it, not the watch
     watch.run_once()
     assert tokens.asked == []

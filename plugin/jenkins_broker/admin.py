@@ -241,7 +241,7 @@ def cmd_leases(args: argparse.Namespace) -> int:
             k.rstrip("/") for k in ((api.call("LIST", "sys/leases/lookup/jenkins/creds") or {})
                                     .get("data", {}).get("keys", []))]
         for role in roles:
-            rows += [_lease_row(r) for r in api.call("GET", f"jenkins/leases/{role}")["data"]["leases"]]
+            rows += [_lease_row(r) for r in api.answer("GET", f"jenkins/leases/{role}")["data"]["leases"]]
     else:
         store = open_store()
         roles = [args.role] if args.role else store.list_lease_roles()
@@ -267,7 +267,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
             body = {"requester": args.requester} if args.requester else {}
             if args.suspend:
                 body["suspend"] = True
-            emit(args, api.call("POST", f"jenkins/revoke/{args.role}", body)["data"])
+            emit(args, api.answer("POST", f"jenkins/revoke/{args.role}", body)["data"])
         return 0
     manager, _, _ = open_manager()
     if args.lease_id:

@@ -63,3 +63,10 @@ class BrokerAPI:
             raise BrokerError(f"the broker answered {resp.status} for {method} /v1/{path}: "
                               f"{redact(errors)}")
         return data
+
+    def answer(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """:meth:`call` for a request the broker answers with a JSON body; BrokerError if none came."""
+        data = self.call(method, path, body)
+        if data is None:
+            raise BrokerError(f"the broker answered {method} /v1/{path} with no body")
+        return data

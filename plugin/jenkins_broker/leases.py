@@ -45,7 +45,7 @@ class Minted(Protocol):
     @property
     def user(self) -> str: ...
     @property
-    def uuid(self) -> str | None: ...
+    def uuid(self) -> str: ...
     @property
     def name(self) -> str: ...
     @property
@@ -479,17 +479,18 @@ class LeaseManager:
 
     def _revocation_failed(self, claim: LeaseRecord, version: int, exc: BrokerError) -> None:
         now = self.clock()
-        failed = claim.failed(now, self.backoff.delay(claim.revoke_attempts + 1), redact(str(exc)))
+        delay, reason = self.backoff.delay(claim.revoke_attempts + 1), redact(str(exc))
+        failed = claim.failed(now, delay, reason)
         self.metrics.revoke_failures.labels(claim.role, type(exc).__name__).inc()
         audit_lease("revoke-failed", claim, attempts=failed.revoke_attempts, error=failed.last_error)
         log.warning("revocation of %s failed (attempt %d), retrying in %.0fs: %s", claim.lease_id,
-                    failed.revoke_attempts, failed.next_attempt_at - now, failed.last_error)
+                    failed.revoke_attempts, delay, failed.last_error)
         try:
             version = self.store.put_lease(failed, cas=version)
         except VaultError as store_exc:
             log.warning("could not record the failed attempt for %s: %s", claim.lease_id,
                         redact(str(store_exc)))
-            failed = claim.failed(now, self.backoff.delay(claim.revoke_attempts + 1), failed.last_error)
+            failed = claim.failed(now, self.backoff.delay(claim.revoke_attempts + 1), reason)
         if self.scheduler is not None:
             self.scheduler.schedule(failed, version)
 

@@ -46,7 +46,7 @@ class LeaseRecord:
     jenkins_user: str
     strategy: str
     credential: str
-    token_uuid: str | None
+    token_uuid: str
     token_name: str
     token_sha256: str
     issued_at: float

@@ -19,6 +19,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from . import __version__
 from .config import BrokerSettings
+from .connection import JenkinsConfig
 from .credentials import CredentialGateway, CredentialHealth, CredentialStore
 from .errors import BrokerError, redact
 from .gateway import ConnectionStore, JenkinsGateway
@@ -40,6 +41,12 @@ class BrokerStore(Store, IndexStore, ReconcileStore, SharedStore, CredentialStor
     """Every port of the Vault store that the broker's parts use
     (:class:`jenkins_broker.vault.store.VaultStore`)."""
 
+    # The HTTP layer's own: administration writes and the health check.
+    def put_jenkins_config(self, config: JenkinsConfig) -> None: ...
+    def delete_credential(self, name: str) -> None: ...
+    def delete_role(self, name: str) -> None: ...
+    def health(self) -> dict[str, Any]: ...
+
 
 @runtime_checkable
 class BrokerGateway(Gateway, ReconcileGateway, CredentialGateway, Protocol):
@@ -49,6 +56,7 @@ class BrokerGateway(Gateway, ReconcileGateway, CredentialGateway, Protocol):
     on_credential: Callable[[str, bool], None] | None
 
     def close(self) -> None: ...
+    def reset(self) -> None: ...
 
 
 @runtime_checkable

@@ -28,7 +28,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable, Protocol, runtime_checkable
 
 from .errors import BrokerError, CallerTokenGone, ConfigError, JenkinsError, VaultError, redact
-from .leases import CallerTokens, LeaseManager
+from .leases import CallerTokens
+from .observability import Metrics
 from .records import LeaseRecord
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,19 @@ class LeaseIndex(Protocol):
     def by_accessor(self) -> dict[str, list[tuple[LeaseRecord, int]]]: ...
 
 
+@runtime_checkable
+class LeaseRevoker(Protocol):
+    """What the watch needs of the lease manager: to revoke one lease, and its metrics."""
+
+    metrics: Metrics
+
+    def revoke_record(self, record: LeaseRecord, version: int, *, cause: str) -> bool: ...
+
+
 class TokenWatch:
     """Revokes the leases of callers whose Vault token was revoked or expired."""
 
-    def __init__(self, manager: LeaseManager, index: LeaseIndex, tokens: CallerTokens, *,
+    def __init__(self, manager: LeaseRevoker, index: LeaseIndex, tokens: CallerTokens, *,
                  interval: float = 5.0, rate: float = 200.0, workers: int = 4,
                  clock: Callable[[], float] = time.monotonic):
         self.manager = manager

@@ -260,7 +260,9 @@ def _read_response(sock) -> bytes:
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    match = re.search(rb"(?i)content-length: *(\d+)", head)
+    assert match is not None, head
+    length = int(match.group(1))
     while len(rest) < length:
         rest += sock.recv(65536)
     return head + b"\r\n\r\n" + rest[:length]

@@ -174,7 +174,7 @@ class Stack:
 
 
 def prepare_vault(bao: BaoDevServer, jenkins: FakeJenkins, *, timeout: float = 5.0,
-                  ca_bundle: str = "", passwords: dict[str, str] | None = None):
+                  ca_bundle: str = "", passwords: dict[str, tuple[str, str]] | None = None):
     """Bootstrap ``bao`` as the README says and store the connection to ``jenkins`` with
     credentials ``ci-bot-token`` (a bootstrap token of ci-bot) and one password
     credential per entry of ``passwords`` (name -> (user, password)).

@@ -14,6 +14,7 @@ import json
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -427,7 +428,7 @@ def test_bad_requester_on_the_incident_button_is_400(env, requester):
 
 # -- lease ids ------------------------------------------------------------------------------
 
-MALFORMED_LEASE_IDS = {
+MALFORMED_LEASE_IDS: dict[str, Any] = {
     "empty": "", "null": None, "number": 5, "list": [], "object": {}, "true": True,
     "one-word": "x", "prefix-only": "jenkins/creds/", "no-suffix": f"jenkins/creds/{ROLE}",
     "empty-role": "jenkins/creds//x", "three-parts": f"jenkins/creds/{ROLE}/x/y",

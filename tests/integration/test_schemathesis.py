@@ -91,7 +91,7 @@ def _routed() -> set[tuple[str, str]]:
     out = set()
     for rule in app.url_map.iter_rules():
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-        for method in rule.methods:
+        for method in rule.methods or ():
             method = "GET" if method == "LIST" else method
             if method in ("HEAD", "OPTIONS") and (path, method) not in documented:
                 continue

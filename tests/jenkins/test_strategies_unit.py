@@ -190,7 +190,7 @@ def test_admin_script_sends_rendered_scripts_and_parses_strictly():
 def test_admin_script_sends_no_expiry_before_2_548_or_when_unknown():
     for version in ("2.504", None):
         out = "jenkins-broker-result " + json.dumps({"tokenUuid": UUID, "tokenValue": NEW})
-        routes = Routes(version, post=lambda r: Answer(200, out))
+        routes = Routes(version, post=lambda r: Answer(200, out))  # noqa: B023  (used at once)
         make_strategy("admin-script", client_with(routes, verify_after_mint=False),
                       Credential("admin", PASSWORD)).mint("ci-bot", "n", 900)
         assert scripts.recognize(routes.posts[0][1]["script"])[1]["expiration_days"] is None

@@ -96,6 +96,18 @@ def test_persistent_restart_keeps_data(bao_factory):
     assert KVv1(bao.vault_client(), "jenkins").read("creds/ci-bot") == {"username": "ci-bot"}
 
 
+def test_restart_before_start_or_after_stop_is_a_config_error(bao_server):
+    """Found by mypy: restart() of a server that never started (or whose temporary
+    directory stop() removed) failed with a TypeError on ``None / 'config.hcl'``."""
+    server = BaoDevServer(mode="persistent", binary=bao_server._binary)
+    with pytest.raises(ConfigError, match="start"):
+        server.restart()
+    server.stop()
+    with pytest.raises(ConfigError, match="start"):
+        server.restart()
+    assert server.pid is None
+
+
 def test_port_in_use_fails_cleanly(bao_server):
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))

@@ -55,7 +55,10 @@ def test_config_update_keeps_what_was_not_sent(configured):
 
 def test_existence_check(configured):
     from jenkins_broker.vaultplugin.logical import Request
-    check = lambda path: configured.backend.existence_check(Request("update", path, configured.storage))
+
+    def check(path):
+        return configured.backend.existence_check(Request("update", path, configured.storage))
+
     assert check("config") == (True, True)
     assert check("roles/ci-bot") == (True, True)
     assert check("roles/nope") == (True, False)

@@ -88,7 +88,9 @@ def rotated(configured, fake_jenkins, bot_token, logged):
 
 
 def root_secret(engine: Engine) -> str:
-    return load_config(engine.storage).credential.secret
+    config = load_config(engine.storage)
+    assert config is not None
+    return config.credential.secret
 
 
 # -- the hole -----------------------------------------------------------------------------------

@@ -55,7 +55,6 @@ class Services:
     def __init__(self):
         self.store = MemoryStore()
         self.gateway = FakeGateway()
-        self.gateway.reset = lambda: None
         self.metrics = Metrics()
         self.manager = LeaseManager(self.store, self.gateway, metrics=self.metrics)
         self.reaper = None
@@ -74,7 +73,6 @@ class Services:
         })
         self.store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
                                                   "credential": "ci-bot", "ttl": "10m", "max_ttl": "1h"}))
-        self.store.health = lambda: {"initialized": True, "sealed": False, "version": "test"}
         self.store.list_credentials = lambda: []
 
 

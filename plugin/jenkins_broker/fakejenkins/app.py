@@ -55,7 +55,7 @@ class JenkinsApp:
 
     def __call__(self, environ, start_response):
         req = Request(environ)
-        req.form            # read the body outside the lock: a slow client must not block others
+        req.form  # noqa: B018  (reads the body outside the lock: a slow client must not block others)
         with self.state.lock:
             ex = Exchange(req, self.state)
             try:
@@ -170,6 +170,7 @@ class JenkinsApp:
                 return ex.not_found()
             return self.user(ex, record, segments[2:])
         if first == "me":
+            assert ex.auth.user is not None  # anonymous requests were turned away above
             return self.user(ex, ex.auth.user, segments[1:])
         if (first == "administrativeMonitor" and segments[1:2] == ["legacyApiToken"]
                 and self.state.features.new_tokens):

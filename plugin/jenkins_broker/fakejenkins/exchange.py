@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Literal, overload
 
 from werkzeug.wrappers import Request, Response
 
@@ -84,6 +85,12 @@ class Exchange:
         """``request.getParameter``: query string first, then an urlencoded body."""
         value = self.req.args.get(name)
         return value if value is not None else self.req.form.get(name)
+
+    @overload
+    def get_session(self, create: Literal[True] = True) -> Session: ...
+
+    @overload
+    def get_session(self, create: bool) -> Session | None: ...
 
     def get_session(self, create: bool = True) -> Session | None:
         """``request.getSession(create)``; a new session gets its cookie on the response."""

@@ -320,6 +320,7 @@ class FakeJenkins:
         self._server = self._thread = None
         if server is not None:
             server.shutdown()          # serve_forever returns and closes the socket
+        if thread is not None:         # set and cleared with the server
             thread.join()
 
     def _kill_process(self) -> None:

@@ -91,6 +91,11 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("ascii", "replace")).hexdigest()
 
 
+def _legacy_token(secret: str) -> str:
+    """The legacy token value of a legacy secret: its MD5 hex (§11)."""
+    return hashlib.md5(secret.encode("ascii")).hexdigest()
+
+
 def iso_offset_now() -> str:
     """Now as Java's ISO_OFFSET_DATE_TIME prints it, e.g. ``2026-01-26T10:15:30.123+01:00``."""
     now = dt.datetime.now().astimezone()
@@ -208,12 +213,13 @@ class JenkinsState:
         """The legacy token value, MD5 hex of the secret (§11), or None if there is none."""
         if record.legacy_secret is None:
             return None
-        return hashlib.md5(record.legacy_secret.encode("ascii")).hexdigest()
+        return _legacy_token(record.legacy_secret)
 
     def _add_legacy_entry(self, record: UserRecord, *, migrated: bool) -> StoredToken:
+        assert record.legacy_secret is not None, "every caller sets the legacy secret first"
         record.tokens = [t for t in record.tokens if not t.legacy]
         token = StoredToken(str(uuidlib.uuid4()), LEGACY_TOKEN_NAME,
-                            sha256_hex(self.legacy_value(record)), legacy=True,
+                            sha256_hex(_legacy_token(record.legacy_secret)), legacy=True,
                             created=None if migrated else dt.datetime.now().astimezone())
         record.tokens.append(token)
         return token
@@ -300,9 +306,9 @@ class JenkinsState:
     def change_legacy(self, record: UserRecord) -> str:
         """changeToken (§4.7): a new random legacy secret and a fresh store entry."""
         with self.lock:
-            record.legacy_secret = secrets.token_hex(16)
+            secret = record.legacy_secret = secrets.token_hex(16)
             self._add_legacy_entry(record, migrated=False)
-            return self.legacy_value(record)
+            return _legacy_token(secret)
 
     def sorted_tokens(self, record: UserRecord) -> list[StoredToken]:
         """The token list as Jenkins shows it: sorted by lower-cased name."""

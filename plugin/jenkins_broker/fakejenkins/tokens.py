@@ -54,8 +54,9 @@ def error_json(ex: Exchange, message: str) -> Response:
                                        ensure_ascii=False, separators=(",", ":")))
 
 
-def _blank(value: str | None) -> bool:
-    return value is None or not value.strip()
+def _given(value: str | None) -> str | None:
+    """The parameter, or None if it is missing or blank."""
+    return None if value is None or not value.strip() else value
 
 
 def _java_trim(value: str) -> str:
@@ -103,9 +104,7 @@ def generate_new_token(ex: Exchange, record: UserRecord) -> Response:
     """POST generateNewToken (§4.1): a new ``11`` + 32-hex token for the owner."""
     if not may_generate(ex, record):
         return ex.empty(403)
-    name = ex.param("newTokenName")
-    if _blank(name):
-        name = default_name()
+    name = _given(ex.param("newTokenName")) or default_name()
     if not ex.state.features.expiry:
         token, value = ex.state.generate_token(record, name)
         return ok_json(ex, {"tokenUuid": token.uuid, "tokenName": name, "tokenValue": value})
@@ -122,9 +121,7 @@ def add_fixed_token(ex: Exchange, record: UserRecord) -> Response:
     """POST addFixedToken (§4.6): store a caller-chosen value; a bad value is a 500."""
     if not may_generate(ex, record):
         return ex.empty(403)
-    name = ex.param("newTokenName")
-    if _blank(name):
-        name = default_name()
+    name = _given(ex.param("newTokenName")) or default_name()
     expires = expiration_date(ex) if ex.state.features.expiry else None
     try:
         token = ex.state.add_fixed_token(record, name, ex.param("newTokenPlainValue"), expires)
@@ -136,8 +133,8 @@ def add_fixed_token(ex: Exchange, record: UserRecord) -> Response:
 def revoke(ex: Exchange, record: UserRecord) -> Response:
     """POST revoke (§4.2): 200 and an empty body, known uuid or not."""
     require_control(ex, record)
-    token_uuid = ex.param("tokenUuid")
-    if _blank(token_uuid):
+    token_uuid = _given(ex.param("tokenUuid"))
+    if token_uuid is None:
         return ex.container(400, "The tokenUuid cannot be empty")
     ex.state.revoke(record, token_uuid)
     return ex.empty(200)
@@ -153,8 +150,8 @@ def revoke_all(ex: Exchange, record: UserRecord) -> Response:
 def revoke_all_except(ex: Exchange, record: UserRecord) -> Response:
     """POST revokeAllExcept (§4.4): an unknown uuid removes every token."""
     require_control(ex, record)
-    token_uuid = ex.param("tokenUuid")
-    if _blank(token_uuid):
+    token_uuid = _given(ex.param("tokenUuid"))
+    if token_uuid is None:
         return ex.container(400, "The tokenUuid cannot be empty")
     ex.state.revoke_all(record, except_uuid=token_uuid)
     return ex.empty(200)
@@ -164,10 +161,10 @@ def rename(ex: Exchange, record: UserRecord) -> Response:
     """POST rename (§4.5): all-200 JSON since 2.505; empty 200 and a 400 before."""
     require_control(ex, record)
     envelope = ex.state.features.new_markup
-    new_name, token_uuid = ex.param("newName"), ex.param("tokenUuid")
-    if _blank(new_name):
+    new_name, token_uuid = _given(ex.param("newName")), _given(ex.param("tokenUuid"))
+    if new_name is None:
         return error_json(ex, "The name cannot be empty")
-    if _blank(token_uuid):
+    if token_uuid is None:
         if envelope:
             return error_json(ex, "The tokenUuid cannot be empty")
         return ex.container(400, "The tokenUuid cannot be empty")

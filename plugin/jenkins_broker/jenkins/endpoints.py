@@ -8,7 +8,7 @@ timeouts, error mapping) to the client's :meth:`post`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..errors import AdminCannotGenerateTokens, JenkinsForbidden, JenkinsProtocolError
 from . import answers
@@ -82,6 +82,14 @@ class TokenEndpoints:
         self.post(self.token_endpoint(user, "revoke"), credential=credential,
                   data={"tokenUuid": uuid}, user=user,
                   what=f"revoking token {uuid} of user {user!r}")
+
+    @overload
+    def change_legacy_token(self, credential: Credential, user: str, *,
+                            want_value: Literal[True] = True) -> str: ...
+
+    @overload
+    def change_legacy_token(self, credential: Credential, user: str, *,
+                            want_value: bool) -> str | None: ...
 
     def change_legacy_token(self, credential: Credential, user: str, *,
                             want_value: bool = True) -> str | None:

@@ -57,9 +57,10 @@ def admin_client(settings: VaultSettings, token: str) -> hvac.Client:
     client = hvac.Client(
         url=settings.addr,
         token=token or "",          # "" (not None): stops hvac reading env/~/.vault-token
-        cert=settings.cert or (),   # () (not None): stops hvac reading VAULT_CLIENT_CERT
+        # () (not None): stops hvac reading VAULT_CLIENT_CERT (its stubs allow a pair or None).
+        cert=settings.cert or (),  # type: ignore[arg-type]
         verify=settings.verify,
-        timeout=settings.timeout,
+        timeout=settings.timeout,  # type: ignore[arg-type]  # requests takes seconds as a float
         namespace=settings.namespace,
     )
     # requests lets REQUESTS_CA_BUNDLE and the environment override per-call settings

@@ -41,7 +41,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import hvac
 
@@ -124,7 +124,7 @@ class BaoDevServer:
         self.workdir = Path(workdir) if workdir else None
         self.unseal_key: str | None = None
         self._proc: subprocess.Popen | None = None
-        self._log_fh = None
+        self._log_fh: IO[bytes] | None = None
         self._lock = threading.Lock()
 
     # -- properties ----------------------------------------------------------------
@@ -164,7 +164,9 @@ class BaoDevServer:
         """An hvac client for this server (root token unless ``token`` is given), for
         administrative work."""
         return hvac.Client(url=self.addr, token=token or self.root_token, verify=self._verify,
-                           cert=(), timeout=10)
+                           # () (not None): stops hvac reading VAULT_CLIENT_CERT (its stubs
+                           # allow a pair or None).
+                           cert=(), timeout=10)  # type: ignore[arg-type]
 
     def vault_client(self, token: str | None = None) -> VaultClient:
         """The broker's own kind of client for this server (root token unless ``token``)."""
@@ -217,7 +219,7 @@ class BaoDevServer:
             raise
 
     def _launch(self) -> None:
-        assert self.workdir is not None
+        assert self.workdir is not None and self._binary is not None  # start() set both
         if self.mode == "dev":
             # The root token goes through the environment (BAO_DEV_ROOT_TOKEN_ID):
             # a command line is visible to every local user in `ps`.
@@ -273,9 +275,11 @@ class BaoDevServer:
             cwd=self.workdir, env=env, start_new_session=True)
 
     def _log_tail(self, lines: int = 8) -> str:
+        if self.log_path is None:
+            return ""
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except (OSError, AttributeError):
+        except OSError:
             return ""
         keep = [ln for ln in text.splitlines()
                 if ln.strip() and "Token" not in ln and "Unseal Key" not in ln]
@@ -315,10 +319,12 @@ class BaoDevServer:
         return transport.Session(self.addr, timeout=timeout, verify=self._verify, pool_size=1)
 
     def _ca_ready(self) -> bool:
-        return not self.tls or os.path.exists(self.ca_cert)
+        ca_cert = self.ca_cert
+        return not self.tls or (ca_cert is not None and os.path.exists(ca_cert))
 
     def _wait_for_unseal_key(self, deadline: float) -> str:
         # Dev mode prints the key after it starts serving; read it from the log.
+        assert self.log_path is not None  # the server runs, so it has a work directory
         while True:
             for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
                 if line.startswith("Unseal Key:"):
@@ -371,6 +377,9 @@ class BaoDevServer:
         if self.mode != "persistent":
             raise ConfigError("a dev-mode OpenBao server keeps its data in memory and cannot "
                               "be restarted; use BaoDevServer(mode='persistent')")
+        if self._binary is None or self.workdir is None:
+            raise ConfigError("the OpenBao server has no data to restart: start() it first "
+                              "(stop() removes its temporary directory)")
         with self._lock:
             self._stop_process()
             try:
@@ -386,7 +395,7 @@ class BaoDevServer:
     def kill(self) -> None:
         """SIGKILL the server at once, as a crash would; data stays (persistent mode)."""
         with self._lock:
-            if self.running:
+            if self._proc is not None and self._proc.poll() is None:  # running
                 self._proc.kill()
             self._stop_process()
 

@@ -56,7 +56,7 @@ class TokenRenewer:
         self._login_client: VaultClient | None = None
         self.renewals = 0
         self.logins = 0
-        self.last_error: VaultError | None = None
+        self.last_error: VaultError | ConfigError | None = None
         # When the current token expires (time.monotonic()) and its full TTL.
         self._expires = 0.0
         self._full_ttl = 0

@@ -142,8 +142,10 @@ def _third_party_files():
         arcname = module.replace(".", "/")
         if spec.submodule_search_locations:
             yield from _tree(Path(next(iter(spec.submodule_search_locations))), arcname)
-        else:
+        elif spec.origin is not None:
             yield Path(spec.origin), f"{arcname}.py"
+        else:
+            raise RuntimeError(f"{module} has no source file to bundle")
         yield from _licenses(dist)
 
 

@@ -63,7 +63,9 @@ class MigrationState:
     def spares(self, uuid: str, user: str, now: float) -> bool:
         """True if ``uuid`` of ``user`` was kept at its user's first listing and its deadline is ahead."""
         kept = self.kept.get(uuid)
-        return bool(kept) and str(kept.get("user", "")).casefold() == user.casefold() \
+        if not kept:
+            return False
+        return str(kept.get("user", "")).casefold() == user.casefold() \
             and now < float(kept.get("deadline", 0))
 
     def first_listing(self, user: str, tokens: Iterable[Any], prefixes: Iterable[str], now: float) -> bool:

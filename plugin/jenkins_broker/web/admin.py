@@ -9,6 +9,7 @@ for GET, ``create``/``update`` for writes, ``delete``, ``list``.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, current_app, request
 
@@ -22,12 +23,15 @@ from .auth import identify, require
 from .common import body, is_list, keys_response, no_content, response
 from .errors import vault_error
 
+if TYPE_CHECKING:
+    from ..service import Services
+
 bp = Blueprint("admin", __name__)
 
 _WRITE = ("create", "update")
 
 
-def _services():
+def _services() -> Services:
     return current_app.extensions["jenkins_broker"]
 
 
@@ -133,7 +137,7 @@ def live_tokens(name: str):
     check_name(name)
     require(f"jenkins/leases/{name}", "read", "list")
     store = _services().store
-    rows = []
+    rows: list[dict[str, Any]] = []
     now = time.time()
     for record, _ in store.get_leases((name, s) for s in store.list_leases(name)):
         rows.append({

@@ -7,6 +7,7 @@ answers at ``jenkins/creds/<role>``; the broker's own answer is always fresh.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, current_app
 
@@ -15,6 +16,9 @@ from ..records import rfc3339
 from ..roles import check_name
 from .auth import mint_authorization
 from .common import body, duration_param, lease_response
+
+if TYPE_CHECKING:
+    from ..service import Services
 
 bp = Blueprint("creds", __name__)
 
@@ -28,7 +32,7 @@ def creds(role: str):
     check_name(role)
     caller, confirm = mint_authorization(f"jenkins/creds/{role}", "read")
     ttl = duration_param(body(), "ttl")
-    services = current_app.extensions["jenkins_broker"]
+    services: Services = current_app.extensions["jenkins_broker"]
     record, value = services.manager.mint(role, ttl=ttl, requester=caller.requester,
                                           token_expires_at=caller.token_expires_at)
     if confirm is not None:

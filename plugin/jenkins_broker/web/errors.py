@@ -89,7 +89,8 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         messages = {404: "unsupported path", 405: "unsupported operation",
                     413: "request body too large (the limit is 1 MB)"}
-        response = vault_error(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+        code = exc.code or 500
+        response = vault_error(code, messages.get(code, exc.description or exc.name))
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response

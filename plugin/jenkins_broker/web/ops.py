@@ -5,7 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from typing import TYPE_CHECKING
+
 from ..errors import BrokerError
+
+if TYPE_CHECKING:
+    from ..service import Services
 
 bp = Blueprint("ops", __name__)
 
@@ -13,7 +18,7 @@ bp = Blueprint("ops", __name__)
 @bp.route("/v1/sys/health", methods=["GET", "HEAD"])
 def health():
     """200 when the broker can reach an unsealed Vault; 503 otherwise (for load balancers)."""
-    services = current_app.extensions["jenkins_broker"]
+    services: Services = current_app.extensions["jenkins_broker"]
     try:
         vault = services.store.health()
         healthy = vault.get("initialized", True) and not vault.get("sealed", False)
