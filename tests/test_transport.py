@@ -544,3 +544,20 @@ def test_whatever_escapes_urllib3_is_translated_by_class_only(raised):
     with pytest.raises(transport.TransportError) as caught:
         session.request("GET", "x", headers={"Authorization": "Basic " + SECRET})
     assert SECRET not in str(caught.value) and type(raised).__name__ in str(caught.value)
+
+
+def test_a_redirect_from_the_sessions_own_server_follows_the_same_rules(serve):
+    # Requests to the base URL's server take the pool directly; a redirect answer is
+    # followed by the pool manager, with its rules for credentials.
+    _, target = serve(host="localhost")
+    _, url = serve()
+    with Session(url) as session:
+        moved = session.request("GET", f"redirect?status=302&to={target}/echo", redirect=True,
+                                headers={"Authorization": "Basic " + SECRET}).json()
+        kept = session.request("POST", "redirect?status=307&to=/echo", json={"a": 1},
+                               redirect=True, headers={"Authorization": "Basic x"}).json()
+        not_asked = session.request("GET", f"redirect?status=302&to={target}/echo")
+    assert "authorization" not in moved["headers"]
+    assert kept["method"] == "POST" and json.loads(kept["body"]) == {"a": 1}
+    assert kept["headers"]["authorization"] == "Basic x"
+    assert not_asked.status == 302

@@ -12,11 +12,11 @@ the broker relies on fixed here rather than at each call:
   temporary file); ``cert`` is a client certificate (``path`` or ``(cert, key)``);
 * proxies from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
   ``NO_PROXY``), read once for the session's own server, never per call;
-* no retries: a request is sent once (urllib3 still replaces a kept-alive connection
-  the server closed before it is reused);
-* redirects only when the caller asks (``redirect=True``, for GETs), at most
-  ``max_redirects``; a redirect to another scheme, host or port drops
-  ``Authorization`` and ``Cookie`` (urllib3's rule);
+* no retries: a request that got no answer is not sent again (urllib3 still replaces
+  a kept-alive connection the server closed before it is reused);
+* redirects only when the caller asks (``redirect=True``), at most ``max_redirects``;
+  307 and 308 keep the method and body, 303 becomes a GET; a redirect to another
+  scheme, host or port drops ``Authorization`` and ``Cookie`` (urllib3's rule);
 * no cookie jar: a caller that needs a cookie reads :attr:`Response.cookies` and sends
   it back itself (the Jenkins crumb flow is the only one);
 * every failure below HTTP becomes one of the :class:`TransportError` classes here, in
@@ -181,7 +181,6 @@ class Session:
                  max_redirects: int = 5, pool_manager: Any = None):
         self.base_url = base_url
         self.timeout = timeout
-        self.max_redirects = max_redirects
         self.headers = {**DEFAULT_HEADERS, **(headers or {})}
         self._proxied = pool_manager is None and proxy_for(base_url) is not None
         if pool_manager is None:
@@ -236,7 +235,7 @@ class Session:
         Content-Type). Any answer, 4xx and 5xx included, is returned; a failure
         below HTTP raises a :class:`TransportError`.
         """
-        if "://" not in url:
+        if not _ABSOLUTE.match(url):
             url = self.base_url.rstrip("/") + "/" + url.lstrip("/")
         if params:
             url += ("&" if urlsplit(url).query else "?") + urlencode(params)
@@ -253,11 +252,18 @@ class Session:
         retries = self._retries[redirect]
         limit = self._timeout if timeout is None or timeout == self.timeout else _timeout(timeout)
         try:
-            if not redirect and not self._proxied and url[:len(self._origin)].lower() == self._origin:
+            answer = None
+            if not self._proxied and url[:len(self._origin)].lower() == self._origin:
                 answer = self._home_pool().urlopen(
                     method, url[len(self._origin) - 1:], body=body, headers=sent, redirect=False,
-                    retries=retries, timeout=limit, preload_content=True, assert_same_host=False)
-            else:
+                    retries=self._retries[False], timeout=limit, preload_content=True,
+                    assert_same_host=False)
+                if redirect and answer.get_redirect_location():
+                    # Rare (a Vault standby, a Jenkins login page). The redirect answer says the
+                    # server did not act, so the request is asked again through the manager,
+                    # whose redirect logic (and its header rules) follows it.
+                    answer = None
+            if answer is None:
                 answer = self._pool.urlopen(method, url, body=body, headers=sent, redirect=redirect,
                                             retries=retries, timeout=limit, preload_content=True)
         except Exception as exc:  # noqa: BLE001 - every failure is translated, below
@@ -394,6 +400,7 @@ def _translate(exc: BaseException, method: str, url: str) -> TransportError:
     return ConnectionBroken(method, url, f"the exchange failed ({type(exc).__name__})")
 
 
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _BAD_NAME = re.compile(r"^$|[\s:\x00]")
 _BAD_VALUE = re.compile(r"[\r\n\x00]|^[ \t]")
 

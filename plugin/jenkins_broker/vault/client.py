@@ -88,7 +88,9 @@ class VaultClient:
         # Quote everything but "/": a "?" or "#" in a key must not become a query.
         url = f"{self.url}/v1/{quote(api, safe='/')}"
         try:
-            resp = self._session.request(method, url, json=json, headers=headers)
+            # Followed, as Vault's own clients do: a standby node answers 307 with the active
+            # node's address, and the token goes along (it is Vault's token, for Vault).
+            resp = self._session.request(method, url, json=json, headers=headers, redirect=True)
         except transport.TransportError as exc:
             raise transport_error(exc, addr=self.url, path=api, action=action) from None
         if resp.status == 204 and not any_status:
