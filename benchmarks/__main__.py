@@ -18,6 +18,7 @@ from typing import TypedDict
 
 from .common import Figure, log, summary, table
 
+
 class Size(TypedDict):
     """How much each figure does: counts, and ``settle`` in seconds."""
 

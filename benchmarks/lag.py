@@ -11,8 +11,8 @@ was revoked in Jenkins and its record deleted, minus its ``expires_at``).
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 from .common import Figure, audit_events, log, median, percentile
 from .mint import BrokerClient

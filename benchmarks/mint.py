@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from jenkins_broker.records import LeaseRecord, Requester, token_fingerprint
+from jenkins_broker.domain.records import LeaseRecord, Requester, token_fingerprint
 
 from .common import Figure, median, percentile
 from .stack import TOKEN_DESCRIPTOR, Stack, cpu_seconds, machine_busy, session

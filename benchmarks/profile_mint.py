@@ -28,7 +28,7 @@ import time
 from collections import defaultdict
 from typing import Any, Callable
 
-import jenkins_broker.leases as leases_mod
+import jenkins_broker.domain.leases as leases_mod
 import jenkins_broker.web.creds as creds_mod
 
 from .common import median

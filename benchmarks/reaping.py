@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from jenkins_broker.leases import LeaseManager
-from jenkins_broker.reaper import LeaseSchedule, Reaper
+from jenkins_broker.domain.leases import LeaseManager
+from jenkins_broker.domain.reaper import LeaseSchedule, Reaper
 
 from .common import Figure, Timer, log, median
 from .seed import mint_tokens, seed_leases

@@ -2,7 +2,7 @@
 
 Tokens are minted with ``generateNewToken`` from a thread pool and named as the
 broker names them (``jenkins-broker-<role>-<id>``), so reconciliation sees them
-as the broker's. Records are :class:`~jenkins_broker.records.LeaseRecord`\\ s
+as the broker's. Records are :class:`~jenkins_broker.domain.records.LeaseRecord`\\ s
 written with the broker's store (one KV v2 write each) from a thread pool. This
 is exactly the state ``N`` mints would leave, without paying ``N`` mints.
 """
@@ -13,7 +13,7 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from jenkins_broker.records import LeaseRecord, Requester, token_fingerprint
+from jenkins_broker.domain.records import LeaseRecord, Requester, token_fingerprint
 
 from .stack import PREFIX, TOKEN_DESCRIPTOR, Stack, session
 

@@ -31,11 +31,11 @@ import hvac
 import requests
 from requests.adapters import HTTPAdapter
 
-from jenkins_broker.bootstrap import policies_dir
-from jenkins_broker.connection import JenkinsConfig, StoredCredential
+from jenkins_broker.commands.bootstrap import policies_dir
+from jenkins_broker.domain.jenkins_config import JenkinsConfig, StoredCredential
+from jenkins_broker.domain.roles import build_role
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from jenkins_broker.jenkins import Credential, JenkinsClient
-from jenkins_broker.roles import build_role
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vault.bootstrap import bootstrap, create_token
 from jenkins_broker.vault.store import VaultStore
@@ -168,7 +168,7 @@ class BrokerProcess:
     """``jenkins-broker serve`` configured from the environment; log lines go to a file."""
 
     #: The command run; experiments may run the broker through a wrapper instead.
-    argv = (sys.executable, "-m", "jenkins_broker.cli", "serve")
+    argv = (sys.executable, "-m", "jenkins_broker.commands.cli", "serve")
 
     def __init__(self, stack: "Stack", log_path: Path, **settings: Any):
         self.stack = stack
@@ -359,12 +359,12 @@ def broker_process(stack: Stack, name: str, **settings: Any):
 @contextlib.contextmanager
 def inprocess_broker(stack: Stack, *, start: bool = True, serve: bool = True, app_wrapper=None,
                      **settings: Any):
-    """The broker's :class:`~jenkins_broker.service.Services` in this process, logged in with
+    """The broker's :class:`~jenkins_broker.server.services.Services` in this process, logged in with
     its AppRole. ``start`` starts its background work (the reaper loop), ``serve`` its
     HTTP API on a free port. Yields ``(services, url)``."""
-    from jenkins_broker.config import BrokerSettings
-    from jenkins_broker.server import HTTPServer
-    from jenkins_broker.service import build_services
+    from jenkins_broker.server.httpd import HTTPServer
+    from jenkins_broker.server.services import build_services
+    from jenkins_broker.server.settings import BrokerSettings
     from jenkins_broker.vault.settings import VaultSettings
     from jenkins_broker.web import create_app
 

@@ -1,6 +1,6 @@
 """What following the callers' Vault tokens costs Vault: ``python -m benchmarks.tokenwatch``.
 
-Leases follow their caller's token (``jenkins_broker.tokenwatch``): every
+Leases follow their caller's token (``jenkins_broker.domain.tokenwatch``): every
 ``JENKINS_BROKER_TOKEN_CHECK_INTERVAL`` seconds each accessor holding live leases
 is looked up once (``auth/token/lookup-accessor``), paced to
 ``JENKINS_BROKER_TOKEN_CHECK_RATE`` calls a second. This measures, on a real
@@ -20,9 +20,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from jenkins_broker.domain.records import LeaseRecord, Requester
+from jenkins_broker.domain.tokenwatch import TokenWatch
 from jenkins_broker.observability import Metrics
-from jenkins_broker.records import LeaseRecord, Requester
-from jenkins_broker.tokenwatch import TokenWatch
 from jenkins_broker.vault import BaoDevServer, CallerAuthz, VaultSettings
 
 from .stack import cpu_seconds

@@ -42,10 +42,10 @@ python - "$run_dir/ci.env" <<'PY'
 import sys
 from pathlib import Path
 
-from jenkins_broker.bootstrap import write_env_file
+from jenkins_broker.commands.bootstrap import write_env_file
 from jenkins_broker.errors import BrokerError
 from jenkins_broker.vault.bootstrap import create_token
-from jenkins_broker.vault.connection import connect, new_client
+from jenkins_broker.vault.login import connect, new_client
 from jenkins_broker.vault.settings import VaultSettings
 
 POLICY = "jenkins-consumer-ci-bot"

@@ -13,10 +13,10 @@ import secrets
 import threading
 from dataclasses import dataclass
 
+from jenkins_broker.domain.records import LeaseRecord
+from jenkins_broker.domain.roles import Role
 from jenkins_broker.errors import JenkinsConnectionError, VaultConflict, VaultUnavailable
 from jenkins_broker.jenkins.models import TokenInfo
-from jenkins_broker.records import LeaseRecord
-from jenkins_broker.roles import Role
 
 
 class MemoryStore:

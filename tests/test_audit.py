@@ -5,13 +5,13 @@ import logging
 
 import pytest
 
+from jenkins_broker.domain.leases import Backoff, LeaseManager
+from jenkins_broker.domain.reaper import LeaseSchedule, Reaper
+from jenkins_broker.domain.records import Requester, token_fingerprint
+from jenkins_broker.domain.roles import build_role
+from jenkins_broker.domain.shared_mode import SharedRotator
 from jenkins_broker.errors import JenkinsConnectionError
-from jenkins_broker.leases import Backoff, LeaseManager
 from jenkins_broker.observability import AUDIT_LOGGER
-from jenkins_broker.reaper import LeaseSchedule, Reaper
-from jenkins_broker.records import Requester, token_fingerprint
-from jenkins_broker.roles import build_role
-from jenkins_broker.shared import SharedRotator
 from tests.fakes import Clock, FakeGateway, MemoryStore
 
 STANDARD = {"role", "lease_id", "jenkins_user", "token_uuid", "token_name", "token_sha256", "requester"}
@@ -78,6 +78,7 @@ def test_fields_outside_the_schema_are_dropped(trail):
 
 def test_metrics_leave_out_created_series_without_changing_prometheus_client_for_the_process():
     from prometheus_client import CollectorRegistry, Counter, generate_latest
+
     from jenkins_broker.observability import Metrics
     metrics = Metrics()
     metrics.mints.labels("r").inc()

@@ -3,7 +3,7 @@
 
 import pytest
 
-from jenkins_broker import admin, cli
+from jenkins_broker.commands import admin, cli
 from jenkins_broker.errors import BrokerError
 from tests.fakes import MemoryStore
 
@@ -110,7 +110,7 @@ def test_the_exit_status_table():
 def test_through_the_broker_an_answer_without_a_body_is_one_line(capsys, monkeypatch):
     """`leases` and `revoke --role` read the broker's JSON answer: one without a body (a 204)
     is a BrokerError, not a TypeError on None."""
-    from jenkins_broker.apiclient import BrokerAPI
+    from jenkins_broker.commands.api import BrokerAPI
 
     monkeypatch.setenv("JENKINS_BROKER_ADDR", "http://127.0.0.1:1")
     monkeypatch.setenv("VAULT_TOKEN", "t")

@@ -5,7 +5,7 @@ and .dockerignore.
 Docker cannot run where these tests run, so each file is parsed and compared
 with what the code really does: the environment variables the broker reads
 (from ``BrokerSettings`` and ``vault.settings.ENV_NAMES``), the subcommands and
-options of ``jenkins_broker.cli``, the role fields ``build_role`` accepts.
+options of ``jenkins_broker.commands.cli``, the role fields ``build_role`` accepts.
 
 Every check is a function returning a list of problems. ``test_check_passes``
 runs each on the files as they are; ``test_check_catches`` breaks a file in
@@ -45,7 +45,7 @@ PLUGIN_PYTHON = "/usr/bin/python3"       # where Alpine's `apk add python3` puts
 RUN_DIR = "/run/jenkins-broker"          # the volume bootstrap and broker share
 
 # Read by the broker outside BrokerSettings/VaultSettings fields: name -> module.
-READ_ELSEWHERE = {"JENKINS_BROKER_POLICIES_DIR": "bootstrap.py",
+READ_ELSEWHERE = {"JENKINS_BROKER_POLICIES_DIR": "commands/bootstrap.py",
                   "JENKINS_BROKER_VAULT_SECRET_ID_FILE": "vault/settings.py"}
 # Read by deploy/bootstrap.sh itself, not by the broker.
 SCRIPT_ENV = {"bootstrap": {"JENKINS_ADMIN_PASSWORD"}}
@@ -192,7 +192,7 @@ class Deploy:
 
 def broker_env_names() -> set[str]:
     """Every environment variable the broker reads."""
-    from jenkins_broker.config import PREFIX, BrokerSettings
+    from jenkins_broker.server.settings import PREFIX, BrokerSettings
     from jenkins_broker.vault.settings import ENV_NAMES
     return ({PREFIX + f.name.upper() for f in dataclasses.fields(BrokerSettings)}
             | set(ENV_NAMES.values()) | set(READ_ELSEWHERE))
@@ -204,7 +204,7 @@ def cli_rejects(argv: list[str]) -> str | None:
     Runs the real ``cli.main`` (so its own checks apply too) with every command
     replaced by a no-op.
     """
-    from jenkins_broker import cli
+    from jenkins_broker.commands import cli
     err = io.StringIO()
     with contextlib.ExitStack() as stack:
         for name in dir(cli):
@@ -377,8 +377,8 @@ def script_required_env(d: Deploy) -> set[str]:
 
 
 def check_environment(d: Deploy) -> list[str]:
-    from jenkins_broker.config import BrokerSettings
     from jenkins_broker.errors import ConfigError
+    from jenkins_broker.server.settings import BrokerSettings
     from jenkins_broker.vault.settings import VaultSettings
 
     known, problems = broker_env_names(), []
@@ -497,8 +497,8 @@ def check_bootstrap_service(d: Deploy) -> list[str]:
 
 
 def check_bootstrap_script(d: Deploy) -> list[str]:
+    from jenkins_broker.domain.roles import build_role
     from jenkins_broker.errors import BrokerError
-    from jenkins_broker.roles import build_role
     text = d.text("deploy/bootstrap.sh")
     if text is None:
         return ["deploy/bootstrap.sh is missing"]
@@ -772,7 +772,7 @@ def check_plugin_profile(d: Deploy) -> list[str]:
     if not roles:
         problems.append("plugin-bootstrap: writes no role")
     for call in roles:
-        from jenkins_broker.roles import InvalidRole, build_role
+        from jenkins_broker.domain.roles import InvalidRole, build_role
         fields = dict(a.split("=", 1) for a in call[2:])
         try:
             build_role(call[1].rpartition("/")[2], {"credential": "root", **fields})

@@ -133,7 +133,7 @@ def test_readme_sections_cited_by_the_code_exist():
 
 
 def _fake_jenkins_help_texts() -> dict[str, str]:
-    from jenkins_broker.cli import build_parser
+    from jenkins_broker.commands.cli import build_parser
     from jenkins_broker.fakejenkins.command import DESCRIPTION, add_arguments
 
     texts = {}

@@ -56,7 +56,7 @@ def test_the_drawing_shows_every_error_class_under_its_parent():
 
 
 def test_a_reworded_error_is_the_same_error_saying_more():
-    from jenkins_broker.roles import InvalidRole
+    from jenkins_broker.domain.roles import InvalidRole
     timeout = errors.JenkinsTimeout("read timed out", url="https://j.example.com/", user="ci-bot", status=None)
     again = errors.reworded(timeout, f"minting a token for role 'r' failed: {timeout}")
     assert type(again) is errors.JenkinsTimeout and str(again).endswith("failed: read timed out")

@@ -3,10 +3,12 @@ each call uses, and what a refused credential does."""
 
 from __future__ import annotations
 
-from jenkins_broker.connection import JenkinsConfig
-from jenkins_broker.errors import JenkinsAuthError
-from jenkins_broker.gateway import JenkinsGateway
-from jenkins_broker.roles import build_role
+import pytest
+
+from jenkins_broker.domain.jenkins_config import JenkinsConfig
+from jenkins_broker.domain.roles import build_role
+from jenkins_broker.errors import JenkinsAuthError, JenkinsUnavailable
+from jenkins_broker.jenkins.gateway import JenkinsGateway
 from tests.fakes import MemoryStore
 
 
@@ -33,3 +35,23 @@ def test_revoke_token_uses_the_roles_strategy_and_credential_and_a_refusal_is_re
     assert revoked == [("deployer", "0" * 32)] * 2
     assert reports == [("admin", True)]
     gateway.close()
+
+
+def test_reset_drops_the_cache_and_close_shuts_the_gateway():
+    class Store:
+        def get_jenkins_config(self):
+            return JenkinsConfig(url="http://jenkins.example/")
+
+        def get_credential(self, name):
+            return None
+
+        def forget_credential(self, name):
+            pass
+
+    gateway = JenkinsGateway(Store())
+    assert gateway.jenkins_url == "http://jenkins.example/"
+    gateway.reset()                       # a config write: rebuilt on the next call
+    assert gateway.jenkins_url == "http://jenkins.example/"
+    gateway.close()                       # shutting down: no new connections
+    with pytest.raises(JenkinsUnavailable, match="shutting down"):
+        gateway.jenkins_url  # noqa: B018  (the read builds the connection)

@@ -2,12 +2,19 @@
 
 import pytest
 
-from jenkins_broker.errors import (InvalidRequest, JenkinsConnectionError, LeaseNotFound, LeaseRevoking,
-                                   QuotaExceeded, UnknownRole, VaultUnavailable)
-from jenkins_broker.leases import Backoff, LeaseManager
-from jenkins_broker.records import Requester
+from jenkins_broker.domain.leases import Backoff, LeaseManager
+from jenkins_broker.domain.records import Requester
+from jenkins_broker.domain.roles import build_role
+from jenkins_broker.errors import (
+    InvalidRequest,
+    JenkinsConnectionError,
+    LeaseNotFound,
+    LeaseRevoking,
+    QuotaExceeded,
+    UnknownRole,
+    VaultUnavailable,
+)
 from jenkins_broker.values import parse_token_name, split_lease_id
-from jenkins_broker.roles import build_role
 from tests.fakes import Clock, FakeGateway, MemoryStore
 
 
@@ -212,6 +219,7 @@ def test_a_vault_error_after_the_claim_still_schedules_the_retry_and_the_inciden
 
 def test_a_lease_of_a_suspended_role_cannot_be_renewed_and_the_sweep_revokes_late_ones(world):
     from dataclasses import replace
+
     from jenkins_broker.errors import RoleDisabled
     manager, store, gateway, clock = world
     early, _ = manager.mint("ci-bot")
@@ -243,7 +251,7 @@ class _Scheduled:
 
 
 def test_reap_says_how_the_revocation_at_expiry_ended(world):
-    from jenkins_broker.leases import Revocation
+    from jenkins_broker.domain.leases import Revocation
     _, store, gateway, clock = world
     scheduler = _Scheduled()
     manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=60),

@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 import hvac
 import pytest
 
-from jenkins_broker.connection import JenkinsConfig
-from jenkins_broker.credentials import CredentialGateway, CredentialStore
-from jenkins_broker.gateway import ConnectionStore, JenkinsGateway
+from jenkins_broker.domain.credentials import CredentialGateway, CredentialStore
+from jenkins_broker.domain.jenkins_config import JenkinsConfig
+from jenkins_broker.domain.leases import CallerTokens, Gateway, LeaseManager, Minted, Scheduler, Store
+from jenkins_broker.domain.quota import QuotaStore
+from jenkins_broker.domain.reaper import IndexStore, LeaseSchedule, Reaper
+from jenkins_broker.domain.reconcile import ReconcileGateway, ReconcileStore, RecordIndex
+from jenkins_broker.domain.shared_mode import SharedStore
+from jenkins_broker.domain.tokenwatch import LeaseIndex, LeaseRevoker
+from jenkins_broker.jenkins.gateway import ConnectionStore, JenkinsGateway
 from jenkins_broker.jenkins.models import MintedToken
-from jenkins_broker.leases import CallerTokens, Gateway, LeaseManager, Minted, Scheduler, Store
-from jenkins_broker.quota import QuotaStore
-from jenkins_broker.reaper import IndexStore, LeaseSchedule, Reaper
-from jenkins_broker.reconcile import ReconcileGateway, ReconcileStore, RecordIndex
-from jenkins_broker.service import BrokerGateway, BrokerStore, CallerAuthority
-from jenkins_broker.shared import SharedStore
-from jenkins_broker.tokenwatch import LeaseIndex, LeaseRevoker
+from jenkins_broker.server.services import BrokerGateway, BrokerStore, CallerAuthority
 from jenkins_broker.vault.authz import CallerAuthz
 from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.store import VaultStore

@@ -2,9 +2,9 @@
 
 import pytest
 
-from jenkins_broker.leases import Backoff, LeaseManager
-from jenkins_broker.reaper import LeaseSchedule, Reaper
-from jenkins_broker.roles import build_role
+from jenkins_broker.domain.leases import Backoff, LeaseManager
+from jenkins_broker.domain.reaper import LeaseSchedule, Reaper
+from jenkins_broker.domain.roles import build_role
 from tests.fakes import Clock, FakeGateway, MemoryStore
 
 
@@ -115,7 +115,7 @@ def test_background_loop_reaps_without_being_asked():
     import threading
     import time
 
-    from jenkins_broker.leases import LeaseManager as LM
+    from jenkins_broker.domain.leases import LeaseManager as LM
 
     store, gateway = MemoryStore(), FakeGateway()
     store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",

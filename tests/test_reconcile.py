@@ -5,9 +5,9 @@ import logging
 
 import pytest
 
+from jenkins_broker.domain.reconcile import Reconciler
+from jenkins_broker.domain.roles import build_role
 from jenkins_broker.observability import AUDIT_LOGGER, Metrics
-from jenkins_broker.reconcile import Reconciler
-from jenkins_broker.roles import build_role
 from jenkins_broker.values import parse_engine_token_name
 from tests.fakes import Clock, FakeGateway, MemoryStore
 
@@ -87,8 +87,8 @@ def test_an_engine_deadline_beyond_any_lease_is_foreign_even_with_an_engine(setu
 
 
 def test_the_brokers_own_credential_and_live_leases_are_accounted_for_by_uuid(setup):
-    from jenkins_broker.connection import StoredCredential
-    from jenkins_broker.leases import LeaseManager
+    from jenkins_broker.domain.jenkins_config import StoredCredential
+    from jenkins_broker.domain.leases import LeaseManager
     gateway, reconciler, _, _ = setup
     store = reconciler.store
     own = gateway.add_token("ci-bot", "jenkins-broker-credential-ci-bot")
@@ -100,7 +100,7 @@ def test_the_brokers_own_credential_and_live_leases_are_accounted_for_by_uuid(se
 
 
 def test_an_unrotated_token_credential_on_the_user_turns_revocation_into_reports(setup):
-    from jenkins_broker.connection import StoredCredential
+    from jenkins_broker.domain.jenkins_config import StoredCredential
     gateway, reconciler, metrics, trail = setup
     reconciler.store.put_credential(StoredCredential("ci-bot", "ci-bot", "token", "x" * 34))
     bootstrap = gateway.add_token("ci-bot", "bootstrap")
@@ -123,7 +123,7 @@ def test_a_failed_revocation_is_counted_and_retried_next_pass(setup):
 
 
 def test_the_leases_of_a_deleted_role_with_its_own_prefix_are_still_accounted_for(setup):
-    from jenkins_broker.leases import LeaseManager
+    from jenkins_broker.domain.leases import LeaseManager
     gateway, reconciler, _, _ = setup
     store = reconciler.store
     store.put_role(build_role("gone", {"jenkins_user": "ci-bot", "strategy": "user-token",
@@ -148,7 +148,7 @@ def test_a_rotated_credential_named_with_the_default_prefix_gets_the_grace(setup
 
 
 def test_a_lease_whose_token_was_revoked_outside_the_broker_is_settled(setup):
-    from jenkins_broker.leases import LeaseManager
+    from jenkins_broker.domain.leases import LeaseManager
     gateway, reconciler, _, _ = setup
     store = reconciler.store
     settled = []
@@ -167,7 +167,7 @@ def test_a_lease_whose_token_was_revoked_outside_the_broker_is_settled(setup):
 
 
 def test_an_empty_listing_ends_no_lease(setup):
-    from jenkins_broker.leases import LeaseManager
+    from jenkins_broker.domain.leases import LeaseManager
     gateway, reconciler, _, _ = setup
     manager = LeaseManager(reconciler.store, gateway, clock=reconciler.clock)
     reconciler.on_gone = manager.token_gone
@@ -180,7 +180,7 @@ def test_an_empty_listing_ends_no_lease(setup):
 
 
 def test_user_ids_that_differ_in_case_are_one_user(setup):
-    from jenkins_broker.leases import LeaseManager
+    from jenkins_broker.domain.leases import LeaseManager
     gateway, reconciler, _, _ = setup
     store = reconciler.store
     store.put_role(build_role("shouting", {"jenkins_user": "CI-Bot", "strategy": "user-token",

@@ -7,12 +7,12 @@ import threading
 
 import pytest
 
-from jenkins_broker import service
-from jenkins_broker.config import BrokerSettings
+from jenkins_broker.domain.leases import LeaseManager
+from jenkins_broker.domain.records import Requester
+from jenkins_broker.domain.roles import build_role
 from jenkins_broker.errors import JenkinsConnectionError, LeaseRevoking
-from jenkins_broker.leases import LeaseManager
-from jenkins_broker.records import Requester
-from jenkins_broker.roles import build_role
+from jenkins_broker.server import services as service
+from jenkins_broker.server.settings import BrokerSettings
 from jenkins_broker.web import create_app
 from tests.fakes import FakeGateway, MemoryStore
 from tests.integration.conftest import wait_for

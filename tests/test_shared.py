@@ -1,9 +1,9 @@
 """Shared mode rotation against in-memory fakes."""
 
-from jenkins_broker.leases import LeaseManager
-from jenkins_broker.reaper import LeaseSchedule, Reaper
-from jenkins_broker.roles import build_role
-from jenkins_broker.shared import SharedRotator
+from jenkins_broker.domain.leases import LeaseManager
+from jenkins_broker.domain.reaper import LeaseSchedule, Reaper
+from jenkins_broker.domain.roles import build_role
+from jenkins_broker.domain.shared_mode import SharedRotator
 from tests.fakes import Clock, FakeGateway, MemoryStore
 
 

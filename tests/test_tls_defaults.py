@@ -11,14 +11,14 @@ import tempfile
 import pytest
 import trustme
 
-from jenkins_broker.jenkins import client as client_module
-from jenkins_broker.config import BrokerSettings
-from jenkins_broker.connection import JenkinsConfig, StoredCredential, build_config
+from jenkins_broker.domain.jenkins_config import JenkinsConfig, StoredCredential, build_config
 from jenkins_broker.errors import ConfigError
-from jenkins_broker.gateway import JenkinsGateway
 from jenkins_broker.jenkins import JenkinsClient
-from jenkins_broker.server import HTTPServer
-from jenkins_broker.vault.connection import admin_client, new_client
+from jenkins_broker.jenkins import client as client_module
+from jenkins_broker.jenkins.gateway import JenkinsGateway
+from jenkins_broker.server.httpd import HTTPServer
+from jenkins_broker.server.settings import BrokerSettings
+from jenkins_broker.vault.login import admin_client, new_client
 from jenkins_broker.vault.settings import VaultSettings
 
 

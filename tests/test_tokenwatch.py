@@ -2,12 +2,12 @@
 
 import pytest
 
+from jenkins_broker.domain.leases import Backoff, LeaseManager
+from jenkins_broker.domain.reaper import LeaseSchedule, Reaper
+from jenkins_broker.domain.records import Requester
+from jenkins_broker.domain.roles import build_role
+from jenkins_broker.domain.tokenwatch import TokenWatch
 from jenkins_broker.errors import CallerTokenGone, JenkinsConnectionError, VaultUnavailable
-from jenkins_broker.leases import Backoff, LeaseManager
-from jenkins_broker.reaper import LeaseSchedule, Reaper
-from jenkins_broker.records import Requester
-from jenkins_broker.roles import build_role
-from jenkins_broker.tokenwatch import TokenWatch
 from tests.fakes import Clock, FakeGateway, MemoryStore
 
 

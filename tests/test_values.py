@@ -2,10 +2,10 @@
 
 import pytest
 
-from jenkins_broker.config import BrokerSettings
-from jenkins_broker.connection import build_config
+from jenkins_broker.domain.jenkins_config import build_config
+from jenkins_broker.domain.roles import build_role
 from jenkins_broker.errors import ConfigError, InvalidRequest
-from jenkins_broker.roles import build_role
+from jenkins_broker.server.settings import BrokerSettings
 from jenkins_broker.values import jenkins_root_url, parse_bool
 from jenkins_broker.vaultplugin.framework import as_bool
 from jenkins_broker.vaultplugin.logical import BadRequest
@@ -42,7 +42,7 @@ def test_and_refuse_the_same_words_naming_the_field(word):
 # -- names, kinds, lease ids, token names: one rule each, made and read back alike ----------
 
 from jenkins_broker import values  # noqa: E402
-from jenkins_broker.roles import InvalidRole, check_name  # noqa: E402
+from jenkins_broker.domain.roles import InvalidRole, check_name  # noqa: E402
 
 GOOD_NAMES = ["ci-bot", "a.b_c", "A", "0", "x" * 128, "root"]
 BAD_NAMES = ["a..b", "..", "-x", ".x", "", "x" * 129, "a/b", "a b", "\u00e9t\u00e9", "a\n"]
@@ -102,7 +102,7 @@ def test_lease_ids_split_back_and_the_shapes_that_are_refused():
 
 
 def test_one_list_of_jenkins_kinds():
-    from jenkins_broker.cli import build_parser
+    from jenkins_broker.commands.cli import build_parser
     from jenkins_broker.jenkins import KINDS
 
     assert KINDS is values.JENKINS_KINDS

@@ -8,9 +8,9 @@ these classes (a name in parentheses: defined in that module, not here)::
 
     BrokerError
     ├── ConfigError                     a setting is missing or invalid (names it)
-    ├── RequestError                    the caller asked for something it cannot have
+    ├── CallerError                     the caller asked for something it cannot have
     │   ├── InvalidRequest              malformed input; names the field
-    │   │   └── InvalidRole             (roles) a role write; .field names the field
+    │   │   └── InvalidRole             (domain.roles) a role write; .field names it
     │   ├── UnknownRole                 no such role
     │   ├── RoleDisabled                the role is suspended
     │   ├── LeaseNotFound               no such lease (Vault's answer too)
@@ -50,7 +50,7 @@ The statuses above are what Jenkins or Vault answered. What each class is answer
 with is each front door's own table, written once there: ``STATUS`` in
 :mod:`jenkins_broker.web.errors` (the HTTP API), ``ERRORS`` in
 :mod:`jenkins_broker.vaultplugin.backend` (the secrets engine) and ``EXIT_STATUS`` in
-:mod:`jenkins_broker.cli` (the command line).
+:mod:`jenkins_broker.commands.cli` (the command line).
 
 Messages are written for an operator: which URL, which user, what to do next.
 No message ever contains a token value; :func:`redact` is applied to any text
@@ -93,31 +93,31 @@ class ConfigError(BrokerError):
     """A setting is missing or invalid; the message names the setting."""
 
 
-class RequestError(BrokerError):
+class CallerError(BrokerError):
     """The caller asked for something it cannot have; the HTTP layer answers 4xx."""
 
 
-class InvalidRequest(RequestError):
+class InvalidRequest(CallerError):
     """Malformed input; the message names the field."""
 
 
-class UnknownRole(RequestError):
+class UnknownRole(CallerError):
     """No role of that name exists."""
 
 
-class RoleDisabled(RequestError):
+class RoleDisabled(CallerError):
     """The role is suspended (``disabled=true``): it mints nothing until re-enabled."""
 
 
-class LeaseNotFound(RequestError):
+class LeaseNotFound(CallerError):
     """No lease of that id exists (never issued, expired, or revoked)."""
 
 
-class LeaseRevoking(RequestError):
+class LeaseRevoking(CallerError):
     """The lease is being revoked (asked for, or past its end): it cannot be renewed."""
 
 
-class QuotaExceeded(RequestError):
+class QuotaExceeded(CallerError):
     """The role already has ``max_live_tokens`` live tokens."""
 
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 import re
 import secrets
 from typing import Any
-
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError, InvalidRequest

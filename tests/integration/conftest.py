@@ -20,13 +20,13 @@ import uuid
 import pytest
 import requests
 
-from jenkins_broker.bootstrap import policies_dir
-from jenkins_broker.config import BrokerSettings
-from jenkins_broker.connection import JenkinsConfig, StoredCredential
+from jenkins_broker.commands.bootstrap import policies_dir
+from jenkins_broker.domain.jenkins_config import JenkinsConfig, StoredCredential
+from jenkins_broker.domain.roles import build_role
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
-from jenkins_broker.roles import build_role
-from jenkins_broker.server import HTTPServer
-from jenkins_broker.service import build_services
+from jenkins_broker.server.httpd import HTTPServer
+from jenkins_broker.server.services import build_services
+from jenkins_broker.server.settings import BrokerSettings
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vault.bootstrap import bootstrap, create_token
 from jenkins_broker.vault.settings import VaultSettings
@@ -79,7 +79,7 @@ def spawn_broker(st, tmp_path, settings, crash_at=None):
     if crash_at:
         env["JENKINS_BROKER_CRASH_AT"] = crash_at
     with open(tmp_path / f"broker-{port}.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "jenkins_broker.cli", "serve"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "jenkins_broker.commands.cli", "serve"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
 

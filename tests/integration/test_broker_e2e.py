@@ -127,7 +127,7 @@ def test_engine_tokens_past_their_lease_deadline_are_revoked_by_reconciliation(s
     the engine is declared to share the broker's users (its own reconciliation then
     accounts for it by uuid). The engine's own credential belongs on a user no broker role
     names: a token named like it here is foreign."""
-    from jenkins_broker.reconcile import Reconciler
+    from jenkins_broker.domain.reconcile import Reconciler
     stack.role("engine-backstop")  # a broker role naming ci-bot, so ci-bot is scanned
     now = int(time.time())
     _, past = stack.jenkins.add_token("ci-bot", name=f"vault-jenkins-ci-bot-{now - 3600}-0123abcd")

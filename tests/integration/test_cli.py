@@ -6,8 +6,8 @@ import logging
 import pytest
 import requests
 
-from jenkins_broker.cli import main
-from jenkins_broker.connection import StoredCredential
+from jenkins_broker.commands.cli import main
+from jenkins_broker.domain.jenkins_config import StoredCredential
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,7 @@ def test_demo_end_to_end(tmp_path):
     env_file = tmp_path / "demo.env"
     log = open(tmp_path / "demo.log", "w+")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "JENKINS_"))}
-    demo = subprocess.Popen([sys.executable, "-m", "jenkins_broker.cli", "demo", "--ttl", "4s",
+    demo = subprocess.Popen([sys.executable, "-m", "jenkins_broker.commands.cli", "demo", "--ttl", "4s",
                              "--env-file", str(env_file)], stdout=subprocess.PIPE, stderr=log,
                             text=True, env=env, start_new_session=True)
     bao_pid = None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jenkins_broker.bootstrap import policies_dir
+from jenkins_broker.commands.bootstrap import policies_dir
 
 pytestmark = pytest.mark.integration
 

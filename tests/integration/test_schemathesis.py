@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from jenkins_broker.connection import StoredCredential
+from jenkins_broker.domain.jenkins_config import StoredCredential
 from jenkins_broker.web import create_app
 from jenkins_broker.web.docs import openapi_document, openapi_text
 

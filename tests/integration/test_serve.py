@@ -20,7 +20,7 @@ def test_serve_from_the_environment_then_stop_on_sigterm(stack, tmp_path):
                JENKINS_BROKER_VAULT_SECRET_ID=stack.secret_id,
                JENKINS_BROKER_LISTEN=f"127.0.0.1:{port}", JENKINS_BROKER_LOG_LEVEL="INFO")
     log = open(tmp_path / "serve.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "jenkins_broker.cli", "serve"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "jenkins_broker.commands.cli", "serve"], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -32,19 +32,19 @@ import requests
 import trustme
 from urllib3.exceptions import InsecureRequestWarning
 
-from jenkins_broker.apiclient import BrokerAPI
-from jenkins_broker.config import BrokerSettings
-from jenkins_broker.connection import JenkinsConfig, StoredCredential
+from jenkins_broker.commands.api import BrokerAPI
+from jenkins_broker.domain.jenkins_config import JenkinsConfig, StoredCredential
+from jenkins_broker.domain.roles import build_role
 from jenkins_broker.errors import BrokerError, JenkinsConnectionError, VaultUnavailable
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
-from jenkins_broker.gateway import JenkinsGateway
-from jenkins_broker.roles import build_role
-from jenkins_broker.server import HTTPServer
-from jenkins_broker.service import build_services
+from jenkins_broker.jenkins.gateway import JenkinsGateway
+from jenkins_broker.server.httpd import HTTPServer
+from jenkins_broker.server.services import build_services
+from jenkins_broker.server.settings import BrokerSettings
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vault.authz import CallerAuthz
 from jenkins_broker.vault.bootstrap import create_token
-from jenkins_broker.vault.connection import connect
+from jenkins_broker.vault.login import connect
 from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.store import VaultStore
 from jenkins_broker.web import create_app

@@ -1,7 +1,6 @@
 """JenkinsClient against canned answers: settings, CSRF handling, version, error mapping."""
 
 import json
-
 import ssl
 
 import pytest

@@ -9,8 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from jenkins_broker import errors
-from jenkins_broker import transport
+from jenkins_broker import errors, transport
 from jenkins_broker.jenkins import LEGACY_TOKEN_ID, Credential, JenkinsClient, make_strategy
 
 STRATEGY_NAMES = ["user-token", "user-password", "admin-script", "admin-rest", "legacy"]

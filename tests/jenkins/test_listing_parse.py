@@ -5,8 +5,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from jenkins_broker.jenkins.listing import parse_token_page, token_page_paths, tokens_from_script
 from jenkins_broker.jenkins.client import JenkinsClient
+from jenkins_broker.jenkins.listing import parse_token_page, token_page_paths, tokens_from_script
 
 # Shaped like core's ApiTokenProperty/config.jelly since 2.505 renders it, hidden
 # templates included (their token-card has an empty id).

@@ -6,8 +6,14 @@ from datetime import date, timedelta
 import pytest
 
 from jenkins_broker import errors
-from jenkins_broker.jenkins import (LEGACY_TOKEN_ID, STRATEGIES, Credential, JenkinsClient,
-                                    make_strategy, scripts)
+from jenkins_broker.jenkins import (
+    LEGACY_TOKEN_ID,
+    STRATEGIES,
+    Credential,
+    JenkinsClient,
+    make_strategy,
+    scripts,
+)
 
 from .stub import Answer, basic_user, form, install, stub_session
 

@@ -6,10 +6,10 @@ import pytest
 from jenkins_broker.errors import ConfigError, VaultForbidden
 from jenkins_broker.vault import (
     CallerAuthz,
-    admin_client,
     KVv1,
     KVv2,
     VaultSettings,
+    admin_client,
     bootstrap,
     connect,
     create_token,

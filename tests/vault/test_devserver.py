@@ -158,7 +158,7 @@ def test_importing_the_package_registers_no_exit_hook():
     import sys
     code = ("import atexit\nseen = []\nregister = atexit.register\n"
             "atexit.register = lambda f, *a, **k: (seen.append(f.__qualname__), register(f, *a, **k))[1]\n"
-            "import jenkins_broker.vault, jenkins_broker.service\n"
+            "import jenkins_broker.vault, jenkins_broker.server.services\n"
             "print(','.join(n for n in seen if n == '_stop_leftovers'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

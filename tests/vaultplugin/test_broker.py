@@ -6,7 +6,7 @@ import ssl
 import pytest
 
 from jenkins_broker import errors
-from jenkins_broker.vaultplugin import broker
+from jenkins_broker.vaultplugin import grpc_broker as broker
 
 
 def test_an_address_that_never_comes_is_a_dial_error_not_a_broker_error():

@@ -21,9 +21,16 @@ from grpclib.server import Server
 
 from jenkins_broker.vaultplugin.build import build_plugin
 from jenkins_broker.vaultplugin.handshake import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, parse_handshake_line
-from jenkins_broker.vaultplugin.proto import backend_grpc, backend_pb2 as pb, go_plugin_grpc, go_plugin_pb2
-from jenkins_broker.vaultplugin.proto import plugin_info_grpc, plugin_info_pb2, plugin_version_grpc
-from jenkins_broker.vaultplugin.proto import plugin_version_pb2
+from jenkins_broker.vaultplugin.proto import (
+    backend_grpc,
+    go_plugin_grpc,
+    go_plugin_pb2,
+    plugin_info_grpc,
+    plugin_info_pb2,
+    plugin_version_grpc,
+    plugin_version_pb2,
+)
+from jenkins_broker.vaultplugin.proto import backend_pb2 as pb
 from jenkins_broker.vaultplugin.storage import MemoryStorage
 from jenkins_broker.vaultplugin.tlscert import Identity, generate_identity
 

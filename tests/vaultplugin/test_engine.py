@@ -8,8 +8,13 @@ import time
 import pytest
 import requests
 
-from jenkins_broker.vaultplugin.logical import (BadRequest, NotFound, UnsupportedOperation, UnsupportedPath,
-                                                UpstreamError)
+from jenkins_broker.vaultplugin.logical import (
+    BadRequest,
+    NotFound,
+    UnsupportedOperation,
+    UnsupportedPath,
+    UpstreamError,
+)
 from jenkins_broker.vaultplugin.secret_token import TokenLease
 
 
@@ -340,8 +345,14 @@ def test_a_stored_config_this_version_cannot_use_is_a_400_that_says_what(configu
 
 
 def test_the_engine_error_table():
-    from jenkins_broker.errors import (BrokerError, ConfigError, InvalidRequest, JenkinsTimeout, LeaseNotFound,
-                                       VaultUnavailable)
+    from jenkins_broker.errors import (
+        BrokerError,
+        ConfigError,
+        InvalidRequest,
+        JenkinsTimeout,
+        LeaseNotFound,
+        VaultUnavailable,
+    )
     from jenkins_broker.vaultplugin.backend import logical_error
     from jenkins_broker.vaultplugin.logical import LogicalError
     from jenkins_broker.vaultplugin.storage import StorageError

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from jenkins_broker.vaultplugin.handshake import (MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, HandshakeRefused,
-                                                  check_environment, handshake_line, parse_handshake_line,
-                                                  socket_path)
+from jenkins_broker.vaultplugin.handshake import (
+    MAGIC_COOKIE_KEY,
+    MAGIC_COOKIE_VALUE,
+    HandshakeRefused,
+    check_environment,
+    handshake_line,
+    parse_handshake_line,
+    socket_path,
+)
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 

@@ -19,7 +19,6 @@ from jenkins_broker.vaultplugin.backend import JenkinsBackend
 from jenkins_broker.vaultplugin.logical import BadRequest
 from jenkins_broker.vaultplugin.path_config import load_config
 from jenkins_broker.vaultplugin.storage import MemoryStorage, StorageError
-
 from tests.fixtures.jenkins import token_url
 from tests.vaultplugin.conftest import Engine
 

@@ -7,8 +7,17 @@ import json
 import pytest
 
 from jenkins_broker.vaultplugin.grpcbackend import proto_error, to_proto_response, to_request
-from jenkins_broker.vaultplugin.logical import (BadRequest, LeaseOptions, LogicalError, NotFound, Response,
-                                                Secret, UnsupportedOperation, UnsupportedPath, UpstreamError)
+from jenkins_broker.vaultplugin.logical import (
+    BadRequest,
+    LeaseOptions,
+    LogicalError,
+    NotFound,
+    Response,
+    Secret,
+    UnsupportedOperation,
+    UnsupportedPath,
+    UpstreamError,
+)
 from jenkins_broker.vaultplugin.proto import backend_pb2 as pb
 from jenkins_broker.vaultplugin.storage import MemoryStorage
 

@@ -4,10 +4,10 @@ import fnmatch
 
 import pytest
 
+from jenkins_broker.domain.leases import LeaseManager
+from jenkins_broker.domain.roles import build_role
 from jenkins_broker.errors import CallerTokenGone, VaultForbidden
-from jenkins_broker.leases import LeaseManager
 from jenkins_broker.observability import Metrics
-from jenkins_broker.roles import build_role
 from jenkins_broker.web import create_app
 from jenkins_broker.web.auth import FastPath
 from tests.fakes import FakeGateway, MemoryStore

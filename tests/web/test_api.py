@@ -250,7 +250,7 @@ def test_a_config_the_broker_cannot_work_with_is_503(client, services):
 
 def test_the_api_error_table():
     from jenkins_broker import errors as e
-    from jenkins_broker.roles import InvalidRole
+    from jenkins_broker.domain.roles import InvalidRole
     from jenkins_broker.web.errors import Forbidden, Unauthorized, status_for
     expected = [(Unauthorized("x"), 401), (Forbidden("x"), 403), (e.UnknownRole("x"), 404),
                 (e.RoleDisabled("x"), 403), (e.QuotaExceeded("x"), 429), (InvalidRole("f", "x"), 400),

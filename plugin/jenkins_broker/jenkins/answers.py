@@ -25,13 +25,26 @@ import json
 import re
 from typing import Any, Mapping, TypeVar
 
-
-from ..errors import (BrokerError, ConfigError, JenkinsAuthError,
-                      JenkinsBadRequest, JenkinsConnectionError, JenkinsCrumbError, JenkinsError,
-                      JenkinsForbidden, JenkinsMethodNotAllowed, JenkinsNotFound,
-                      JenkinsOperationFailed, JenkinsProtocolError, JenkinsServerError,
-                      JenkinsTimeout, JenkinsUnavailable, JenkinsUnsupported, redact)
 from .. import transport
+from ..errors import (
+    BrokerError,
+    ConfigError,
+    JenkinsAuthError,
+    JenkinsBadRequest,
+    JenkinsConnectionError,
+    JenkinsCrumbError,
+    JenkinsError,
+    JenkinsForbidden,
+    JenkinsMethodNotAllowed,
+    JenkinsNotFound,
+    JenkinsOperationFailed,
+    JenkinsProtocolError,
+    JenkinsServerError,
+    JenkinsTimeout,
+    JenkinsUnavailable,
+    JenkinsUnsupported,
+    redact,
+)
 from ..transport import safe_url
 
 CRUMB_ERROR_TEXT = "No valid crumb was included in the request"

@@ -25,8 +25,8 @@ import base64
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -39,9 +39,10 @@ from .endpoints import TokenEndpoints
 from .models import Credential
 
 if TYPE_CHECKING:
-    from ..connection import JenkinsConfig
+    from ..domain.jenkins_config import JenkinsConfig
 
 from ..values import JENKINS_KINDS as KINDS  # the vocabulary's one list
+
 TOKEN_DESCRIPTOR = "descriptorByName/jenkins.security.ApiTokenProperty/"
 #: Jenkins versions at which behaviour the client depends on changed (§13).
 TOKEN_CSRF_EXEMPT_SINCE = (2, 96)

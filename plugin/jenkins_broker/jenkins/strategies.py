@@ -27,9 +27,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import ClassVar
 
-from ..errors import (CloudBeesControllerRefused, ConfigError, JenkinsError,
-                      JenkinsOperationFailed, JenkinsProtocolError, JenkinsScriptError,
-                      JenkinsUnsupported)
+from ..errors import (
+    CloudBeesControllerRefused,
+    ConfigError,
+    JenkinsError,
+    JenkinsOperationFailed,
+    JenkinsProtocolError,
+    JenkinsScriptError,
+    JenkinsUnsupported,
+)
 from . import listing, scripts
 from .answers import scrub
 from .client import EXPIRY_SINCE, JenkinsClient

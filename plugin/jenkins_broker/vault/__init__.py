@@ -18,9 +18,9 @@
 from jenkins_broker.vault.authz import CallerAuthz, CallerIdentity
 from jenkins_broker.vault.bootstrap import BootstrapResult, IssuedToken, bootstrap, create_token
 from jenkins_broker.vault.client import VaultClient
-from jenkins_broker.vault.connection import LoginResult, admin_client, connect, login, new_client
 from jenkins_broker.vault.devserver import BaoDevServer, find_bao_binary
 from jenkins_broker.vault.kv import KVv1, KVv2
+from jenkins_broker.vault.login import LoginResult, admin_client, connect, login, new_client
 from jenkins_broker.vault.renewal import TokenRenewer
 from jenkins_broker.vault.settings import VaultSettings
 

@@ -18,7 +18,6 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, TypedDict
 
-
 from jenkins_broker.errors import CallerTokenGone, VaultError, VaultForbidden, VaultInvalidRequest
 from jenkins_broker.vault.client import VaultClient
 from jenkins_broker.vault.kv import check_path

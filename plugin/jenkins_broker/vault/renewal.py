@@ -18,10 +18,9 @@ import logging
 import threading
 import time
 
-from jenkins_broker.vault.client import VaultClient
-
 from jenkins_broker.errors import ConfigError, VaultAuthError, VaultError, VaultForbidden
-from jenkins_broker.vault.connection import LoginResult, login, new_client
+from jenkins_broker.vault.client import VaultClient
+from jenkins_broker.vault.login import LoginResult, login, new_client
 from jenkins_broker.vault.settings import VaultSettings
 
 log = logging.getLogger("jenkins_broker.vault")

@@ -27,13 +27,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Iterator
 
-from .client import VaultClient
-
-from ..connection import JenkinsConfig, StoredCredential
-from ..records import LeaseRecord
-from ..roles import Role
-from .kv import DEFAULT_KV1_MOUNT, DEFAULT_KV2_MOUNT, KVv1, KVv2
+from ..domain.jenkins_config import JenkinsConfig, StoredCredential
+from ..domain.records import LeaseRecord
+from ..domain.roles import Role
 from ..errors import VaultForbidden
+from .client import VaultClient
+from .kv import DEFAULT_KV1_MOUNT, DEFAULT_KV2_MOUNT, KVv1, KVv2
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,6 @@ import hvac.exceptions as hvac_exc
 import requests
 
 from jenkins_broker import transport
-
 from jenkins_broker.errors import (
     VaultAuthError,
     VaultConflict,

@@ -30,15 +30,22 @@ import logging
 import threading
 from typing import Any
 
-from ..connection import JenkinsConfig
-from ..jenkins.client import open_client
-from ..errors import BrokerError, ConfigError, JenkinsError, RequestError, redact
+from ..domain.jenkins_config import JenkinsConfig
+from ..domain.roles import check_name
+from ..errors import BrokerError, CallerError, ConfigError, JenkinsError, redact
 from ..jenkins import Credential, JenkinsClient, Strategy, make_strategy
-from ..roles import check_name
+from ..jenkins.client import open_client
 from . import path_config, path_creds, path_roles, path_rotate_root, secret_token
 from .framework import Path
-from .logical import (BadRequest, LogicalError, Request, Response, UnsupportedOperation, UnsupportedPath,
-                      UpstreamError)
+from .logical import (
+    BadRequest,
+    LogicalError,
+    Request,
+    Response,
+    UnsupportedOperation,
+    UnsupportedPath,
+    UpstreamError,
+)
 from .minted import InFlight
 from .periodic import Reconciler
 from .storage import Storage, StorageError
@@ -58,12 +65,12 @@ from .storage import Storage, StorageError
 #:   unavailable, 503.
 #: - Every Jenkins failure is 502 (``UpstreamError``): Jenkins, behind the engine, failed or
 #:   refused; the caller may retry. The broker, an HTTP gateway, tells 503 and 504 apart.
-#: - ``RequestError``: 400. The broker's 403, 404 and 429 subclasses (a suspended role, an
+#: - ``CallerError``: 400. The broker's 403, 404 and 429 subclasses (a suspended role, an
 #:   unknown role, a quota) are not raised in plugin mode, where an unknown role is the
 #:   engine's own ``NotFound`` and quotas are Vault's.
 #: - Storage faults and any other ``BrokerError``: 500, a fault (OpenBao retries a revoke).
 ERRORS: tuple[tuple[type[Exception], type[LogicalError]], ...] = (
-    (RequestError, BadRequest),
+    (CallerError, BadRequest),
     (ConfigError, BadRequest),
     (JenkinsError, UpstreamError),
     (BrokerError, LogicalError),

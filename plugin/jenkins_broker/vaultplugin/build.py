@@ -35,8 +35,8 @@ from pathlib import Path
 from .. import __version__
 
 #: The engine's own modules (relative to the ``jenkins_broker`` package).
-OWN = ("__init__.py", "errors.py", "roles.py", "connection.py", "durations.py", "transport.py",
-       "records.py", "values.py", "jenkins", "vaultplugin")
+OWN = ("__init__.py", "errors.py", "durations.py", "transport.py", "values.py", "domain/__init__.py",
+       "domain/roles.py", "domain/records.py", "domain/jenkins_config.py", "jenkins", "vaultplugin")
 #: Third-party modules the engine imports at run time: import name -> distribution.
 THIRD_PARTY = {
     "grpclib": "grpclib", "h2": "h2", "hpack": "hpack", "hyperframe": "hyperframe",

@@ -20,8 +20,14 @@ from typing import Any
 import grpclib.const
 from grpclib.const import Status
 
-from .proto import go_plugin_grpc, go_plugin_pb2, plugin_info_grpc, plugin_info_pb2, plugin_version_grpc
-from .proto import plugin_version_pb2
+from .proto import (
+    go_plugin_grpc,
+    go_plugin_pb2,
+    plugin_info_grpc,
+    plugin_info_pb2,
+    plugin_version_grpc,
+    plugin_version_pb2,
+)
 
 
 class Controller(go_plugin_grpc.GRPCControllerBase):

@@ -27,10 +27,20 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ..errors import redact
 from .backend import TYPE_LOGICAL, JenkinsBackend
-from .broker import Broker
-from .logical import (BadRequest, LeaseOptions, LogicalError, NANOSECONDS, Request, Response, Secret,
-                      UnsupportedOperation, UnsupportedPath)
-from .proto import backend_grpc, backend_pb2 as pb
+from .grpc_broker import Broker
+from .logical import (
+    NANOSECONDS,
+    BadRequest,
+    LeaseOptions,
+    LogicalError,
+    Request,
+    Response,
+    Secret,
+    UnsupportedOperation,
+    UnsupportedPath,
+)
+from .proto import backend_grpc
+from .proto import backend_pb2 as pb
 from .storage import BrokeredStorage, Storage
 
 log = logging.getLogger(__name__)

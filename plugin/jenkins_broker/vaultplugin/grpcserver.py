@@ -22,8 +22,8 @@ from typing import TextIO
 from grpclib.server import Server
 
 from .backend import JenkinsBackend
-from .broker import Broker
 from .controller import Controller, Multiplexing, Version, unimplemented_fallback
+from .grpc_broker import Broker
 from .grpcbackend import BackendService
 from .handshake import PluginEnvironment, handshake_line, socket_path
 from .stdio import Stdio

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..connection import JenkinsConfig, StoredCredential, build_config, build_credential
+from ..domain.jenkins_config import JenkinsConfig, StoredCredential, build_config, build_credential
 from ..errors import BrokerError, InvalidRequest, redact
 from ..jenkins.client import logs_in_as
 from .framework import Field, Path, as_bool

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..domain.roles import DEFAULT_MAX_TTL, DEFAULT_TTL, FOREIGN_TOKENS, STRATEGIES, Role, build_role
 from ..durations import parse_duration
-from ..roles import DEFAULT_MAX_TTL, DEFAULT_TTL, FOREIGN_TOKENS, STRATEGIES, Role, build_role
 from ..values import ENGINE_ROOT_ROLE, ENGINE_TOKEN_PREFIX, parse_bool
 from .framework import NAME, Field, Path
 from .logical import BadRequest, Request, Response

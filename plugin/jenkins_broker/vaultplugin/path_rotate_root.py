@@ -20,14 +20,15 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ..connection import StoredCredential
+from ..domain.jenkins_config import StoredCredential
 from ..errors import BrokerError, redact, reworded
 from ..jenkins import Credential
 from ..values import engine_root_token_name
 from .framework import Path
 from .logical import BadRequest, Request, Response, UpstreamError
 from .path_config import ROOT_CREDENTIAL, PluginConfig, load_config, now_iso, save_config
-from .path_roles import PREFIX as ROLES, load_role
+from .path_roles import PREFIX as ROLES
+from .path_roles import load_role
 
 if TYPE_CHECKING:
     from .backend import JenkinsBackend

@@ -43,13 +43,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ..domain.roles import Role
 from ..errors import BrokerError, redact
 from ..jenkins import Strategy, TokenInfo
-from ..roles import Role
 from ..values import ENGINE_TOKEN_PREFIX
-from . import migration, minted as ledger
+from . import migration
+from . import minted as ledger
 from .path_config import load_config
-from .path_roles import PREFIX as ROLES, load_role_and_policy
+from .path_roles import PREFIX as ROLES
+from .path_roles import load_role_and_policy
 from .storage import Storage, StorageError
 
 if TYPE_CHECKING:

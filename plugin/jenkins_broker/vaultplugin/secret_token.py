@@ -18,9 +18,9 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from ..domain.roles import Role
 from ..errors import BrokerError, ConfigError, reworded
 from ..jenkins import LEGACY_TOKEN_ID, Credential, MintedToken
-from ..roles import Role
 from . import minted as ledger
 from .logical import BadRequest, LeaseOptions, LogicalError, Request, Response, Secret
 from .path_config import PluginConfig, load_config

@@ -15,7 +15,7 @@ from . import admin, creds, docs, errors, leases, ops
 
 
 def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the Flask app around ``services`` (a :class:`jenkins_broker.service.Services`)."""
+    """Build the Flask app around ``services`` (a :class:`jenkins_broker.server.services.Services`)."""
     app = Flask(__name__, static_folder=None)  # no /static route: this is an API
     app.config.from_mapping(
         MAX_CONTENT_LENGTH=1024 * 1024,  # bodies over 1 MB get 413

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, current_app, request
 
-from ..connection import build_config, build_credential
-from ..credentials import rotate, write_token_credential
+from ..domain.credentials import rotate, write_token_credential
+from ..domain.jenkins_config import build_config, build_credential
+from ..domain.records import rfc3339
+from ..domain.roles import build_role, check_name
 from ..errors import InvalidRequest, UnknownRole
-from ..records import rfc3339
-from ..roles import build_role, check_name
 from ..values import request_flag
 from .auth import identify, require
 from .common import body, is_list, keys_response, no_content, response
 from .errors import vault_error
 
 if TYPE_CHECKING:
-    from ..service import Services
+    from ..server.services import Services
 
 bp = Blueprint("admin", __name__)
 

@@ -19,14 +19,14 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 
 from flask import current_app, request
 
+from ..domain.records import Requester
 from ..errors import VaultForbidden
-from ..records import Requester
 from .errors import Forbidden, Unauthorized
 
 # Vault tokens are short printable ASCII (hvs./s./b. prefixes plus base62).

@@ -9,9 +9,9 @@ from typing import Any
 from flask import current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..domain.records import LeaseRecord
 from ..durations import parse_duration
 from ..errors import InvalidRequest
-from ..records import LeaseRecord
 from ..values import request_flag
 
 

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, current_app
 
+from ..domain.records import rfc3339
+from ..domain.roles import check_name
 from ..errors import BrokerError
-from ..records import rfc3339
-from ..roles import check_name
 from .auth import mint_authorization
 from .common import body, duration_param, lease_response
 
 if TYPE_CHECKING:
-    from ..service import Services
+    from ..server.services import Services
 
 bp = Blueprint("creds", __name__)
 

@@ -18,11 +18,11 @@ from .. import errors as e
 log = logging.getLogger(__name__)
 
 
-class Unauthorized(e.RequestError):
+class Unauthorized(e.CallerError):
     """401: no Vault token was sent."""
 
 
-class Forbidden(e.RequestError):
+class Forbidden(e.CallerError):
     """403: the caller's Vault token does not grant the capability."""
 
 
@@ -47,7 +47,7 @@ STATUS = (
     (e.LeaseRevoking, 400),
     (e.QuotaExceeded, 429),
     (e.InvalidRequest, 400),
-    (e.RequestError, 400),
+    (e.CallerError, 400),
     (e.JenkinsTimeout, 504),
     (e.JenkinsConnectionError, 503),
     (e.JenkinsServerError, 502),

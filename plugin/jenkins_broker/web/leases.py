@@ -10,9 +10,9 @@ import time
 
 from flask import Blueprint, current_app
 
+from ..domain.records import rfc3339
+from ..domain.roles import check_name
 from ..errors import InvalidRequest, JenkinsError, reworded
-from ..records import rfc3339
-from ..roles import check_name
 from ..values import LEASE_PREFIX, lease_role, request_flag
 from .auth import identify, require
 from .common import body, duration_param, is_list, keys_response, lease_response, no_content, response

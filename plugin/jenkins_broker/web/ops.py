@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from typing import TYPE_CHECKING
 
 from ..errors import BrokerError
 
 if TYPE_CHECKING:
-    from ..service import Services
+    from ..server.services import Services
 
 bp = Blueprint("ops", __name__)
 

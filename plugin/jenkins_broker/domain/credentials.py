@@ -28,15 +28,14 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
-from .connection import StoredCredential
-from .errors import (BrokerError, ConfigError, InvalidRequest, JenkinsAuthError, JenkinsUnsupported,
-                     redact)
-from .observability import Metrics, audit
+from ..errors import BrokerError, ConfigError, InvalidRequest, JenkinsAuthError, JenkinsUnsupported, redact
+from ..observability import Metrics, audit
+from ..values import credential_token_name
+from .jenkins_config import StoredCredential
 from .roles import Role
-from .values import credential_token_name
 
 if TYPE_CHECKING:  # the domain imports no HTTP client, so not the jenkins package at run time
-    from .jenkins.models import MintedToken
+    from ..jenkins.models import MintedToken
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The ``jenkins-broker`` command line: the parser, ``serve``, and dispatch.
 
 The administrative commands (config, credentials, roles, mint, leases, revoke,
-reap) live in :mod:`jenkins_broker.admin`; demo, bootstrap, check, fake-jenkins
+reap) live in :mod:`jenkins_broker.commands.admin`; demo, bootstrap, check, fake-jenkins
 and plugin in their own modules. Every command prints readable text, or JSON
 with ``--json``; a failure is one line on stderr and an exit status (:data:`EXIT_STATUS`).
 """
@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from typing import Callable
 
-from . import __version__
-from .admin import (cmd_config, cmd_credentials, cmd_leases, cmd_mint, cmd_reap, cmd_revoke,
-                    cmd_roles)
-from .errors import BrokerError, redact
-from .values import JENKINS_KINDS
+from .. import __version__
+from ..errors import BrokerError, redact
+from ..server.runtime import setup_logging, wait_for_signal
+from ..values import JENKINS_KINDS
+from .admin import cmd_config, cmd_credentials, cmd_leases, cmd_mint, cmd_reap, cmd_revoke, cmd_roles
 
 log = logging.getLogger("jenkins_broker")
 
@@ -39,37 +37,14 @@ EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
 UNEXPECTED = 1
 
 
-# -- plumbing --------------------------------------------------------------------
-
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def wait_for_signal() -> int:
-    """Block until SIGINT or SIGTERM; return the signal number."""
-    got: list[int] = []
-    done = threading.Event()
-
-    def handler(signum, _frame):
-        got.append(signum)
-        done.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
-    while not done.wait(1.0):
-        pass
-    return got[0]
-
-
 # -- commands ----------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .config import BrokerSettings
-    from .server import HTTPServer
-    from .service import build_services
-    from .vault.settings import VaultSettings
-    from .web import create_app
+    from ..server.httpd import HTTPServer
+    from ..server.services import build_services
+    from ..server.settings import BrokerSettings
+    from ..vault.settings import VaultSettings
+    from ..web import create_app
 
     settings = BrokerSettings.from_env()
     setup_logging(settings.log_level)
@@ -89,14 +64,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_fake_jenkins(args: argparse.Namespace) -> int:
-    from .fakejenkins.command import run
+    from ..fakejenkins.command import run
     return run(args)
 
 
 def cmd_plugin(args: argparse.Namespace) -> int:
     if getattr(args, "plugin_missing", False):
         raise BrokerError("plugin mode needs the plugin extra: pip install 'jenkins-broker[plugin]'")
-    from .vaultplugin.command import run
+    from ..vaultplugin.command import run
     return run(args)
 
 
@@ -139,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the export lines here (default: %(default)s)")
     p.add_argument("--ttl", default="15m", help="ttl of the ci-bot role (default: %(default)s)")
 
-    from .fakejenkins.command import DESCRIPTION, add_arguments
+    from ..fakejenkins.command import DESCRIPTION, add_arguments
     p = sub.add_parser("fake-jenkins", help="run the Jenkins test double",
                        description=DESCRIPTION)
     add_arguments(p)
@@ -150,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "one file and prints the commands that register it; `plugin "
                                    "serve` is what that file runs under OpenBao/Vault.")
     try:
-        from .vaultplugin.command import add_arguments as add_plugin_arguments
+        from ..vaultplugin.command import add_arguments as add_plugin_arguments
         add_plugin_arguments(p)
     except ImportError:  # the plugin extra (grpclib, protobuf, ecdsa) is not installed
         p.set_defaults(plugin_missing=True)

@@ -16,9 +16,9 @@ import sys
 import time
 from contextlib import ExitStack
 
+from ..durations import format_duration, parse_duration
+from ..errors import BrokerError, ConfigError
 from .bootstrap import policies_dir, write_env_file
-from .durations import format_duration, parse_duration
-from .errors import BrokerError, ConfigError
 
 
 def _say(text: str) -> None:
@@ -26,20 +26,20 @@ def _say(text: str) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .cli import setup_logging, wait_for_signal
-    from .config import BrokerSettings
-    from .connection import JenkinsConfig, StoredCredential
-    from .credentials import write_token_credential
-    from .fakejenkins import FakeJenkins, FakeUser
-    from .gateway import JenkinsGateway
-    from .roles import build_role
-    from .server import HTTPServer
-    from .service import build_services
-    from .vault.bootstrap import bootstrap, create_token
-    from .vault.devserver import BaoDevServer
-    from .vault.settings import VaultSettings
-    from .vault.store import VaultStore
-    from .web import create_app
+    from ..domain.credentials import write_token_credential
+    from ..domain.jenkins_config import JenkinsConfig, StoredCredential
+    from ..domain.roles import build_role
+    from ..fakejenkins import FakeJenkins, FakeUser
+    from ..jenkins.gateway import JenkinsGateway
+    from ..server.httpd import HTTPServer
+    from ..server.runtime import setup_logging, wait_for_signal
+    from ..server.services import build_services
+    from ..server.settings import BrokerSettings
+    from ..vault.bootstrap import bootstrap, create_token
+    from ..vault.devserver import BaoDevServer
+    from ..vault.settings import VaultSettings
+    from ..vault.store import VaultStore
+    from ..web import create_app
 
     try:
         ttl = parse_duration(args.ttl, field="--ttl")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from .values import lease_id_for
+from ..values import lease_id_for
 
 
 def token_fingerprint(value: str) -> str:

@@ -10,7 +10,7 @@ anything:
   its lease);
 * **the broker's own credential**: its uuid is a stored credential's
   ``token_uuid`` (known once the credential was rotated, see
-  :mod:`jenkins_broker.credentials`);
+  :mod:`jenkins_broker.domain.credentials`);
 * **an orphan**: named ``<prefix><role>-<lease suffix>`` with no record of that
   suffix, older than the grace period (a mint whose record is still being
   written is younger): left by a crash or a lost record; always revoked;
@@ -47,16 +47,21 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol, runtime_checkable
 
-from .connection import StoredCredential
-from .errors import BrokerError, redact
-from .observability import Metrics, audit
+from ..errors import BrokerError, redact
+from ..observability import Metrics, audit
+from ..values import (
+    BROKER_TOKEN_PREFIX,
+    LEGACY_TOKEN_ID,
+    credential_token_name,
+    parse_engine_token_name,
+    parse_token_name,
+)
+from .jenkins_config import StoredCredential
 from .records import LeaseRecord
 from .roles import Role
-from .values import (BROKER_TOKEN_PREFIX, LEGACY_TOKEN_ID, credential_token_name,
-                     parse_engine_token_name, parse_token_name)
 
 if TYPE_CHECKING:  # the domain imports no HTTP client, so not the jenkins package at run time
-    from .jenkins.models import TokenInfo
+    from ..jenkins.models import TokenInfo
 
 log = logging.getLogger(__name__)
 

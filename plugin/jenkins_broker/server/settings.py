@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
-from .errors import ConfigError
-from .values import parse_bool
+from ..errors import ConfigError
+from ..values import parse_bool
 
 PREFIX = "JENKINS_BROKER_"
 

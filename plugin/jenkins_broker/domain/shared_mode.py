@@ -25,10 +25,10 @@ import logging
 import time
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from .durations import format_duration
-from .errors import BrokerError, VaultConflict, redact
+from ..durations import format_duration
+from ..errors import BrokerError, VaultConflict, redact
+from ..observability import audit, audit_lease
 from .leases import LeaseManager
-from .observability import audit, audit_lease
 from .records import LeaseRecord, Requester, rfc3339
 from .roles import Role
 
@@ -52,7 +52,7 @@ class SharedStore(Protocol):
 
 class SharedRotator:
     """Rotates shared credentials when due. ``tick`` is called by the broker's maintenance
-    thread (:class:`jenkins_broker.service.Services`), not by the reaper; a revoked
+    thread (:class:`jenkins_broker.server.services.Services`), not by the reaper; a revoked
     published token is replaced through the lease manager's ``on_revoked``."""
 
     def __init__(self, manager: LeaseManager, store: SharedStore, *,

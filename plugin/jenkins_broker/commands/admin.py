@@ -1,11 +1,11 @@
 """The administrative commands of ``jenkins-broker``: config, credentials, roles,
-mint, leases, revoke and reap, and the output helpers every command shares.
+mint, leases, revoke and reap (what they print goes through :mod:`.output`).
 
 They talk to Vault directly with the operator's own Vault token (``VAULT_ADDR``,
 ``VAULT_TOKEN``, as the Vault CLI reads them), so they work whether or not a
 broker is running. ``leases`` and ``revoke`` go through a running broker's API
 instead when ``JENKINS_BROKER_ADDR`` is set: that is how an auditor, who may not
-read Jenkins credentials, kills tokens. :mod:`jenkins_broker.cli` builds the
+read Jenkins credentials, kills tokens. :mod:`jenkins_broker.commands.cli` builds the
 parser and dispatches here.
 """
 
@@ -13,67 +13,22 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import sys
 import time
 from typing import Any, Callable
 
-from .errors import BrokerError
-
-
-# -- output ----------------------------------------------------------------------
-
-def emit(args: argparse.Namespace, data: Any, *, title: str | None = None) -> None:
-    """Print ``data`` as JSON (``--json``) or as an aligned key/value table."""
-    if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, sort_keys=True, default=str))
-        return
-    if title:
-        print(title)
-    if isinstance(data, dict):
-        if not data:
-            print("(nothing)")
-            return
-        width = max(len(str(k)) for k in data)
-        print(f"{'Key':<{width}}    Value")
-        print(f"{'---':<{width}}    -----")
-        for key, value in data.items():
-            if isinstance(value, (dict, list)):
-                value = json.dumps(value, sort_keys=True, default=str)
-            print(f"{key:<{width}}    {value}")
-    elif isinstance(data, list):
-        if not data:
-            print("(none)")
-        for item in data:
-            print(item)
-    else:
-        print(data)
-
-
-def emit_rows(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """Print a list of records as a table (or JSON)."""
-    if getattr(args, "json", False):
-        print(json.dumps(rows, indent=2, sort_keys=True, default=str))
-        return
-    if not rows:
-        print("(none)")
-        return
-    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
-
+from ..errors import BrokerError
+from .output import emit, emit_rows
 
 # -- plumbing --------------------------------------------------------------------
 
 def open_store():
     """The Vault store, logged in with the environment's Vault settings."""
-    from .config import BrokerSettings
-    from .vault.connection import connect
-    from .vault.settings import VaultSettings
-    from .vault.store import VaultStore
+    from ..server.settings import BrokerSettings
+    from ..vault.login import connect
+    from ..vault.settings import VaultSettings
+    from ..vault.store import VaultStore
 
     settings = BrokerSettings.from_env()
     client, _ = connect(VaultSettings.from_env())
@@ -84,8 +39,8 @@ def open_store():
 def open_manager(scheduler=None):
     """A lease manager over the environment's Vault and the Jenkins stored in it (scheduling
     into ``scheduler``, if given)."""
-    from .gateway import JenkinsGateway
-    from .leases import LeaseManager
+    from ..domain.leases import LeaseManager
+    from ..jenkins.gateway import JenkinsGateway
 
     store = open_store()
     gateway = JenkinsGateway(store)
@@ -132,7 +87,7 @@ def parse_pairs(pairs: list[str]) -> dict[str, str]:
 # -- commands ----------------------------------------------------------------------
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from .connection import build_config
+    from ..domain.jenkins_config import build_config
     if args.action == "read":
         current = open_store().get_jenkins_config()
         if current is None:
@@ -173,9 +128,9 @@ def _manage(args: argparse.Namespace, what: str, *, lister: Callable, getter: Ca
 
 
 def cmd_credentials(args: argparse.Namespace) -> int:
-    from .connection import build_credential
-    from .credentials import rotate, write_token_credential
-    from .gateway import JenkinsGateway
+    from ..domain.credentials import rotate, write_token_credential
+    from ..domain.jenkins_config import build_credential
+    from ..jenkins.gateway import JenkinsGateway
     store = open_store()
     if args.action == "rotate":
         if not args.name:
@@ -197,7 +152,7 @@ def cmd_credentials(args: argparse.Namespace) -> int:
 
 
 def cmd_roles(args: argparse.Namespace) -> int:
-    from .roles import build_role
+    from ..domain.roles import build_role
     store = open_store()
 
     def write():
@@ -210,8 +165,8 @@ def cmd_roles(args: argparse.Namespace) -> int:
 
 
 def cmd_mint(args: argparse.Namespace) -> int:
-    from .durations import parse_duration
-    from .records import Requester, rfc3339
+    from ..domain.records import Requester, rfc3339
+    from ..durations import parse_duration
     ttl = parse_duration(args.ttl, field="--ttl") if args.ttl else None
     manager, _, gateway = open_manager()
     record, value = manager.mint(args.role, ttl=ttl,
@@ -232,8 +187,8 @@ def _lease_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_leases(args: argparse.Namespace) -> int:
-    from .apiclient import BrokerAPI
-    from .records import rfc3339
+    from ..domain.records import rfc3339
+    from .api import BrokerAPI
     api = BrokerAPI.from_env()
     rows = []
     if api is not None:  # through the broker, with the caller's own Vault token
@@ -257,7 +212,7 @@ def cmd_leases(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    from .apiclient import BrokerAPI
+    from .api import BrokerAPI
     api = BrokerAPI.from_env()
     if api is not None:  # through the broker: auditors may revoke without Jenkins credentials
         if args.lease_id:
@@ -282,8 +237,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
-    from .reaper import LeaseSchedule, Reaper
-    from .reconcile import Reconciler
+    from ..domain.reaper import LeaseSchedule, Reaper
+    from ..domain.reconcile import Reconciler
     manager, store, gateway = open_manager(LeaseSchedule())
     reaper = Reaper(manager, store)
     try:

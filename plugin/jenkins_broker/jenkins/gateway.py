@@ -11,13 +11,13 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from .connection import JenkinsConfig, StoredCredential
-from .errors import ConfigError, JenkinsAuthError
-from .jenkins import Credential, JenkinsClient, MintedToken, TokenInfo, make_strategy
-from .jenkins.client import open_client
-from .jenkins.rotation import mint_own_token, token_in_use
-from .records import LeaseRecord
-from .roles import Role
+from ..domain.jenkins_config import JenkinsConfig, StoredCredential
+from ..domain.records import LeaseRecord
+from ..domain.roles import Role
+from ..errors import ConfigError, JenkinsAuthError, JenkinsUnavailable
+from . import Credential, JenkinsClient, MintedToken, TokenInfo, make_strategy
+from .client import open_client
+from .rotation import mint_own_token, token_in_use
 
 
 @runtime_checkable
@@ -34,6 +34,7 @@ class JenkinsGateway:
         self.store = store
         self.client_options = client_options or {}
         self._lock = threading.Lock()
+        self._closed = False
         self._client: JenkinsClient | None = None
         self._config: JenkinsConfig | None = None
         self._strategies: dict[tuple[str, str], tuple[StoredCredential, Any]] = {}
@@ -58,17 +59,26 @@ class JenkinsGateway:
             return 0.0
 
     def reset(self) -> None:
-        """Forget the cached client and strategies (after a config or credential write)."""
+        """Forget the cached client and strategies (after a config or credential write); the
+        next call builds them again from what Vault stores."""
         with self._lock:
             client, self._client, self._config = self._client, None, None
             self._strategies.clear()
         if client is not None:
             client.close()
 
-    close = reset
+    def close(self) -> None:
+        """Shut down: close the connections; every later call fails with
+        ``JenkinsUnavailable`` (a revocation asked for then is retried by the next broker)."""
+        with self._lock:
+            self._closed = True
+        self.reset()
 
     def _connection(self) -> tuple[JenkinsClient, JenkinsConfig]:
         with self._lock:
+            if self._closed:
+                raise JenkinsUnavailable("the broker is shutting down: its Jenkins connections "
+                                         "are closed")
             if self._client is not None and self._config is not None:
                 return self._client, self._config
             config = self.store.get_jenkins_config()

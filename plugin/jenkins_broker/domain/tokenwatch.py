@@ -5,7 +5,7 @@ parent of it) revokes its leases, and a lease never outlives the token's TTL.
 The broker's leases are not Vault leases, so it does the same itself:
 
 * at mint and at every renewal a lease is capped at the caller token's
-  remaining TTL (:mod:`jenkins_broker.leases`), so an expiring token takes its
+  remaining TTL (:mod:`jenkins_broker.domain.leases`), so an expiring token takes its
   leases with it without any check;
 * :class:`TokenWatch` asks Vault, with the broker's own token
   (``auth/token/lookup-accessor``: no use of the caller's token is spent), about
@@ -27,9 +27,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable, Protocol, runtime_checkable
 
-from .errors import BrokerError, CallerTokenGone, ConfigError, JenkinsError, VaultError, redact
+from ..errors import BrokerError, CallerTokenGone, ConfigError, JenkinsError, VaultError, redact
+from ..observability import Metrics
 from .leases import CallerTokens
-from .observability import Metrics
 from .records import LeaseRecord
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-from . import transport
-from .errors import BrokerError, ConfigError, redact
+from .. import transport
+from ..errors import BrokerError, ConfigError, redact
 
 
 class BrokerAPI:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import ConfigError, InvalidRequest
+from ..errors import ConfigError, InvalidRequest
+from ..values import JENKINS_KINDS, jenkins_root_url, request_flag
 from .roles import check_name
-from .values import JENKINS_KINDS, jenkins_root_url, request_flag
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import logging
 import time
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from .errors import QuotaExceeded, VaultConflict, VaultError, redact
-from .observability import Metrics
+from ..errors import QuotaExceeded, VaultConflict, VaultError, redact
+from ..observability import Metrics
 from .roles import Role
 
 log = logging.getLogger(__name__)

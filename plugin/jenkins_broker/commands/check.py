@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from .errors import BrokerError, JenkinsAuthError, redact
-from .jenkins.client import logs_in_as
+from ..errors import BrokerError, JenkinsAuthError, redact
+from ..jenkins.client import logs_in_as
 
 
 def _step(results: list[dict[str, Any]], name: str, action: Callable[[], str]) -> bool:
@@ -27,8 +27,9 @@ def _step(results: list[dict[str, Any]], name: str, action: Callable[[], str]) -
 
 def run_check(args: argparse.Namespace) -> int:
     """Run every check and print the results; returns the exit status."""
-    from .admin import emit_rows, open_store
-    from .gateway import JenkinsGateway
+    from ..jenkins.gateway import JenkinsGateway
+    from .admin import open_store
+    from .output import emit_rows
 
     results: list[dict[str, Any]] = []
     holder: dict[str, Any] = {}

@@ -4,7 +4,7 @@ This is domain code: it imports neither Flask, nor an HTTP or Vault library. It 
 every port in its constructor: a store (Vault), a Jenkins gateway, a scheduler
 (the reaper's index), the callers' tokens (Vault, by accessor) and who to tell
 about a revoked token or an uncertain mint; tests hand in fakes, and the
-composition root (:mod:`jenkins_broker.service`) wires the real ones.
+composition root (:mod:`jenkins_broker.server.services`) wires the real ones.
 
 The ordering that the guarantees rest on:
 
@@ -25,15 +25,26 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
-from .errors import (BrokerError, CallerTokenGone, InvalidRequest, JenkinsProtocolError,
-                     JenkinsUnavailable, LeaseNotFound, LeaseRevoking, RoleDisabled, UnknownRole,
-                     VaultConflict, VaultError, redact)
-from .faults import crash_point
-from .observability import Metrics, audit, audit_lease
+from ..errors import (
+    BrokerError,
+    CallerTokenGone,
+    InvalidRequest,
+    JenkinsProtocolError,
+    JenkinsUnavailable,
+    LeaseNotFound,
+    LeaseRevoking,
+    RoleDisabled,
+    UnknownRole,
+    VaultConflict,
+    VaultError,
+    redact,
+)
+from ..faults import crash_point
+from ..observability import Metrics, audit, audit_lease
+from ..values import issued_lease, new_lease_suffix, split_lease_id, token_name
 from .quota import LivePlaces
 from .records import LeaseRecord, Requester, token_fingerprint
 from .roles import Role
-from .values import issued_lease, new_lease_suffix, split_lease_id, token_name
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +109,7 @@ class CallerTokens(Protocol):
 @runtime_checkable
 class Scheduler(Protocol):
     """Told about every lease whose expiry must be acted on (the reaper's index,
-    :class:`jenkins_broker.reaper.LeaseSchedule`)."""
+    :class:`jenkins_broker.domain.reaper.LeaseSchedule`)."""
 
     def schedule(self, record: LeaseRecord, version: int) -> None: ...
     def forget(self, role: str, suffix: str) -> None: ...

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def policies_dir(given: str | None = None) -> Path:
@@ -39,11 +39,11 @@ def write_env_file(path: str, values: dict[str, str]) -> None:
 
 
 def run_bootstrap(args: argparse.Namespace) -> int:
-    from .admin import emit
-    from .config import BrokerSettings
-    from .vault.bootstrap import bootstrap
-    from .vault.connection import admin_client, connect
-    from .vault.settings import VaultSettings
+    from ..server.settings import BrokerSettings
+    from ..vault.bootstrap import bootstrap
+    from ..vault.login import admin_client, connect
+    from ..vault.settings import VaultSettings
+    from .output import emit
 
     settings = BrokerSettings.from_env()
     vault_settings = VaultSettings.from_env()

@@ -17,20 +17,20 @@ import threading
 import time
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from . import __version__
-from .config import BrokerSettings
-from .connection import JenkinsConfig
-from .credentials import CredentialGateway, CredentialHealth, CredentialStore
-from .errors import BrokerError, redact
-from .gateway import ConnectionStore, JenkinsGateway
-from .leases import Backoff, CallerTokens, Gateway, LeaseManager, Store
-from .observability import Metrics
-from .quota import QuotaStore
-from .reaper import IndexStore, LeaseSchedule, Reaper
-from .reconcile import ReconcileGateway, Reconciler, ReconcileStore
-from .shared import SharedRotator, SharedStore
-from .tokenwatch import TokenWatch
-from .web.auth import Authorizer, FastPath
+from .. import __version__
+from ..domain.credentials import CredentialGateway, CredentialHealth, CredentialStore
+from ..domain.jenkins_config import JenkinsConfig
+from ..domain.leases import Backoff, CallerTokens, Gateway, LeaseManager, Store
+from ..domain.quota import QuotaStore
+from ..domain.reaper import IndexStore, LeaseSchedule, Reaper
+from ..domain.reconcile import ReconcileGateway, Reconciler, ReconcileStore
+from ..domain.shared_mode import SharedRotator, SharedStore
+from ..domain.tokenwatch import TokenWatch
+from ..errors import BrokerError, redact
+from ..jenkins.gateway import ConnectionStore, JenkinsGateway
+from ..observability import Metrics
+from ..web.auth import Authorizer, FastPath
+from .settings import BrokerSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class BrokerStore(Store, IndexStore, ReconcileStore, SharedStore, CredentialStor
 @runtime_checkable
 class BrokerGateway(Gateway, ReconcileGateway, CredentialGateway, Protocol):
     """Every port of the Jenkins side that the broker's parts use
-    (:class:`jenkins_broker.gateway.JenkinsGateway`)."""
+    (:class:`jenkins_broker.jenkins.gateway.JenkinsGateway`)."""
 
     on_credential: Callable[[str, bool], None] | None
 
@@ -184,10 +184,10 @@ def build_services(settings: BrokerSettings, vault_settings: Any) -> Services:
 
     Raises ``ConfigError`` or ``VaultError`` with a message naming what to fix.
     """
-    from .vault.authz import CallerAuthz
-    from .vault.connection import connect
-    from .vault.renewal import TokenRenewer
-    from .vault.store import VaultStore
+    from ..vault.authz import CallerAuthz
+    from ..vault.login import connect
+    from ..vault.renewal import TokenRenewer
+    from ..vault.store import VaultStore
 
     client, login = connect(vault_settings)
     renewer = TokenRenewer(client, vault_settings, login_result=login)

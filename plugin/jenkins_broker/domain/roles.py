@@ -10,9 +10,9 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .durations import format_duration, parse_duration
-from .errors import InvalidRequest
-from .values import BROKER_TOKEN_PREFIX, NAME_RULE, is_name, parse_bool
+from ..durations import format_duration, parse_duration
+from ..errors import InvalidRequest
+from ..values import BROKER_TOKEN_PREFIX, NAME_RULE, is_name, parse_bool
 
 STRATEGIES = ("user-token", "user-password", "admin-script", "admin-rest", "legacy")
 DEFAULT_TTL = 15 * 60
