@@ -45,7 +45,7 @@ from pathlib import Path
 from jenkins_broker.commands.bootstrap import write_env_file
 from jenkins_broker.errors import BrokerError
 from jenkins_broker.vault.bootstrap import create_token
-from jenkins_broker.vault.login import connect, new_client
+from jenkins_broker.vault.login import admin_client, connect
 from jenkins_broker.vault.settings import VaultSettings
 
 POLICY = "jenkins-consumer-ci-bot"
@@ -65,7 +65,7 @@ def existing_token():
     if not token:
         return None
     try:
-        data = new_client(settings, token).auth.token.lookup_self()["data"]
+        data = admin_client(settings, token).auth.token.lookup_self()["data"]
     except Exception:  # unknown token (a fresh dev Vault), or Vault said no: issue a new one
         return None
     policies = set(data.get("policies") or ()) - {"default"}
@@ -79,8 +79,10 @@ if token:
     print(f"unchanged  CI token in {path} (policy {POLICY})")
 else:
     try:
-        root, _ = connect(settings)
-        issued = create_token(root, [POLICY], ttl="168h", display_name="compose-ci")
+        logged_in, _ = connect(settings)
+        logged_in.close()
+        issued = create_token(admin_client(settings, logged_in.token), [POLICY], ttl="168h",
+                              display_name="compose-ci")
     except BrokerError as exc:
         sys.exit(f"Error: {exc}")
     token = issued.token

@@ -3,7 +3,7 @@
 =====================  ======================================================
 ``settings``           :class:`VaultSettings` (from the environment, validated)
 ``client``             :class:`VaultClient`: the broker's HTTP client for Vault
-``connection``         building it, login (token, AppRole, Kubernetes); hvac
+``login``              building it, login (token, AppRole, Kubernetes); hvac
                        for administrative work
 ``renewal``            :class:`TokenRenewer`, keeps the broker's token alive
 ``kv``                 :class:`KVv1` / :class:`KVv2` typed KV helpers

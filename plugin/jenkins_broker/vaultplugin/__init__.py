@@ -6,7 +6,7 @@ Start-up and transport::
     handshake              magic cookie, protocol version, the stdout line
     tlscert                AutoMTLS identity (pure-Python P-256) and TLS contexts
     grpcserver             grpclib on a unix socket, shutdown
-    broker                 go-plugin GRPCBroker: dial back to OpenBao's Storage
+    grpc_broker            go-plugin's GRPCBroker: dial back to OpenBao's Storage
     controller, stdio      Shutdown, multiplexing/version answers, hclog stderr
     grpcbackend            pb.Backend <-> the engine (protobuf translation, errors)
     storage                the mount's storage over the dial-back (or in memory)

@@ -1,7 +1,7 @@
 """``jenkins/config``: where Jenkins is and the credential the engine uses there.
 
-A write is validated with the broker's own rules (:func:`connection.build_config`
-and :func:`connection.build_credential`) and, unless ``verify_connection=false``,
+A write is validated with the broker's own rules (``build_config`` and
+``build_credential`` of :mod:`jenkins_broker.domain.jenkins_config`) and, unless ``verify_connection=false``,
 checked against Jenkins: the credential must log in (``whoAmI``) as its user.
 Fields not sent keep their stored values, so ``write jenkins/config timeout=20``
 changes only the timeout. The password or token is never shown by a read.

@@ -1,8 +1,8 @@
 """The mount's storage: what path handlers keep in OpenBao.
 
 OpenBao serves a ``pb.Storage`` gRPC service on the connection the plugin dials
-back through the broker (:mod:`.broker`). Handlers run in worker threads and
-use the blocking :class:`Storage` interface; :class:`BrokeredStorage` forwards
+back through go-plugin's GRPCBroker (:mod:`.grpc_broker`). Handlers run in worker threads
+and use the blocking :class:`Storage` interface; :class:`BrokeredStorage` forwards
 each call to the asyncio loop that owns the gRPC channel. Tests use
 :class:`MemoryStorage`.
 
