@@ -21,7 +21,7 @@ def policies_dir(given: str | None = None) -> Path:
     repository's ``vault-policies/`` (a checkout), or the copy a ``pip install`` puts in
     ``<prefix>/share/jenkins-broker/``. Raises ``ConfigError`` if none exists."""
     candidates = [given, os.environ.get("JENKINS_BROKER_POLICIES_DIR"),
-                  str(Path(__file__).resolve().parents[2] / "vault-policies"),
+                  str(Path(__file__).resolve().parents[3] / "vault-policies"),
                   str(Path(sys.prefix) / "share" / "jenkins-broker" / "vault-policies")]
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
