@@ -29,6 +29,7 @@ from collections import defaultdict
 from typing import Any, Callable
 
 import jenkins_broker.domain.leases as leases_mod
+import jenkins_broker.domain.revocation as revocation_mod
 import jenkins_broker.web.creds as creds_mod
 
 from .common import median
@@ -215,7 +216,7 @@ def revocation_phases(stack: Stack, n: int) -> dict[str, Any]:
         patch(store, "put_lease", "claim")
         patch(services.gateway, "revoke", "jenkins")
         patch(store, "delete_lease", "delete")
-        patch(leases_mod, "audit_lease", "audit")
+        patch(revocation_mod, "audit_lease", "audit")
         try:
             for record, version in seeded[:10]:
                 manager.revoke_record(record, version, cause="expiry")

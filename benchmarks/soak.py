@@ -33,6 +33,9 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from jenkins_broker.fakejenkins import FakeJenkins
 
 from .common import median, percentile
 from .stack import PREFIX, Stack, inprocess_broker, running_stack, session, wait_for
@@ -157,88 +160,137 @@ def soak_on(stack: Stack, *, mints: int = 200, clients: int = 8, restarts: int =
     try:
         roles, token = _soak_roles(stack)
         with inprocess_broker(stack) as (services, url):
-            gate = _Gate()
             rng = random.Random(seed)
             plan = [(roles[i % len(roles)], rng.randint(1, 5)) for i in range(mints)]
-            issued = [0]
-            lock = threading.Lock()
-            answers: list[tuple[float, float, int]] = []
-            errors: list[BaseException] = []
-            http = session(clients * 2)
-
-            def client() -> None:
-                while True:
-                    with lock:
-                        if issued[0] >= mints:
-                            return
-                        index = issued[0]
-                        role, ttl = plan[index]
-                        issued[0] += 1
-                    if rate:  # pacing, not waiting for a server
-                        time.sleep(max(0.0, began + index / rate - time.monotonic()))
-                    gate.enter()
-                    start = time.monotonic()
-                    try:
-                        resp = http.get(f"{url}/v1/jenkins/creds/{role}", params={"ttl": f"{ttl}s"},
-                                        headers={"X-Vault-Token": token}, timeout=60)
-                        status = resp.status_code
-                    except Exception as exc:  # noqa: BLE001 - reported at the end
-                        errors.append(exc)
-                        status = 0
-                    finally:
-                        gate.leave()
-                    with lock:
-                        answers.append((start, time.monotonic(), status))
-
-            began = time.monotonic()
-            threads = [threading.Thread(target=client, name=f"soak-client-{i}", daemon=True)
-                       for i in range(clients)]
-            for t in threads:
-                t.start()
-            windows = []
-            for k in range(1, restarts + 1):
-                wait_for(lambda: issued[0] >= mints * k // (restarts + 1) or  # noqa: B023  (called at once)
-                         not any(t.is_alive() for t in threads), 300, f"mint {mints * k // (restarts + 1)}")
-                if quiesce:
-                    gate.close()
-                start = time.monotonic()
-                fake.restart()
-                windows.append((start, time.monotonic()))
-                if quiesce:
-                    gate.reopen()
-                say(f"Jenkins restarted after {issued[0]} mints")
-            for t in threads:
-                t.join(600)
+            load = _Clients(url, token, plan, clients=clients, rate=rate)
+            load.start()
+            windows = _restart_jenkins(fake, load, restarts=restarts, quiesce=quiesce, say=say)
+            load.join(600)
             last = time.monotonic()
-            result.elapsed_s = last - began
-            if errors:
-                raise RuntimeError(f"{len(errors)} mints failed without an answer: {errors[0]!r}")
-            result.statuses = dict(Counter(status for _, _, status in answers))
-            for start, end, status in answers:
-                if status >= 500:
-                    at_restart = any(start <= w_end and end >= w_start for w_start, w_end in windows)
-                    if at_restart and not quiesce:
-                        result.five_xx_at_restart += 1
-                    else:
-                        result.five_xx += 1
-            say(f"{len(answers)} answers in {result.elapsed_s:.1f}s {result.statuses}; waiting "
+            result.elapsed_s = last - load.began
+            if load.errors:
+                raise RuntimeError(f"{len(load.errors)} mints failed without an answer: {load.errors[0]!r}")
+            _count_answers(result, load.answers, windows)
+            say(f"{len(load.answers)} answers in {result.elapsed_s:.1f}s {result.statuses}; waiting "
                 "for every lease to end")
-
-            def names() -> set[str]:
-                return {t["name"] for t in fake.tokens("ci-bot")
-                        if t["name"].startswith(PREFIX)}
-            try:
-                wait_for(lambda: stack.lease_count() == 0 and not names(), settle_timeout,
-                         "every soak lease to be revoked", interval=0.2)
-            except TimeoutError:
-                pass  # reported below as leftovers
-            result.settle_s = time.monotonic() - last
-            result.leftover_tokens = len(names())
-            result.leftover_leases = stack.lease_count()
+            _settle(stack, fake, result, settle_timeout, since=last)
     finally:
         audit_log.removeHandler(tap)
         audit_log.setLevel(old_level)
-    events = [e for e in tap.events() if e.get("role") in roles]
+    _count_revocations(result, [e for e in tap.events() if e.get("role") in roles])
+    return result
+
+
+class _Clients:
+    """The soak's clients: threads sharing one plan of (role, ttl) mints, paced at ``rate``
+    per second over all of them (0: as fast as they go), each through ``gate``."""
+
+    def __init__(self, url: str, token: str, plan: list[tuple[str, int]], *, clients: int,
+                 rate: float) -> None:
+        self.url, self.token, self.plan, self.rate = url, token, plan, rate
+        self.gate = _Gate()
+        self.issued = 0
+        self.began = 0.0
+        self.answers: list[tuple[float, float, int]] = []  # (sent, answered, status)
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._http = session(clients * 2)
+        self._threads = [threading.Thread(target=self._client, name=f"soak-client-{i}", daemon=True)
+                         for i in range(clients)]
+
+    def start(self) -> None:
+        self.began = time.monotonic()
+        for t in self._threads:
+            t.start()
+
+    @property
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def join(self, timeout: float) -> None:
+        for t in self._threads:
+            t.join(timeout)
+
+    def _next(self) -> tuple[int, str, int] | None:
+        with self._lock:
+            if self.issued >= len(self.plan):
+                return None
+            index = self.issued
+            role, ttl = self.plan[index]
+            self.issued += 1
+        return index, role, ttl
+
+    def _client(self) -> None:
+        while (job := self._next()) is not None:
+            index, role, ttl = job
+            if self.rate:  # pacing, not waiting for a server
+                time.sleep(max(0.0, self.began + index / self.rate - time.monotonic()))
+            self.gate.enter()
+            start = time.monotonic()
+            try:
+                resp = self._http.get(f"{self.url}/v1/jenkins/creds/{role}", params={"ttl": f"{ttl}s"},
+                                      headers={"X-Vault-Token": self.token}, timeout=60)
+                status = resp.status_code
+            except Exception as exc:  # noqa: BLE001 - reported at the end
+                self.errors.append(exc)
+                status = 0
+            finally:
+                self.gate.leave()
+            with self._lock:
+                self.answers.append((start, time.monotonic(), status))
+
+
+def _restart_jenkins(fake: FakeJenkins, load: _Clients, *, restarts: int, quiesce: bool,
+                     say: Callable[[str], None]) -> list[tuple[float, float]]:
+    """Restart Jenkins ``restarts`` times, evenly over the plan (with no request in flight
+    when ``quiesce``); returns when each restart began and ended."""
+    mints = len(load.plan)
+    windows = []
+    for k in range(1, restarts + 1):
+        wait_for(lambda: load.issued >= mints * k // (restarts + 1) or  # noqa: B023  (called at once)
+                 not load.alive, 300, f"mint {mints * k // (restarts + 1)}")
+        if quiesce:
+            load.gate.close()
+        start = time.monotonic()
+        fake.restart()
+        windows.append((start, time.monotonic()))
+        if quiesce:
+            load.gate.reopen()
+        say(f"Jenkins restarted after {load.issued} mints")
+    return windows
+
+
+def _count_answers(result: SoakResult, answers: list[tuple[float, float, int]],
+                   windows: list[tuple[float, float]]) -> None:
+    """The statuses, and the 5xx: apart, under load, those of mints in flight at a restart."""
+    result.statuses = dict(Counter(status for _, _, status in answers))
+    for start, end, status in answers:
+        if status >= 500:
+            at_restart = any(start <= w_end and end >= w_start for w_start, w_end in windows)
+            if at_restart and not result.quiesce:
+                result.five_xx_at_restart += 1
+            else:
+                result.five_xx += 1
+
+
+def _settle(stack: Stack, fake: FakeJenkins, result: SoakResult, timeout: float, *, since: float) -> None:
+    """Wait (up to ``timeout``) for every soak lease and token to end; count what is left."""
+    def names() -> set[str]:
+        return {t["name"] for t in fake.tokens("ci-bot")
+                if t["name"].startswith(PREFIX)}
+    try:
+        wait_for(lambda: stack.lease_count() == 0 and not names(), timeout,
+                 "every soak lease to be revoked", interval=0.2)
+    except TimeoutError:
+        pass  # reported below as leftovers
+    result.settle_s = time.monotonic() - since
+    result.leftover_tokens = len(names())
+    result.leftover_leases = stack.lease_count()
+
+
+def _count_revocations(result: SoakResult, events: list[dict]) -> None:
+    """From the soak roles' audit lines: leases revoked at expiry (and twice), failed
+    attempts, the revocation lag."""
     expiry = [e for e in events if e.get("event") == "revoke" and e.get("reason") == "expiry"]
     per_lease = Counter(e["lease_id"] for e in expiry)
     result.revoked = len(per_lease)
@@ -247,7 +299,6 @@ def soak_on(stack: Stack, *, mints: int = 200, clients: int = 8, restarts: int =
     lags = [float(e["lag_seconds"]) for e in expiry]
     if lags:
         result.lag_p50_s, result.lag_p99_s, result.lag_max_s = median(lags), percentile(lags, 99), max(lags)
-    return result
 
 
 def run_soak(*, mints: int = 200, clients: int = 8, restarts: int = 2, quiesce: bool = True,

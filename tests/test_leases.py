@@ -251,7 +251,7 @@ class _Scheduled:
 
 
 def test_reap_says_how_the_revocation_at_expiry_ended(world):
-    from jenkins_broker.domain.leases import Revocation
+    from jenkins_broker.domain.revocation import Revocation
     _, store, gateway, clock = world
     scheduler = _Scheduled()
     manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=60),

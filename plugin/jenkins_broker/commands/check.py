@@ -9,10 +9,17 @@ Exit status 0 only if everything passed.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+import functools
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import BrokerError, JenkinsAuthError, redact
 from ..jenkins.client import logs_in_as
+
+if TYPE_CHECKING:
+    from ..domain.roles import Role
+    from ..jenkins.client import JenkinsClient
+    from ..jenkins.gateway import JenkinsGateway
+    from ..vault.store import VaultStore
 
 
 def _step(results: list[dict[str, Any]], name: str, action: Callable[[], str]) -> bool:
@@ -27,66 +34,79 @@ def _step(results: list[dict[str, Any]], name: str, action: Callable[[], str]) -
 
 def run_check(args: argparse.Namespace) -> int:
     """Run every check and print the results; returns the exit status."""
-    from ..jenkins.gateway import JenkinsGateway
-    from .admin import open_store
     from .output import emit_rows
 
-    results: list[dict[str, Any]] = []
-    holder: dict[str, Any] = {}
+    results = _Checks().run()
+    for row in results:
+        row["ok"] = "ok" if row["ok"] is True else ("FAIL" if row["ok"] is False else row["ok"])
+    emit_rows(args, results, ["check", "ok", "detail"])
+    return 0 if all(r["ok"] == "ok" for r in results) else 1
 
-    def vault() -> str:
-        holder["store"] = store = open_store()
+
+class _Checks:
+    """The checks in order, each a method returning its detail or raising ``BrokerError``;
+    each finds what the next one needs (the store, then the gateway)."""
+
+    store: VaultStore
+    gateway: JenkinsGateway
+
+    def __init__(self) -> None:
+        self.results: list[dict[str, Any]] = []
+
+    def run(self) -> list[dict[str, Any]]:
+        """The rows: one per check run; a failed check ends the run, except a role's."""
+        if (_step(self.results, "vault", self._vault) and _step(self.results, "mounts", self._mounts)
+                and _step(self.results, "jenkins", self._jenkins)):
+            self._roles()
+        return self.results
+
+    def _vault(self) -> str:
+        from .admin import open_store
+
+        self.store = store = open_store()
         health = store.health()
         if health.get("sealed"):
             raise BrokerError("Vault is sealed: unseal it (bao operator unseal)")
         return f"reachable, unsealed, version {health.get('version')}"
 
-    def mounts() -> str:
-        store = holder["store"]
-        store.kv.list("roles")
-        store.shared.list("creds")
-        return f"{store.kv.mount}/ (KV v2) and {store.shared.mount}/ (KV v1) answer"
+    def _mounts(self) -> str:
+        self.store.kv.list("roles")
+        self.store.shared.list("creds")
+        return f"{self.store.kv.mount}/ (KV v2) and {self.store.shared.mount}/ (KV v1) answer"
 
-    def jenkins() -> str:
-        gateway = holder["gateway"] = JenkinsGateway(holder["store"])
+    def _jenkins(self) -> str:
+        from ..jenkins.gateway import JenkinsGateway
+
+        gateway = self.gateway = JenkinsGateway(self.store)
         version = gateway.version()
         return f"{gateway.jenkins_url} answers, Jenkins {version or 'version not advertised'}"
 
-    ok = _step(results, "vault", vault) and _step(results, "mounts", mounts)
-    if ok and _step(results, "jenkins", jenkins):
-        store, gateway = holder["store"], holder["gateway"]
-        client, _ = gateway._connection()
-        for name in store.list_roles():
-            role = store.get_role(name)
-            if role is None:
-                continue
+    def _roles(self) -> None:
+        client, _ = self.gateway._connection()
+        names = self.store.list_roles()
+        for name in names:
+            role = self.store.get_role(name)
+            if role is not None:
+                _step(self.results, f"role {name}", functools.partial(self._credential, client, role))
+        if not names:
+            self.results.append({"check": "roles", "ok": True, "detail": "no roles yet"})
 
-            def credential(role=role) -> str:
-                stored = store.get_credential(role.credential)
-                if stored is None:
-                    raise BrokerError(f"credential {role.credential!r} is not stored")
-                try:
-                    who = client.whoami(stored.username, stored.secret)
-                except JenkinsAuthError:
-                    raise BrokerError(f"Jenkins refuses credential {role.credential!r} (401): revoked "
-                                      "(a holder of a leased token of the same user can do that), "
-                                      "expired or wrong; write it again with `jenkins-broker "
-                                      "credentials write`") from None
-                if not logs_in_as(who, stored.username):
-                    raise BrokerError(f"credential {role.credential!r} did not log in as "
-                                      f"{stored.username!r}")
-                detail = f"{role.strategy}: credential {role.credential!r} logs in as {stored.username}"
-                if stored.kind == "token" and not stored.token_uuid:
-                    detail += (f"; not rotated, so foreign tokens on {stored.username!r} are only "
-                               f"reported: run `jenkins-broker credentials rotate {role.credential}`")
-                return detail
-
-            ok = _step(results, f"role {name}", credential) and ok
-        if not store.list_roles():
-            results.append({"check": "roles", "ok": True, "detail": "no roles yet"})
-    else:
-        ok = False
-    for row in results:
-        row["ok"] = "ok" if row["ok"] is True else ("FAIL" if row["ok"] is False else row["ok"])
-    emit_rows(args, results, ["check", "ok", "detail"])
-    return 0 if all(r["ok"] == "ok" for r in results) else 1
+    def _credential(self, client: JenkinsClient, role: Role) -> str:
+        stored = self.store.get_credential(role.credential)
+        if stored is None:
+            raise BrokerError(f"credential {role.credential!r} is not stored")
+        try:
+            who = client.whoami(stored.username, stored.secret)
+        except JenkinsAuthError:
+            raise BrokerError(f"Jenkins refuses credential {role.credential!r} (401): revoked "
+                              "(a holder of a leased token of the same user can do that), "
+                              "expired or wrong; write it again with `jenkins-broker "
+                              "credentials write`") from None
+        if not logs_in_as(who, stored.username):
+            raise BrokerError(f"credential {role.credential!r} did not log in as "
+                              f"{stored.username!r}")
+        detail = f"{role.strategy}: credential {role.credential!r} logs in as {stored.username}"
+        if stored.kind == "token" and not stored.token_uuid:
+            detail += (f"; not rotated, so foreign tokens on {stored.username!r} are only "
+                       f"reported: run `jenkins-broker credentials rotate {role.credential}`")
+        return detail

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from .. import __version__
 from ..errors import BrokerError, redact
@@ -92,7 +92,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # -- the parser --------------------------------------------------------------------
 
+Add = Callable[..., argparse.ArgumentParser]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: the commands that run something, those that set the broker up,
+    and those that act on leases, in that order in ``--help``."""
     parser = argparse.ArgumentParser(
         prog="jenkins-broker",
         description="Short-lived Jenkins API tokens, leased through Vault / OpenBao.")
@@ -106,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    _add_running_commands(sub, add)
+    _add_setup_commands(add)
+    _add_lease_commands(add)
+    return parser
+
+
+def _add_running_commands(sub: Any, add: Add) -> None:
+    """serve, demo, fake-jenkins, plugin."""
     add("serve", cmd_serve, "run the broker (settings from the environment; see the README)")
 
     p = add("demo", cmd_demo, "start OpenBao, a fake Jenkins and the broker on loopback, "
@@ -131,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(plugin_missing=True)
     p.set_defaults(func=cmd_plugin)
 
+
+def _add_setup_commands(add: Add) -> None:
+    """bootstrap, check, config, credentials, roles."""
     p = add("bootstrap", cmd_bootstrap, "create the Vault mounts, load vault-policies/, and an "
                                         "AppRole for the broker (needs an admin VAULT_TOKEN)")
     p.add_argument("--policies", help="directory of .hcl policies (default: the bundled ones)")
@@ -165,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="jenkins_user, strategy, credential, ttl, max_ttl, shared, rotation_period, "
                         "max_live_tokens, token_name_prefix, description, disabled, foreign_tokens")
 
+
+def _add_lease_commands(add: Add) -> None:
+    """mint, leases, revoke, reap."""
     p = add("mint", cmd_mint, "mint a token for a role now (prints the token)")
     p.add_argument("role")
     p.add_argument("--ttl", help="lease ttl, e.g. 10m (capped at the role's max_ttl)")
@@ -184,7 +203,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconcile", action="store_true", help="also revoke orphaned broker tokens")
     p.add_argument("--grace", type=float, default=60.0,
                    help="with --reconcile: seconds before an unrecorded token counts as orphaned")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

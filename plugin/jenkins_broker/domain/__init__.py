@@ -8,7 +8,8 @@ through the ports (protocols) each module declares, and the server
 ``roles``              a role: who may get which Jenkins identity, how, for how long
 ``records``            the lease record kept in Vault for each minted token
 ``jenkins_config``     the stored Jenkins connection and credentials, validated
-``leases``             mint, renew, revoke, look up: the lease lifecycle
+``leases``             mint, renew, look up: the lease lifecycle
+``revocation``         its other half: ending leases, one, at expiry, or a role's
 ``reaper``             the schedule of expiries and the workers that revoke
 ``reconcile``          finds tokens in Jenkins that no lease covers, and revokes them
 ``shared_mode``        shared-mode rotation (one token per role, in Vault's KV v1)

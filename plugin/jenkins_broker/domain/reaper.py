@@ -23,8 +23,9 @@ from dataclasses import replace
 from typing import Callable, Iterable, Protocol, runtime_checkable
 
 from ..errors import BrokerError, redact
-from .leases import LeaseManager, Revocation
+from .leases import LeaseManager
 from .records import LeaseRecord
+from .revocation import Revocation
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ Key = tuple[str, str]  # (role, suffix)
 
 class LeaseSchedule:
     """The leases one replica knows, ordered by when each is due (a heap): the lease
-    manager's :class:`~jenkins_broker.domain.leases.Scheduler`, built before the manager and
+    manager's :class:`~jenkins_broker.domain.revocation.Scheduler`, built before the manager and
     handed to it, and what the :class:`Reaper` works off. Thread-safe."""
 
     def __init__(self) -> None:

@@ -158,36 +158,53 @@ class Reconciler:
         revoked = 0
         failed = False
         for role_name, names in pending.items():
-            role = self.store.get_role(role_name)
-            if role is None or role.strategy == "legacy":
-                settled = names
-            else:
-                try:
-                    tokens = self.gateway.list_tokens(role)
-                    settled = set(names)
-                    for token in tokens:
-                        if token.name in names:
-                            try:
-                                self.gateway.revoke_token(role, token.uuid)
-                            except BrokerError:
-                                settled.discard(token.name)
-                                failed = True
-                                continue
-                            revoked += 1
-                            self.metrics.orphans.labels(role_name).inc()
-                            audit("revoke", role=role_name, token_uuid=token.uuid, token_name=token.name,
-                                  jenkins_user=role.jenkins_user,
-                                  reason="orphan: its mint failed after Jenkins may have made it")
-                except BrokerError as exc:
-                    log.info("cannot check the tokens of failed mints of role %s yet: %s", role_name,
-                             redact(str(exc)))
-                    settled, failed = set(), True
+            settled, revoked_here, failed_here = self._settle_suspects(role_name, names)
+            revoked += revoked_here
+            failed = failed or failed_here
             with self._suspects_lock:
                 self._suspects[role_name] -= settled
         self._suspect_failures = self._suspect_failures + 1 if failed else 0
         self.next_suspect_check = self.clock() + (min(60.0, 2.0 ** self._suspect_failures)
                                                   if failed else 0.0)
         return revoked
+
+    def _settle_suspects(self, role_name: str, names: set[str]) -> tuple[set[str], int, bool]:
+        """Look for one role's suspect names among its user's tokens and revoke those found;
+        returns the names settled (revoked, or never made), how many were revoked, and
+        whether anything failed (the rest stay suspects)."""
+        role = self.store.get_role(role_name)
+        if role is None or role.strategy == "legacy":
+            return names, 0, False  # a deleted role's user, or nothing to list before 2.129
+        try:
+            tokens = self.gateway.list_tokens(role)
+        except BrokerError as exc:
+            log.info("cannot check the tokens of failed mints of role %s yet: %s", role_name,
+                     redact(str(exc)))
+            return set(), 0, True
+        settled = set(names)
+        revoked = 0
+        failed = False
+        for token in tokens:
+            if token.name not in names:
+                continue
+            if self._revoke_suspect(role, token):
+                revoked += 1
+            else:
+                settled.discard(token.name)
+                failed = True
+        return settled, revoked, failed
+
+    def _revoke_suspect(self, role: Role, token: TokenInfo) -> bool:
+        """Revoke the token of a failed mint; False if Jenkins could not be told."""
+        try:
+            self.gateway.revoke_token(role, token.uuid)
+        except BrokerError:
+            return False
+        self.metrics.orphans.labels(role.name).inc()
+        audit("revoke", role=role.name, token_uuid=token.uuid, token_name=token.name,
+              jenkins_user=role.jenkins_user,
+              reason="orphan: its mint failed after Jenkins may have made it")
+        return True
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, int]:
         """One reconciliation pass over every Jenkins user a role names; returns counts of
@@ -200,22 +217,8 @@ class Reconciler:
         ``should_stop`` is asked between tokens, so a shutdown does not wait for a long pass.
         """
         counts = {"checked": 0, "orphans": 0, "foreign": 0, "revoked": 0, "gone": 0, "errors": 0}
-        # Jenkins compares user ids without regard to case (its default id strategy), so
-        # roles naming "ci-bot" and "CI-Bot" name one user.
-        users: dict[str, list[Role]] = {}
-        for name in self.store.list_roles():
-            role = self.store.get_role(name)
-            if role is not None:
-                users.setdefault(role.jenkins_user.casefold(), []).append(role)
-        listed: dict[str, tuple[float, list]] = {}
-        for user, roles in users.items():
-            lister = _lister(roles)
-            try:
-                listed[user] = (self.clock(), self.gateway.list_tokens(lister))
-            except BrokerError as exc:
-                counts["errors"] += 1
-                log.warning("reconciliation could not list tokens of Jenkins user %s: %s",
-                            lister.jenkins_user, redact(str(exc)))
+        users = self._roles_by_user()
+        listed = self._list_tokens(users, counts)
         leases = self._leases_by_user()
         credentials = self._credentials()
         malformed = self.store.malformed_leases()
@@ -226,14 +229,43 @@ class Reconciler:
             judge = _UserPass(self, user, users[user], credentials, leases.get(user, {}), counts, seen,
                               malformed)
             judge.run(tokens, listed_at, should_stop)
-        # Forget tokens that are gone, so these maps do not grow for ever.
+        self._forget_all_but(seen, leases)
+        return counts
+
+    def _roles_by_user(self) -> dict[str, list[Role]]:
+        """The roles, by the case-folded Jenkins user they name: Jenkins compares user ids
+        without regard to case (its default id strategy), so "ci-bot" and "CI-Bot" are one."""
+        users: dict[str, list[Role]] = {}
+        for name in self.store.list_roles():
+            role = self.store.get_role(name)
+            if role is not None:
+                users.setdefault(role.jenkins_user.casefold(), []).append(role)
+        return users
+
+    def _list_tokens(self, users: dict[str, list[Role]],
+                     counts: dict[str, int]) -> dict[str, tuple[float, list[TokenInfo]]]:
+        """Each user's tokens and when they were listed; a user Jenkins would not list
+        is left out (and counted in ``errors``)."""
+        listed: dict[str, tuple[float, list[TokenInfo]]] = {}
+        for user, roles in users.items():
+            lister = _lister(roles)
+            try:
+                listed[user] = (self.clock(), self.gateway.list_tokens(lister))
+            except BrokerError as exc:
+                counts["errors"] += 1
+                log.warning("reconciliation could not list tokens of Jenkins user %s: %s",
+                            lister.jenkins_user, redact(str(exc)))
+        return listed
+
+    def _forget_all_but(self, seen: set[str], leases: dict[str, dict[str, LeaseRecord]]) -> None:
+        """Forget tokens that are gone (not ``seen`` in this pass) and leases that ended, so
+        the pass-to-pass maps do not grow for ever."""
         for uuid in list(self._first_seen):
             if uuid not in seen:
                 del self._first_seen[uuid]
         self._reported &= seen
         live = {uuid for records in leases.values() for uuid in records}
         self._missing = {uuid: n for uuid, n in self._missing.items() if uuid in live}
-        return counts
 
     def _leases_by_user(self) -> dict[str, dict[str, LeaseRecord]]:
         """Every lease record, of every role (deleted ones too), by Jenkins user and token uuid;

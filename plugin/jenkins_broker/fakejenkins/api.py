@@ -92,9 +92,7 @@ def to_element(tag: str, value) -> ET.Element:
             if key == "_class":
                 element.set("_class", str(item))
             elif isinstance(item, list):
-                for entry in item:
-                    if entry is not None:
-                        element.append(to_element(key, entry))
+                element.extend(to_element(key, entry) for entry in item if entry is not None)
             elif item is not None:
                 element.append(to_element(key, item))
     elif isinstance(value, bool):
@@ -147,19 +145,31 @@ def _plain(status: int, text: str) -> Response:
 
 def serve(ex, flavor: str, root_tag: str, bean: dict, *, crumb: tuple[str, str] | None = None):
     """Answer ``api/<flavor>`` for ``bean``; ``crumb`` = (field, value) on /crumbIssuer."""
-    args = ex.req.args
     if flavor in ("json", "python"):
-        if args.get("jsonp") is not None:
-            # Api.doJson refuses JSONP with sendError, before setting the Api headers.
-            return ex.container(403, "jsonp forbidden; implement jenkins.security.SecureRequester")
-        data = prune(bean, parse_tree(args["tree"])) if args.get("tree") else bean
-        if flavor == "json":
-            response = Response(to_json(data).encode("utf-8"),
-                                content_type="application/json;charset=UTF-8")
-        else:
-            response = Response(to_python(data).encode("utf-8"),
-                                content_type="text/x-python;charset=UTF-8")
-        return ex.api_headers(response)
+        return _serve_data(ex, flavor, bean)
+    return _serve_xml(ex, root_tag, bean, crumb)
+
+
+def _serve_data(ex, flavor: str, bean: dict):
+    """``api/json`` and ``api/python`` (``tree`` applied; JSONP refused)."""
+    args = ex.req.args
+    if args.get("jsonp") is not None:
+        # Api.doJson refuses JSONP with sendError, before setting the Api headers.
+        return ex.container(403, "jsonp forbidden; implement jenkins.security.SecureRequester")
+    data = prune(bean, parse_tree(args["tree"])) if args.get("tree") else bean
+    if flavor == "json":
+        response = Response(to_json(data).encode("utf-8"),
+                            content_type="application/json;charset=UTF-8")
+    else:
+        response = Response(to_python(data).encode("utf-8"),
+                            content_type="text/x-python;charset=UTF-8")
+    return ex.api_headers(response)
+
+
+def _serve_xml(ex, root_tag: str, bean: dict, crumb: tuple[str, str] | None):
+    """``api/xml``: the crumb issuer's exact XPaths, then ``tree``, then ``xpath`` and
+    ``wrapper`` as Stapler applies them."""
+    args = ex.req.args
     xpath = args.get("xpath")
     if crumb is not None:
         text = crumb_xpath_text(xpath, *crumb)
@@ -169,7 +179,11 @@ def serve(ex, flavor: str, root_tag: str, bean: dict, *, crumb: tuple[str, str] 
     root = to_element(root_tag, data)
     if xpath is None:
         return ex.api_headers(_xml(root))
-    wrapper = args.get("wrapper")
+    return _serve_xpath(ex, root, xpath, args.get("wrapper"))
+
+
+def _serve_xpath(ex, root: ET.Element, xpath: str, wrapper: str | None):
+    """The part of ``root`` that ``xpath`` selects, wrapped in ``wrapper`` if given."""
     if wrapper is not None and not _WRAPPER_NAME.match(wrapper):
         return ex.api_headers(_plain(400, "The wrapper parameter can only contain alphanumeric "
                                           "characters or dash/dot/underscore. The first "

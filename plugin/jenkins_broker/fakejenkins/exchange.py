@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal, overload
 
 from werkzeug.wrappers import Request, Response
 
@@ -86,15 +85,10 @@ class Exchange:
         value = self.req.args.get(name)
         return value if value is not None else self.req.form.get(name)
 
-    @overload
-    def get_session(self, create: Literal[True] = True) -> Session: ...
-
-    @overload
-    def get_session(self, create: bool) -> Session | None: ...
-
-    def get_session(self, create: bool = True) -> Session | None:
-        """``request.getSession(create)``; a new session gets its cookie on the response."""
-        if self.session is None and create:
+    def get_session(self) -> Session:
+        """``request.getSession(true)``: this request's session, made if it has none (a new
+        session gets its cookie on the response). ``getSession(false)`` is :attr:`session`."""
+        if self.session is None:
             self.session = self.state.create_session()
             self._set_cookie = self.session
         return self.session

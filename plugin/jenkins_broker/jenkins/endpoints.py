@@ -8,7 +8,7 @@ timeouts, error mapping) to the client's :meth:`post`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AdminCannotGenerateTokens, JenkinsForbidden, JenkinsProtocolError
 from . import answers
@@ -83,30 +83,28 @@ class TokenEndpoints:
                   data={"tokenUuid": uuid}, user=user,
                   what=f"revoking token {uuid} of user {user!r}")
 
-    @overload
-    def change_legacy_token(self, credential: Credential, user: str, *,
-                            want_value: Literal[True] = True) -> str: ...
-
-    @overload
-    def change_legacy_token(self, credential: Credential, user: str, *,
-                            want_value: bool) -> str | None: ...
-
-    def change_legacy_token(self, credential: Credential, user: str, *,
-                            want_value: bool = True) -> str | None:
+    def change_legacy_token(self, credential: Credential, user: str) -> str:
         """``POST /user/{user}/descriptorByName/…/changeToken`` (§4.7): rotate the legacy token.
 
         Returns the new value (from ``X-Jenkins-ValidateButton-Callback`` or the
-        ``script`` header), or ``None`` when ``want_value`` is false. Raises
-        :class:`~jenkins_broker.errors.JenkinsUnsupported` when Jenkins may not
-        create one, :class:`~jenkins_broker.errors.JenkinsForbidden` when it hid
-        the value, and the mapped errors.
+        ``script`` header). Raises :class:`~jenkins_broker.errors.JenkinsUnsupported`
+        when Jenkins may not create one, :class:`~jenkins_broker.errors.JenkinsForbidden`
+        when it hid the value, and the mapped errors.
         """
-        response = self.post(self.token_endpoint(user, "changeToken"), credential=credential,
-                             user=user, what=f"rotating the legacy API token of user {user!r}")
-        if not want_value:
-            return None
+        response = self._post_change_token(credential, user)
         return answers.legacy_token_value(response.headers, response.text, url=response.url,
                                           user=user, as_user=credential.username)
+
+    def invalidate_legacy_token(self, credential: Credential, user: str) -> None:
+        """``POST /user/{user}/descriptorByName/…/changeToken`` (§4.7) without reading the
+        new value: the current legacy token stops working. Raises
+        :class:`~jenkins_broker.errors.JenkinsUnsupported` when Jenkins may not create
+        one, and the mapped errors."""
+        self._post_change_token(credential, user)
+
+    def _post_change_token(self, credential: Credential, user: str) -> Response:
+        return self.post(self.token_endpoint(user, "changeToken"), credential=credential,
+                         user=user, what=f"rotating the legacy API token of user {user!r}")
 
     def script_text(self, credential: Credential, script: str, *, user: str | None,
                     what: str) -> str:

@@ -321,7 +321,7 @@ class LegacyStrategy(Strategy):
             return
         # End the lease by rotating; the new value is never read. If Jenkins answers
         # "Capability ... disabled", the user has no legacy token left: success too.
-        self.client.change_legacy_token(self.credential, user, want_value=False)
+        self.client.invalidate_legacy_token(self.credential, user)
 
     def list_tokens(self, user: str) -> list[TokenInfo]:
         """``user``'s tokens from the token page; empty before 2.129 (no list exists)."""

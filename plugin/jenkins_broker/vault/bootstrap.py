@@ -145,68 +145,89 @@ def bootstrap(client: hvac.Client, *, policies_dir: str | Path | None,
     when the client is not an administrator) for Vault failures.
     """
     result = BootstrapResult()
-    addr = client.url
     _check_name(role_name, "the AppRole role name")
     _check_name(policy_name, "the broker's policy name")
-    with vault_call(addr=addr, path="sys/mounts", action="list secrets engines"):
+    with vault_call(addr=client.url, path="sys/mounts", action="list secrets engines"):
         mounts = client.sys.list_mounted_secrets_engines()["data"]
     if kv1_mount:
         _ensure_kv_mount(client, check_path(kv1_mount), "1", mounts, result)
     _ensure_kv_mount(client, check_path(kv2_mount), "2", mounts, result)
 
     loaded = _load_policies(client, Path(policies_dir), result) if policies_dir else set()
-    if policy_name not in loaded:
-        with vault_call(addr=addr, path=f"sys/policies/acl/{policy_name}",
-                        action=f"read policy {policy_name}"):
-            try:
-                client.sys.read_acl_policy(policy_name)
-            except hvac.exceptions.InvalidPath:
-                result.warnings.append(
-                    f"policy {policy_name} does not exist (no {policy_name}.hcl in "
-                    f"{policies_dir}); tokens of role {role_name} will have no rights")
+    if policy_name not in loaded and not _policy_exists(client, policy_name):
+        result.warnings.append(
+            f"policy {policy_name} does not exist (no {policy_name}.hcl in "
+            f"{policies_dir}); tokens of role {role_name} will have no rights")
 
     approle_mount = check_path(approle_mount)
-    with vault_call(addr=addr, path="sys/auth", action="list auth methods"):
+    _ensure_approle_auth(client, approle_mount, result)
+    _write_approle_role(client, approle_mount, role_name, result, policy_name=policy_name,
+                        token_ttl=token_ttl, token_max_ttl=token_max_ttl,
+                        secret_id_ttl=secret_id_ttl)
+    _issue_secret_id(client, approle_mount, role_name, result)
+    return result
+
+
+def _policy_exists(client: hvac.Client, name: str) -> bool:
+    with vault_call(addr=client.url, path=f"sys/policies/acl/{name}", action=f"read policy {name}"):
+        try:
+            client.sys.read_acl_policy(name)
+        except hvac.exceptions.InvalidPath:
+            return False
+    return True
+
+
+def _ensure_approle_auth(client: hvac.Client, mount: str, result: BootstrapResult) -> None:
+    """AppRole auth at ``mount``: enabled if nothing is there, refused if another method is."""
+    with vault_call(addr=client.url, path="sys/auth", action="list auth methods"):
         auths = client.sys.list_auth_methods()["data"]
-    existing = auths.get(f"{approle_mount}/")
-    label = f"auth method {approle_mount}/ (approle)"
+    existing = auths.get(f"{mount}/")
+    label = f"auth method {mount}/ (approle)"
     if existing is None:
-        with vault_call(addr=addr, path=f"sys/auth/{approle_mount}", action=f"enable {label}"):
-            client.sys.enable_auth_method("approle", path=approle_mount,
+        with vault_call(addr=client.url, path=f"sys/auth/{mount}", action=f"enable {label}"):
+            client.sys.enable_auth_method("approle", path=mount,
                                           description="jenkins-broker login")
         result.created.append(label)
     elif existing.get("type") != "approle":
-        raise ConfigError(f"Vault at {addr} has a {existing.get('type')!r} auth method at "
-                          f"'{approle_mount}/', not AppRole: choose another AppRole mount path")
+        raise ConfigError(f"Vault at {client.url} has a {existing.get('type')!r} auth method at "
+                          f"'{mount}/', not AppRole: choose another AppRole mount path")
     else:
         result.unchanged.append(label)
 
-    role_api = f"auth/{approle_mount}/role/{role_name}"
-    with vault_call(addr=addr, path=role_api, action=f"read AppRole role {role_name}"):
+
+def _write_approle_role(client: hvac.Client, mount: str, role_name: str, result: BootstrapResult,
+                        *, policy_name: str, token_ttl: str, token_max_ttl: str,
+                        secret_id_ttl: str) -> None:
+    """(Re)write the broker's AppRole role; it is reported as updated if it existed."""
+    role_api = f"auth/{mount}/role/{role_name}"
+    with vault_call(addr=client.url, path=role_api, action=f"read AppRole role {role_name}"):
         try:
-            client.auth.approle.read_role(role_name, mount_point=approle_mount)
+            client.auth.approle.read_role(role_name, mount_point=mount)
             role_existed = True
         except hvac.exceptions.InvalidPath:
             role_existed = False
-    with vault_call(addr=addr, path=role_api, action=f"write AppRole role {role_name}"):
+    with vault_call(addr=client.url, path=role_api, action=f"write AppRole role {role_name}"):
         client.auth.approle.create_or_update_approle(
-            role_name, mount_point=approle_mount, token_policies=[policy_name],
+            role_name, mount_point=mount, token_policies=[policy_name],
             token_ttl=token_ttl, token_max_ttl=token_max_ttl, secret_id_ttl=secret_id_ttl,
             token_type="service")
     role_label = (f"AppRole role {role_name} (policy {policy_name}, token_ttl {token_ttl}, "
                   f"token_max_ttl {token_max_ttl}, secret_id_ttl {secret_id_ttl})")
     (result.updated if role_existed else result.created).append(role_label)
 
-    with vault_call(addr=addr, path=f"{role_api}/role-id", action="read the role_id"):
+
+def _issue_secret_id(client: hvac.Client, mount: str, role_name: str,
+                     result: BootstrapResult) -> None:
+    """Read the role_id and issue a new secret_id into ``result``."""
+    role_api = f"auth/{mount}/role/{role_name}"
+    with vault_call(addr=client.url, path=f"{role_api}/role-id", action="read the role_id"):
         result.role_id = client.auth.approle.read_role_id(
-            role_name, mount_point=approle_mount)["data"]["role_id"]
-    with vault_call(addr=addr, path=f"{role_api}/secret-id", action="issue a secret_id"):
-        data = client.auth.approle.generate_secret_id(role_name,
-                                                      mount_point=approle_mount)["data"]
+            role_name, mount_point=mount)["data"]["role_id"]
+    with vault_call(addr=client.url, path=f"{role_api}/secret-id", action="issue a secret_id"):
+        data = client.auth.approle.generate_secret_id(role_name, mount_point=mount)["data"]
     result.secret_id = data["secret_id"]
     result.secret_id_accessor = data.get("secret_id_accessor") or ""
     result.created.append(f"secret_id for {role_name} (accessor {result.secret_id_accessor})")
-    return result
 
 
 def create_token(client: hvac.Client, policies: list[str], *, ttl: str = "24h",

@@ -298,15 +298,11 @@ class BaoDevServer:
                 if self._proc is None or self._proc.poll() is not None:
                     code = self._proc.returncode if self._proc else None
                     raise self._fail(f"exited with status {code} during start-up")
-                try:
-                    # With TLS, bao writes its CA before it listens: wait for the file.
-                    if self._ca_ready():
-                        session = session or self._session(timeout=1)
-                        resp = session.request("GET", "v1/sys/health")
-                        if ready(resp.status, resp):
-                            return
-                except transport.TransportError:
-                    pass
+                # With TLS, bao writes its CA before it listens: wait for the file.
+                if self._ca_ready():
+                    session = session or self._session(timeout=1)
+                    if self._healthy(session, ready):
+                        return
                 if time.monotonic() > deadline:
                     raise self._fail(f"not ready after {self.startup_timeout:.0f}s")
                 time.sleep(delay)
@@ -314,6 +310,15 @@ class BaoDevServer:
         finally:
             if session is not None:
                 session.close()
+
+    @staticmethod
+    def _healthy(session: transport.Session, ready) -> bool:
+        """One poll of /v1/sys/health: ``ready``'s verdict; False when nothing answered."""
+        try:
+            resp = session.request("GET", "v1/sys/health")
+            return ready(resp.status, resp)
+        except transport.TransportError:
+            return False
 
     def _session(self, timeout: float) -> transport.Session:
         return transport.Session(self.addr, timeout=timeout, verify=self._verify, pool_size=1)

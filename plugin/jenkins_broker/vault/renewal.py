@@ -10,6 +10,10 @@ an expiring token; the renewer logs an error telling the operator what to do.
 
 The old token is not revoked after a re-login: requests already in flight may
 still carry it, and it dies at its own max TTL anyway.
+
+What the loop does after each attempt is decided by :func:`next_step` (and
+:func:`first_step` at the start), pure functions of how the attempt went and
+what is known of the token, so each rule can be tested without Vault.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from jenkins_broker.errors import ConfigError, VaultAuthError, VaultError, VaultForbidden
 from jenkins_broker.vault.client import VaultClient
@@ -24,6 +30,93 @@ from jenkins_broker.vault.login import LoginResult, login, new_client
 from jenkins_broker.vault.settings import VaultSettings
 
 log = logging.getLogger("jenkins_broker.vault")
+
+
+Action = Literal["renew", "login", "stop"]
+# How an attempt went: ``done`` (renewed, or logged in), ``at-max-ttl`` (renewed up to
+# the max TTL with token auth and nothing left to renew), ``refused`` (Vault refused the
+# token or the login), ``past-max-ttl`` (Vault's 500 "past the max TTL, cannot renew"),
+# ``failed`` (Vault unreachable, sealed, 5xx) or ``crashed`` (any other exception).
+Outcome = Literal["done", "at-max-ttl", "refused", "past-max-ttl", "failed", "crashed"]
+
+
+@dataclass(frozen=True)
+class Token:
+    """What the loop's decisions need to know of the current token."""
+
+    remaining: float  # seconds until it expires
+    renewable: bool
+    can_relogin: bool  # AppRole or Kubernetes auth: a new login can replace it
+
+
+@dataclass(frozen=True)
+class Loop:
+    """What the loop carries from one attempt to the next."""
+
+    failures: int = 0  # attempts failed in a row
+    need_login: bool = False  # only a new login can help (the token was refused)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the loop does next: wait ``wait`` seconds, then ``action``; ``why`` says why
+    a ``stop`` stops."""
+
+    action: Action
+    wait: float
+    loop: Loop
+    why: str = ""
+
+    def forced(self) -> Step:
+        """This step when Vault refused the token elsewhere meanwhile: log in."""
+        return replace(self, action="login", loop=replace(self.loop, need_login=True))
+
+
+def first_step(token: Token, full_ttl: int, *, min_interval: float) -> Step:
+    """The loop's first step: wait two thirds of the TTL, or stop at once when the token
+    never expires (TTL 0: a root or dev token) or nothing could replace it (token auth
+    and a token that cannot be renewed). A wait is never under ``min_interval``."""
+    if full_ttl == 0:
+        return Step("stop", 0.0, Loop(), why="never-expires")
+    if not token.renewable and not token.can_relogin:
+        return Step("stop", 0.0, Loop(), why="not-renewable")
+    return _planned(Loop(), token, token.remaining * 2 / 3, min_interval)
+
+
+def next_step(loop: Loop, outcome: Outcome, token: Token, *, min_interval: float,
+              max_retry: float) -> Step:
+    """The step after an attempt that went as ``outcome``, ``token`` being the token as
+    it is now. Success waits two thirds of the new TTL; failures retry with a back-off
+    (1, 2, 4... up to ``max_retry`` s) but well before the token runs out, and turn to a
+    new login when only that can help; with token auth a refused or maxed-out token
+    ends the loop. A wait is never under ``min_interval``."""
+    if outcome == "done":
+        return _planned(Loop(), token, token.remaining * 2 / 3, min_interval)
+    if outcome == "at-max-ttl":
+        return Step("stop", 0.0, loop, why="max-ttl")
+    failures = loop.failures + 1
+    backoff = min(max_retry, 2.0 ** max(0, failures - 1))
+    if outcome == "refused":
+        if not token.can_relogin:
+            return Step("stop", 0.0, replace(loop, failures=failures), why="refused")
+        # The first refusal logs in at once; a refused login backs off.
+        wait = 0.0 if not loop.need_login else backoff
+        return _planned(Loop(failures, need_login=True), token, wait, min_interval)
+    wait = min(backoff, max(min_interval, token.remaining / 3))
+    need_login = loop.need_login
+    if outcome == "past-max-ttl":
+        if not token.can_relogin:
+            return Step("stop", 0.0, replace(loop, failures=failures), why="max-ttl")
+        need_login = True
+        wait = 0.0 if failures == 1 else wait
+    elif outcome == "failed" and token.can_relogin and token.remaining <= 0:
+        need_login = True  # expired meanwhile: renewing cannot help any more
+    return _planned(Loop(failures, need_login), token, wait, min_interval)
+
+
+def _planned(loop: Loop, token: Token, wait: float, min_interval: float) -> Step:
+    action: Action = "login" if loop.need_login or not token.renewable else "renew"
+    return Step(action, max(min_interval, wait), loop)
 
 
 class TokenRenewer:
@@ -166,6 +259,21 @@ class TokenRenewer:
         return self._stop.is_set()
 
     def _run(self) -> None:
+        step = self._first_step()
+        while step.action != "stop" and not self._wait(step.wait):
+            if self._force_login:
+                self._force_login = False
+                step = step.forced()
+            outcome, exc = self._attempt(step.action)
+            step = next_step(step.loop, outcome, self._token(), min_interval=self._min,
+                             max_retry=self._max_retry)
+            self._report(outcome, step, exc)
+
+    def _token(self) -> Token:
+        return Token(self._remaining(), self._renewable, self._can_relogin)
+
+    def _first_step(self) -> Step:
+        """Learn the current token (from the login, or by asking Vault) and plan the first wait."""
         try:
             if self._initial is not None:
                 self._adopt(self._initial.ttl, self._initial.renewable,
@@ -175,71 +283,58 @@ class TokenRenewer:
         except VaultError as exc:
             self.last_error = exc
             log.error("cannot start renewing the broker's Vault token: %s", exc)
-            return
-        if self._full_ttl == 0:
+            return Step("stop", 0.0, Loop(), why="lookup-failed")
+        step = first_step(self._token(), self._full_ttl, min_interval=self._min)
+        if step.why == "never-expires":
             log.info("the broker's Vault token never expires (TTL 0); nothing to renew")
-            return
-        if not self._renewable and not self._can_relogin:
+        elif step.why == "not-renewable":
             log.warning("the broker's Vault token is not renewable and expires in %.0fs; with "
                         "token auth it cannot be replaced: give the broker a renewable token "
                         "or use AppRole/Kubernetes auth", self._remaining())
-            return
-        failures = 0
-        need_login = False
-        delay = self._remaining() * 2 / 3
-        while not self._wait(delay):
-            if self._force_login:
-                self._force_login = False
-                need_login = True
-            try:
-                if need_login or not self._renewable:
-                    self._relogin()
-                    need_login = False
-                else:
-                    granted, capped = self._renew()
-                    if capped and not self._near_max_ttl(granted):
-                        return
-                failures = 0
-                delay = self._remaining() * 2 / 3
-            except (VaultForbidden, VaultAuthError) as exc:
-                # Revoked, expired, or a refused login: only a (new) login can help.
-                self.last_error = exc
-                failures += 1
-                if not self._can_relogin:
-                    log.error("the broker's Vault token can no longer be renewed: %s Give "
-                              "the broker a new VAULT_TOKEN and restart it.", exc)
-                    return
-                delay = 0 if not need_login else self._backoff(failures)
-                need_login = True
-                log.warning("Vault refused the broker's token or login (%s); logging in "
-                            "again in %.1fs", exc, max(self._min, delay))
-            except (VaultError, ConfigError) as exc:
-                # Vault unreachable, sealed, 5xx: retry well before the token runs out.
-                self.last_error = exc
-                failures += 1
-                delay = min(self._backoff(failures), max(self._min, self._remaining() / 3))
-                # Vault answers 500 "past the max TTL, cannot renew" when its
-                # whole-second TTLs hid the approaching max: a login is the fix.
-                past_max = "past the max TTL" in str(exc)
-                if past_max and not self._can_relogin:
-                    log.error("the broker's Vault token reached its max TTL; give the broker a "
-                              "new VAULT_TOKEN and restart it, or use AppRole/Kubernetes auth")
-                    return
-                if self._can_relogin and (past_max or self._remaining() <= 0):
-                    need_login = True
-                    delay = 0 if past_max and failures == 1 else delay
-                log.warning("keeping the broker's Vault token alive failed (%s); retrying "
-                            "in %.1fs", exc, max(self._min, delay))
-            except Exception as exc:  # noqa: BLE001 - the thread must not die silently
-                # An answer of an unexpected shape, a bug: keep trying, say what happened
-                # (the type only: the text of a foreign exception is not scrubbed).
-                failures += 1
-                delay = min(self._backoff(failures), max(self._min, self._remaining() / 3))
-                log.error("unexpected %s while keeping the broker's Vault token alive; "
-                          "retrying in %.1fs", type(exc).__name__, max(self._min, delay))
+        return step
 
-    def _backoff(self, failures: int) -> float:
-        return min(self._max_retry, 2.0 ** max(0, failures - 1))
+    def _attempt(self, action: Action) -> tuple[Outcome, Exception | None]:
+        """Renew the token or log in again, as ``action`` says; return how it went."""
+        try:
+            if action == "login":
+                self._relogin()
+            else:
+                granted, capped = self._renew()
+                if capped and not self._near_max_ttl(granted):
+                    return "at-max-ttl", None
+            return "done", None
+        except (VaultForbidden, VaultAuthError) as exc:
+            # Revoked, expired, or a refused login: only a (new) login can help.
+            self.last_error = exc
+            return "refused", exc
+        except (VaultError, ConfigError) as exc:
+            # Vault unreachable, sealed, 5xx: retry well before the token runs out.
+            self.last_error = exc
+            # Vault answers 500 "past the max TTL, cannot renew" when its
+            # whole-second TTLs hid the approaching max: a login is the fix.
+            return ("past-max-ttl" if "past the max TTL" in str(exc) else "failed"), exc
+        except Exception as exc:  # noqa: BLE001 - the thread must not die silently
+            # An answer of an unexpected shape, a bug: keep trying, say what happened.
+            return "crashed", exc
+
+    def _report(self, outcome: Outcome, step: Step, exc: Exception | None) -> None:
+        """Log what a failed attempt means: what comes next, or why the renewer ends."""
+        if outcome == "refused" and step.action == "stop":
+            log.error("the broker's Vault token can no longer be renewed: %s Give "
+                      "the broker a new VAULT_TOKEN and restart it.", exc)
+        elif outcome == "refused":
+            log.warning("Vault refused the broker's token or login (%s); logging in "
+                        "again in %.1fs", exc, step.wait)
+        elif outcome == "past-max-ttl" and step.action == "stop":
+            log.error("the broker's Vault token reached its max TTL; give the broker a "
+                      "new VAULT_TOKEN and restart it, or use AppRole/Kubernetes auth")
+        elif outcome in ("failed", "past-max-ttl"):
+            log.warning("keeping the broker's Vault token alive failed (%s); retrying "
+                        "in %.1fs", exc, step.wait)
+        elif outcome == "crashed":
+            # The type only: the text of a foreign exception is not scrubbed.
+            log.error("unexpected %s while keeping the broker's Vault token alive; "
+                      "retrying in %.1fs", type(exc).__name__, step.wait)
 
     def _near_max_ttl(self, granted: int) -> bool:
         """Vault capped the renewal: the token is within ``granted`` s of its max TTL.

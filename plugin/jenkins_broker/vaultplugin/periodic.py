@@ -49,7 +49,7 @@ from ..jenkins import Strategy, TokenInfo
 from ..values import ENGINE_TOKEN_PREFIX
 from . import migration
 from . import minted as ledger
-from .path_config import load_config
+from .path_config import PluginConfig, load_config
 from .path_roles import PREFIX as ROLES
 from .path_roles import load_role_and_policy
 from .storage import Storage, StorageError
@@ -94,6 +94,10 @@ class Outcome:
     revoked: list[str] = field(default_factory=list)
     reported: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)           # uuids whose revocation failed
+
+
+# One user's listing: the plan, the role and strategy that listed it, and its tokens.
+Listing = tuple[UserPlan, Role, Strategy, list[TokenInfo]]
 
 
 class Reconciler:
@@ -146,14 +150,7 @@ class Reconciler:
         except StorageError as exc:
             self.log.warning("periodic reconciliation skipped: %s", exc)
             return outcome
-        listings: dict[str, tuple[UserPlan, Role, Strategy, list[TokenInfo]]] = {}
-        for plan in plans:
-            found = self._list(storage, plan)
-            if found is None:
-                outcome.unlisted.append(plan.user)
-            else:
-                listings[plan.user] = (plan, *found)
-                outcome.listed.append(plan.user)
+        listings = self._list_all(storage, plans, outcome)
         # Read what accounts for tokens only now, after the listings, and the in-flight mints
         # first: a mint (or rotate-root) that Jenkins finished before a listing is still in
         # flight when we look, or its ledger entry (or the config naming it) is written.
@@ -166,37 +163,10 @@ class Reconciler:
             return outcome
         if config is None:
             return outcome
-        by_hand = config.credential.kind == "token" and not config.managed_uuid
         changed = False
-        for user, (plan, role, strategy, tokens) in listings.items():
-            credential_user = user.casefold() == config.credential.username.casefold()
-            accounted: dict[str, str] = {}
-            for token in tokens:
-                why = self._accounts_for(token, user, plan, entries, in_flight, now,
-                                         managed=config.managed_uuid if credential_user else "")
-                if why:
-                    accounted[token.uuid] = why
-            unaccounted = [t for t in tokens if t.uuid not in accounted]
-            changed |= state.first_listing(user, unaccounted, plan.prefixes, now)
-            for token in unaccounted:
-                if state.spares(token.uuid, user, now):
-                    accounted[token.uuid] = "minted before the engine kept a ledger; lives until its name's deadline"
-            outcome.accounted.update(accounted)
-            self._forget_reports(user, tokens)
-            foreign = [t for t in tokens if t.uuid not in accounted]
-            if not foreign:
-                continue
-            if by_hand and credential_user:
-                self._warn_credential_by_hand(user)
-                why_not = CREDENTIAL_BY_HAND
-            else:
-                why_not = "" if plan.policy == "revoke" else "a role naming this user has foreign_tokens=report"
-            for token in foreign:
-                reason = self._reason(token, entries.get(token.uuid), state, user)
-                if why_not:
-                    self._report(token, user, plan, reason, why_not, outcome)
-                else:
-                    self._revoke(storage, strategy, role, token, user, plan, reason, entries, outcome)
+        for user, listing in listings.items():
+            changed |= self._judge_user(storage, user, listing, config=config, entries=entries,
+                                        in_flight=in_flight, state=state, outcome=outcome, now=now)
         changed |= state.tidy(now)
         try:
             if changed:
@@ -208,6 +178,56 @@ class Reconciler:
                        "%d reported, %d revocations failed", len(outcome.listed), len(outcome.unlisted),
                        len(outcome.accounted), len(outcome.revoked), len(outcome.reported), len(outcome.failed))
         return outcome
+
+    def _list_all(self, storage: Storage, plans: list[UserPlan], outcome: Outcome) -> dict[str, Listing]:
+        """Each user's tokens, with the role and strategy that listed them; a user that could
+        not be listed is left out (and noted in ``outcome``)."""
+        listings: dict[str, Listing] = {}
+        for plan in plans:
+            found = self._list(storage, plan)
+            if found is None:
+                outcome.unlisted.append(plan.user)
+            else:
+                listings[plan.user] = (plan, *found)
+                outcome.listed.append(plan.user)
+        return listings
+
+    def _judge_user(self, storage: Storage, user: str, listing: Listing, *, config: PluginConfig,
+                    entries: dict[str, ledger.LedgerEntry], in_flight: frozenset[tuple[str, str]],
+                    state: migration.MigrationState, outcome: Outcome, now: float) -> bool:
+        """Account for one user's listed tokens and revoke (or report) the others; True if
+        the migration state changed."""
+        plan, role, strategy, tokens = listing
+        credential_user = user.casefold() == config.credential.username.casefold()
+        accounted: dict[str, str] = {}
+        for token in tokens:
+            why = self._accounts_for(token, user, plan, entries, in_flight, now,
+                                     managed=config.managed_uuid if credential_user else "")
+            if why:
+                accounted[token.uuid] = why
+        unaccounted = [t for t in tokens if t.uuid not in accounted]
+        changed = state.first_listing(user, unaccounted, plan.prefixes, now)
+        for token in unaccounted:
+            if state.spares(token.uuid, user, now):
+                accounted[token.uuid] = "minted before the engine kept a ledger; lives until its name's deadline"
+        outcome.accounted.update(accounted)
+        self._forget_reports(user, tokens)
+        foreign = [t for t in tokens if t.uuid not in accounted]
+        if not foreign:
+            return changed
+        by_hand = config.credential.kind == "token" and not config.managed_uuid
+        if by_hand and credential_user:
+            self._warn_credential_by_hand(user)
+            why_not = CREDENTIAL_BY_HAND
+        else:
+            why_not = "" if plan.policy == "revoke" else "a role naming this user has foreign_tokens=report"
+        for token in foreign:
+            reason = self._reason(token, entries.get(token.uuid), state, user)
+            if why_not:
+                self._report(token, user, plan, reason, why_not, outcome)
+            else:
+                self._revoke(storage, strategy, role, token, user, plan, reason, entries, outcome)
+        return changed
 
     def _plans(self, storage: Storage) -> list[UserPlan]:
         plans: dict[str, UserPlan] = {}
