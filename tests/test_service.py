@@ -15,7 +15,7 @@ from jenkins_broker.server import services as service
 from jenkins_broker.server.settings import BrokerSettings
 from jenkins_broker.web import create_app
 from tests.fakes import FakeGateway, MemoryStore
-from tests.integration.conftest import wait_for
+from tests.support import wait_for
 from tests.web.conftest import PolicyAuthorizer, as_
 
 POLICIES = {"ci": {"jenkins/creds/*": ["read"], "sys/leases/renew": ["update"]}}

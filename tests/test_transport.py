@@ -23,7 +23,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from jenkins_broker import transport
 from jenkins_broker.transport import Session, safe_url
-from tests.integration.conftest import wait_for
+from tests.support import wait_for
 
 SECRET = "s.never-in-a-message-0123456789"
 

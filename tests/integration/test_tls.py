@@ -48,7 +48,7 @@ from jenkins_broker.vault.login import connect
 from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.store import VaultStore
 from jenkins_broker.web import create_app
-from tests.integration.conftest import prepare_vault
+from tests.support.stack import prepare_vault
 
 pytestmark = pytest.mark.integration
 

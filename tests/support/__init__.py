@@ -1,0 +1,18 @@
+"""What the tests (and the benchmarks) need besides fixtures, in one place.
+
+- :mod:`.waiting`: ``wait_for``, polling against a deadline; it fails, naming what it
+  waited for, when the deadline passes.
+- :mod:`.processes`: ``free_port`` and ``stop_process`` for the servers a test starts as
+  processes.
+- :mod:`.stack`: a whole broker on loopback (OpenBao, the fake Jenkins, the broker) for the
+  integration tests; ``tests/integration/conftest.py`` holds the fixtures built on it.
+
+The fixtures themselves stay in ``conftest.py`` files and ``tests/fixtures/``. This package
+imports nothing heavier than the standard library at its top, so that the benchmarks can
+import ``tests.support`` cheaply.
+"""
+
+from tests.support.processes import free_port, stop_process
+from tests.support.waiting import WaitTimedOut, wait_for
+
+__all__ = ["WaitTimedOut", "free_port", "stop_process", "wait_for"]
