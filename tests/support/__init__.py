@@ -4,6 +4,9 @@
   waited for, when the deadline passes.
 - :mod:`.processes`: ``free_port`` and ``stop_process`` for the servers a test starts as
   processes.
+- :mod:`.roles`: ``ci_bot_role``, the role most tests write.
+- :mod:`.world`: ``build_world``, the lease manager (and reaper) over in-memory fakes that
+  the domain tests build their ``world`` fixtures on.
 - :mod:`.stack`: a whole broker on loopback (OpenBao, the fake Jenkins, the broker) for the
   integration tests; ``tests/integration/conftest.py`` holds the fixtures built on it.
 

@@ -22,7 +22,6 @@ import requests
 
 from jenkins_broker.commands.bootstrap import policies_dir
 from jenkins_broker.domain.jenkins_config import JenkinsConfig, StoredCredential
-from jenkins_broker.domain.roles import build_role
 from jenkins_broker.fakejenkins import FakeJenkins
 from jenkins_broker.server.httpd import HTTPServer
 from jenkins_broker.server.services import build_services
@@ -33,6 +32,7 @@ from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.store import VaultStore
 from jenkins_broker.web import create_app
 from tests.support.processes import free_port
+from tests.support.roles import ci_bot_role
 from tests.support.waiting import wait_for
 
 
@@ -119,10 +119,9 @@ class Stack:
         return self.token(f"consumer-{role}")
 
     def role(self, name, **fields):
-        fields.setdefault("jenkins_user", "ci-bot")
-        fields.setdefault("strategy", "user-token")
-        fields.setdefault("credential", "ci-bot-token")
-        self.admin_store.put_role(build_role(name, fields))
+        """Write role ``name``: ci-bot's (:func:`~tests.support.roles.ci_bot_role`) with its
+        token credential ``ci-bot-token`` unless ``fields`` say otherwise; returns the name."""
+        self.admin_store.put_role(ci_bot_role(name, **{"credential": "ci-bot-token", **fields}))
         return name
 
     def mint(self, role, token, **body):
