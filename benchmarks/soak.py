@@ -34,8 +34,10 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from tests.support import wait_for
+
 from .common import median, percentile
-from .stack import PREFIX, Stack, inprocess_broker, running_stack, session, wait_for
+from .stack import PREFIX, Stack, inprocess_broker, running_stack, session
 
 AUDIT_LOGGER = "jenkins_broker.audit"
 
@@ -198,7 +200,8 @@ def soak_on(stack: Stack, *, mints: int = 200, clients: int = 8, restarts: int =
             windows = []
             for k in range(1, restarts + 1):
                 wait_for(lambda: issued[0] >= mints * k // (restarts + 1) or  # noqa: B023  (called at once)
-                         not any(t.is_alive() for t in threads), 300, f"mint {mints * k // (restarts + 1)}")
+                         not any(t.is_alive() for t in threads), 300, f"mint {mints * k // (restarts + 1)}",
+                         interval=0.02)
                 if quiesce:
                     gate.close()
                 start = time.monotonic()

@@ -13,7 +13,7 @@ class WaitTimedOut(AssertionError, TimeoutError):
     timeouts can also catch as a TimeoutError (``benchmarks/soak.py`` does)."""
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "",
+def wait_for(predicate: Callable[[], T | None], timeout: float = 10.0, what: str = "",
              interval: float = 0.05) -> T:
     """Call ``predicate`` every ``interval`` seconds until it returns a truthy value, and
     return that value. Raise :class:`WaitTimedOut` naming ``what`` (or, without it, the
