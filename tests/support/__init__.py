@@ -7,6 +7,8 @@
 - :mod:`.roles`: ``ci_bot_role``, the role most tests write.
 - :mod:`.world`: ``build_world``, the lease manager (and reaper) over in-memory fakes that
   the domain tests build their ``world`` fixtures on.
+- :mod:`.kv`: ``wait_until_kv2_ready``: a KV v2 mount just enabled refuses requests
+  until OpenBao has run its upgrade.
 - :mod:`.stack`: a whole broker on loopback (OpenBao, the fake Jenkins, the broker) for the
   integration tests; ``tests/integration/conftest.py`` holds the fixtures built on it.
 

@@ -28,9 +28,11 @@ from jenkins_broker.server.services import build_services
 from jenkins_broker.server.settings import BrokerSettings
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vault.bootstrap import bootstrap, create_token
+from jenkins_broker.vault.kv import KVv2
 from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.store import VaultStore
 from jenkins_broker.web import create_app
+from tests.support.kv import wait_until_kv2_ready
 from tests.support.processes import free_port
 from tests.support.roles import ci_bot_role
 from tests.support.waiting import wait_for
@@ -150,6 +152,7 @@ def prepare_vault(bao: BaoDevServer, jenkins: FakeJenkins, *, timeout: float = 5
     Returns the root-token store and the bootstrap result (the broker's AppRole)."""
     root = bao.client()
     result = bootstrap(root, policies_dir=policies_dir())
+    wait_until_kv2_ready(KVv2(bao.vault_client()))  # the state mount bootstrap just enabled
     store = VaultStore(bao.vault_client(), cache_seconds=0)
     store.put_jenkins_config(JenkinsConfig(url=jenkins.url, timeout=timeout, ca_bundle=ca_bundle))
     uuid, token = jenkins.add_token("ci-bot", name="bootstrap")
