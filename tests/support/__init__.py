@@ -11,6 +11,8 @@
   until OpenBao has run its upgrade.
 - :mod:`.stack`: a whole broker on loopback (OpenBao, the fake Jenkins, the broker) for the
   integration tests; ``tests/integration/conftest.py`` holds the fixtures built on it.
+- :mod:`.deploy`: the checking library of the Docker deployment files (``tests/deploy/``
+  runs it).
 
 The fixtures themselves stay in ``conftest.py`` files and ``tests/fixtures/``. This package
 imports nothing heavier than the standard library at its top, so that the benchmarks can
