@@ -47,7 +47,6 @@ SKIPPED_DIRS = {"__pycache__", ".pytest_cache", "build", "dist"}
 KNOWN_LONG = (
     "plugin/jenkins_broker/domain/leases.py",
     "tests/integration/test_bad_input.py",
-    "tests/test_transport.py",
 )
 
 #: The layer rules of docs/architecture.md: a module of the layer on the left imports
