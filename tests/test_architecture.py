@@ -46,7 +46,6 @@ SKIPPED_DIRS = {"__pycache__", ".pytest_cache", "build", "dist"}
 #: the line-count test passes, its strict xfail turns that into a failure, and the mark goes.
 KNOWN_LONG = (
     "plugin/jenkins_broker/domain/leases.py",
-    "tests/integration/test_bad_input.py",
 )
 
 #: The layer rules of docs/architecture.md: a module of the layer on the left imports

@@ -11,6 +11,8 @@
   until OpenBao has run its upgrade.
 - :mod:`.stack`: a whole broker on loopback (OpenBao, the fake Jenkins, the broker) for the
   integration tests; ``tests/integration/conftest.py`` holds the fixtures built on it.
+- :mod:`.wire`: requests of exactly these bytes, and Vault's error shape checked;
+  :mod:`.bad_input` what the bad-input tests (``tests/integration/bad_input/``) share.
 - :mod:`.echo_server`: the stdlib HTTP server the transport tests (``tests/transport/``)
   talk to.
 - :mod:`.deploy`: the checking library of the Docker deployment files (``tests/deploy/``

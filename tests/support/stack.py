@@ -3,8 +3,9 @@ bootstrapped with the policies of ``vault-policies/``, the fake Jenkins, and the
 broker logged in with its own AppRole (so it holds only ``jenkins-broker.hcl``),
 served by the production HTTP server on a free port.
 
-:func:`running_stack` starts one (``tests/integration/conftest.py`` makes it the ``stack``
-fixture); :func:`spawn_broker` adds a ``jenkins-broker serve`` process to it.
+:func:`running_stack` starts one, :func:`standard_stack` the one most tests share
+(``tests/integration/conftest.py`` makes it the ``stack`` fixture); :func:`spawn_broker`
+adds a ``jenkins-broker serve`` process to one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import requests
 
 from jenkins_broker.commands.bootstrap import policies_dir
 from jenkins_broker.domain.jenkins_config import JenkinsConfig, StoredCredential
-from jenkins_broker.fakejenkins import FakeJenkins
+from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from jenkins_broker.server.httpd import HTTPServer
 from jenkins_broker.server.services import build_services
 from jenkins_broker.server.settings import BrokerSettings
@@ -187,3 +188,17 @@ def running_stack(bao: BaoDevServer, jenkins: FakeJenkins, settings: dict, *, ti
             st.stop_broker()
         jenkins.stop()
         bao.stop()
+
+
+@contextlib.contextmanager
+def standard_stack():
+    """The stack most integration tests share: Jenkins users admin, ci-bot and deployer,
+    each with a password credential (``admin``, ``ci-bot-password``, ``deployer``) besides
+    ci-bot's token credential, and a broker with :data:`STACK_SETTINGS`."""
+    jenkins = FakeJenkins([FakeUser("admin", "adminpw", admin=True), FakeUser("ci-bot", "botpw"),
+                           FakeUser("deployer", "deploypw")], version="2.555.1",
+                          admin_can_generate_new_tokens=True, creation_of_legacy_token_enabled=True)
+    with running_stack(BaoDevServer(), jenkins, STACK_SETTINGS, passwords={
+            "ci-bot-password": ("ci-bot", "botpw"), "admin": ("admin", "adminpw"),
+            "deployer": ("deployer", "deploypw")}) as st:
+        yield st
