@@ -20,6 +20,8 @@ SECRET = "s.never-in-a-message-0123456789"
 
 
 class Handler(BaseHTTPRequestHandler):
+    """Answers each path as the module docstring says; HTTP/1.1, so connections are kept."""
+
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):  # quiet
@@ -109,6 +111,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
+    """Counts requests, remembers peers, holds ``/hang`` until ``release`` is set, and sets
+    ``closed`` each time it closes a connection."""
+
     daemon_threads = True
 
     def __init__(self, *args, **kwargs):

@@ -68,6 +68,9 @@ def spawn_broker(st, tmp_path, settings, crash_at=None):
 
 @dataclasses.dataclass
 class Stack:
+    """A running stack: OpenBao, the fake Jenkins, the admin (root) store, the broker's
+    AppRole, and once :meth:`start_broker` ran, the broker in this process."""
+
     bao: BaoDevServer
     jenkins: FakeJenkins
     admin_store: VaultStore

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 @dataclass
 class Answer:
+    """An HTTP answer: status, headers (names in lower case), body."""
+
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
@@ -25,6 +27,7 @@ class Answer:
 
 
 def address(stack) -> tuple[str, int]:
+    """The (host, port) the stack's broker listens on."""
     url = urlsplit(stack.broker_url)
     return url.hostname, url.port
 
@@ -81,6 +84,7 @@ def send_raw(stack, data: bytes, timeout: float = 15) -> Answer:
 
 def request_bytes(method: str, target: bytes, headers: list[tuple[bytes, bytes]],
                   body: bytes = b"") -> bytes:
+    """A whole HTTP/1.1 request, byte for byte: request line, ``Host``, ``headers``, body."""
     lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: broker"]
     lines += [name + b": " + value for name, value in headers]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body

@@ -21,6 +21,8 @@ from tests.support.roles import ci_bot_role
 
 @dataclasses.dataclass
 class World:
+    """What :func:`build_world` built; ``reaper`` is None unless asked for."""
+
     manager: LeaseManager
     store: MemoryStore
     gateway: FakeGateway
