@@ -14,9 +14,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
+from tests.support import wait_for
+
 from .common import Figure, audit_events, log, median, percentile
 from .mint import BrokerClient
-from .stack import REAP_USER, BrokerProcess, Stack, wait_for
+from .stack import REAP_USER, BrokerProcess, Stack
 
 
 def revocation_lag(stack: Stack, broker: BrokerProcess, *, n: int, window: int, lead: int,
@@ -37,7 +39,8 @@ def revocation_lag(stack: Stack, broker: BrokerProcess, *, n: int, window: int, 
     # The audit line is written right after the record delete; give the log a moment.
     events = wait_for(lambda: (lambda e: e if len(e) >= n else None)(
         [e for e in audit_events(broker.log_path) if e.get("lease_id") in ids
-         and e.get("reason") == "expiry"]), 10, "the audit lines of every revocation")
+         and e.get("reason") == "expiry"]), 10, "the audit lines of every revocation",
+        interval=0.02)
     lags = [float(e["lag_seconds"]) for e in events]
     retried = sum(1 for e in events if e.get("attempts", 1) > 1)
     p50, p99 = median(lags), percentile(lags, 99)
@@ -73,7 +76,8 @@ def lag_during_reconcile(stack: Stack, *, n: int, ttl: int = 2, clients: int = 8
                  "every lease to be revoked", interval=0.5)
         events = wait_for(lambda: (lambda e: e if len(e) >= n else None)(
             [e for e in audit_events(broker.log_path) if e.get("lease_id") in ids
-             and e.get("reason") == "expiry"]), 10, "the audit lines of every revocation")
+             and e.get("reason") == "expiry"]), 10, "the audit lines of every revocation",
+            interval=0.02)
     finally:
         broker.stop()
     lags = [float(e["lag_seconds"]) for e in events]

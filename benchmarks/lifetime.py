@@ -20,7 +20,9 @@ import time
 
 import requests
 
-from .stack import broker_process, running_stack, wait_for
+from tests.support import wait_for
+
+from .stack import broker_process, running_stack
 
 GENERATE = "user/ci-bot/descriptorByName/jenkins.security.ApiTokenProperty/generateNewToken"
 
@@ -49,7 +51,7 @@ def main() -> int:
             jenkins.set_fault(None)
             started = time.monotonic()
             wait_for(lambda: not works(lease["data"]["token"]),  # noqa: B023  (called at once)
-                     120, "the revocation")
+                     120, "the revocation", interval=0.02)
             print(f"a. Jenkins back after a {outage:>2} s outage -> revoked in "
                   f"{time.monotonic() - started:.2f} s")
 

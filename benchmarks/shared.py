@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import time
 
+from tests.support import wait_for
+
 from .common import Figure, median, percentile
-from .stack import Stack, session, wait_for
+from .stack import Stack, session
 
 
 def shared_read(stack: Stack, *, n: int, warmup: int = 50) -> Figure:

@@ -36,9 +36,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from jenkins_broker.fakejenkins import FakeJenkins
+from tests.support import wait_for
 
 from .common import median, percentile
-from .stack import PREFIX, Stack, inprocess_broker, running_stack, session, wait_for
+from .stack import PREFIX, Stack, inprocess_broker, running_stack, session
 
 AUDIT_LOGGER = "jenkins_broker.audit"
 
@@ -248,7 +249,7 @@ def _restart_jenkins(fake: FakeJenkins, load: _Clients, *, restarts: int, quiesc
     windows = []
     for k in range(1, restarts + 1):
         wait_for(lambda: load.issued >= mints * k // (restarts + 1) or  # noqa: B023  (called at once)
-                 not load.alive, 300, f"mint {mints * k // (restarts + 1)}")
+                 not load.alive, 300, f"mint {mints * k // (restarts + 1)}", interval=0.02)
         if quiesce:
             load.gate.close()
         start = time.monotonic()

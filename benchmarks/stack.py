@@ -6,8 +6,10 @@ either a ``jenkins-broker serve`` process (:class:`BrokerProcess`) or built
 in-process (:func:`inprocess_broker`) when a figure needs to call into it
 (``Reaper.run_once``, cProfile). The driver (this process) plays the clients.
 
-Every process started here is stopped by its id (SIGTERM, then SIGKILL after a
-deadline), also when a benchmark fails. Readiness is polled against a deadline.
+Every process started here leads a process group of its own and is stopped with the
+tests' ``stop_process`` (SIGTERM to its group, then SIGKILL after a deadline), also when
+a benchmark fails. Readiness is polled against a deadline with the tests' ``wait_for``:
+the benchmarks and the tests share ``tests/support``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ import contextlib
 import os
 import select
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import hvac
 import requests
@@ -39,6 +39,7 @@ from jenkins_broker.jenkins import Credential, JenkinsClient
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vault.bootstrap import bootstrap, create_token
 from jenkins_broker.vault.store import VaultStore
+from tests.support import free_port, stop_process, wait_for
 
 # ci-bot holds the CI roles' tokens (and the 10,000 live ones); reap-bot holds the tokens
 # the reaping and lag figures revoke, so that the fake's revoke, which scans the user's
@@ -50,24 +51,6 @@ TOKEN_DESCRIPTOR = "descriptorByName/jenkins.security.ApiTokenProperty/"
 PREFIX = "jenkins-broker-"
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it is truthy; raise ``TimeoutError`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def session(pool: int = 32) -> requests.Session:
     """A kept-alive requests session sized for ``pool`` concurrent callers."""
     s = requests.Session()
@@ -75,19 +58,6 @@ def session(pool: int = 32) -> requests.Session:
     s.mount("http://", adapter)
     s.mount("https://", adapter)
     return s
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """SIGTERM by pid, then SIGKILL after ``timeout``; reaps the child."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 def rss_kib(pid: int) -> dict[str, int]:
@@ -158,7 +128,7 @@ class FakeJenkinsProcess:
 
     def stop(self) -> None:
         if self.proc is not None:
-            stop_process(self.proc)
+            stop_process(self.proc, timeout=10)
             if self.proc.stdout:
                 self.proc.stdout.close()
             self.proc = None

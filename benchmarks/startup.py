@@ -16,8 +16,10 @@ import time
 
 import requests
 
+from tests.support import wait_for
+
 from .common import log, median
-from .stack import BrokerProcess, Stack, wait_for
+from .stack import BrokerProcess, Stack
 
 
 def _health(broker: BrokerProcess) -> dict:

@@ -42,15 +42,6 @@ LINE_ROOTS = ("plugin", "tests", "benchmarks")
 GENERATED = re.compile(r"vaultplugin/proto/\w+_(pb2|grpc)\.py$")
 SKIPPED_DIRS = {"__pycache__", ".pytest_cache", "build", "dist"}
 
-#: Over 500 lines today, being split as this is written (issue 13). When all of them are,
-#: the line-count test passes, its strict xfail turns that into a failure, and the mark goes.
-KNOWN_LONG = (
-    "plugin/jenkins_broker/domain/leases.py",
-    "tests/integration/test_bad_input.py",
-    "tests/test_deploy.py",
-    "tests/test_transport.py",
-)
-
 #: The layer rules of docs/architecture.md: a module of the layer on the left imports
 #: nothing from those on the right. A layer is a sub-package; "top" is the modules at the
 #: top of the package (errors, values, ...), and a name on the right may also be one of
@@ -354,15 +345,8 @@ def test_layer_rules(graph):
     assert found == [], "layer rules broken (see FORBIDDEN):\n" + "\n".join(found)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="over 500 lines, being split in issue 13: " + ", ".join(KNOWN_LONG))
 def test_no_file_over_500_lines():
     found = long_files(ROOT)
-    assert found == {}, "over 500 lines:\n" + "\n".join(f"{p}: {n}" for p, n in sorted(found.items()))
-
-
-def test_no_file_over_500_lines_but_those_being_split():
-    found = {p: n for p, n in long_files(ROOT).items() if p not in KNOWN_LONG}
     assert found == {}, "over 500 lines:\n" + "\n".join(f"{p}: {n}" for p, n in sorted(found.items()))
 
 

@@ -5,14 +5,11 @@ import logging
 
 import pytest
 
-from jenkins_broker.domain.leases import Backoff, LeaseManager
-from jenkins_broker.domain.reaper import LeaseSchedule, Reaper
 from jenkins_broker.domain.records import Requester, token_fingerprint
-from jenkins_broker.domain.roles import build_role
 from jenkins_broker.domain.shared_mode import SharedRotator
 from jenkins_broker.errors import JenkinsConnectionError
 from jenkins_broker.observability import AUDIT_LOGGER
-from tests.fakes import Clock, FakeGateway, MemoryStore
+from tests.support.world import build_world
 
 STANDARD = {"role", "lease_id", "jenkins_user", "token_uuid", "token_name", "token_sha256", "requester"}
 
@@ -27,12 +24,9 @@ def trail(caplog):
 
 
 def test_every_lifecycle_event_is_one_json_line_with_the_standard_fields(trail):
-    store, gateway, clock = MemoryStore(), FakeGateway(), Clock()
-    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                         "credential": "ci-bot", "ttl": 60, "shared": True}))
-    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=4),
-                           scheduler=LeaseSchedule())
-    reaper = Reaper(manager, store, clock=clock)
+    built = build_world(role={"ttl": 60, "shared": True}, backoff_cap=4, reaper=True)
+    manager, reaper, store, gateway, clock = (built.manager, built.reaper, built.store,
+                                              built.gateway, built.clock)
     alice = Requester("acc-a", "ent-a", "alice")
     record, value = manager.mint("ci-bot", requester=alice)
     manager.renew(record.lease_id, 30)

@@ -15,16 +15,13 @@ from jenkins_broker.errors import (
     VaultUnavailable,
 )
 from jenkins_broker.values import parse_token_name, split_lease_id
-from tests.fakes import Clock, FakeGateway, MemoryStore
+from tests.support.world import build_world
 
 
 @pytest.fixture
 def world():
-    store, gateway, clock = MemoryStore(), FakeGateway(), Clock()
-    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                         "credential": "ci-bot", "ttl": "10m", "max_ttl": "1h"}))
-    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=60))
-    return manager, store, gateway, clock
+    built = build_world(role={"ttl": "10m", "max_ttl": "1h"}, backoff_cap=60)
+    return built.manager, built.store, built.gateway, built.clock
 
 
 def test_mint_records_lease_without_token_value(world):

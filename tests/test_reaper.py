@@ -2,22 +2,17 @@
 
 import pytest
 
-from jenkins_broker.domain.leases import Backoff, LeaseManager
+from jenkins_broker.domain.leases import LeaseManager
 from jenkins_broker.domain.reaper import LeaseSchedule, Reaper
-from jenkins_broker.domain.roles import build_role
 from tests.fakes import Clock, FakeGateway, MemoryStore
+from tests.support.roles import ci_bot_role
+from tests.support.world import build_world
 
 
 def make(store=None, gateway=None, clock=None):
-    store = store or MemoryStore()
-    gateway = gateway or FakeGateway()
-    clock = clock or Clock()
-    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                         "credential": "ci-bot", "ttl": 60}))
-    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=8),
-                           scheduler=LeaseSchedule())
-    reaper = Reaper(manager, store, workers=4, clock=clock)
-    return manager, reaper, store, gateway, clock
+    built = build_world(role={"ttl": 60}, backoff_cap=8, reaper=True, reaper_workers=4,
+                        store=store, gateway=gateway, clock=clock)
+    return built.manager, built.reaper, built.store, built.gateway, built.clock
 
 
 @pytest.fixture
@@ -118,8 +113,7 @@ def test_background_loop_reaps_without_being_asked():
     from jenkins_broker.domain.leases import LeaseManager as LM
 
     store, gateway = MemoryStore(), FakeGateway()
-    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                         "credential": "ci-bot", "ttl": 1}))
+    store.put_role(ci_bot_role(ttl=1))
     manager = LM(store, gateway, scheduler=LeaseSchedule())
     reaper = Reaper(manager, store).start()
     try:

@@ -10,6 +10,7 @@ from jenkins_broker.domain.roles import build_role
 from jenkins_broker.observability import AUDIT_LOGGER, Metrics
 from jenkins_broker.values import parse_engine_token_name
 from tests.fakes import Clock, FakeGateway, MemoryStore
+from tests.support.roles import ci_bot_role
 
 NOW = 2_000_000_000.0
 
@@ -18,8 +19,7 @@ NOW = 2_000_000_000.0
 def setup(caplog):
     caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
     store, gateway, clock = MemoryStore(), FakeGateway(), Clock(NOW)
-    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                         "credential": "ci-bot"}))
+    store.put_role(ci_bot_role())
     metrics = Metrics()
     reconciler = Reconciler(store, gateway, metrics=metrics, grace=60, clock=clock)
 
@@ -137,8 +137,7 @@ def test_the_leases_of_a_deleted_role_with_its_own_prefix_are_still_accounted_fo
 def test_a_rotated_credential_named_with_the_default_prefix_gets_the_grace(setup):
     gateway, reconciler, _, _ = setup
     store = reconciler.store
-    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                         "credential": "ci-bot", "token_name_prefix": "ci-"}))
+    store.put_role(ci_bot_role(token_name_prefix="ci-"))
     rotating = gateway.add_token("ci-bot", "jenkins-broker-credential-ci-bot")
     reconciler.run()
     assert rotating in gateway.live  # another replica may be storing it right now

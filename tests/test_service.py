@@ -15,7 +15,8 @@ from jenkins_broker.server import services as service
 from jenkins_broker.server.settings import BrokerSettings
 from jenkins_broker.web import create_app
 from tests.fakes import FakeGateway, MemoryStore
-from tests.integration.conftest import wait_for
+from tests.support import wait_for
+from tests.support.roles import ci_bot_role
 from tests.web.conftest import PolicyAuthorizer, as_
 
 POLICIES = {"ci": {"jenkins/creds/*": ["read"], "sys/leases/renew": ["update"]}}
@@ -24,8 +25,7 @@ POLICIES = {"ci": {"jenkins/creds/*": ["read"], "sys/leases/renew": ["update"]}}
 def build(authorizer=None):
     """A ``Services`` over fakes; returns it and the list its closer appends to."""
     store = MemoryStore()
-    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                         "credential": "ci-bot", "ttl": "10m"}))
+    store.put_role(ci_bot_role(ttl="10m"))
     store.put_role(build_role("shared", {"jenkins_user": "shared-bot", "strategy": "user-token",
                                          "credential": "ci-bot", "ttl": 100, "shared": True}))
     closed: list[str] = []

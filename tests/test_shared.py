@@ -2,9 +2,9 @@
 
 from jenkins_broker.domain.leases import LeaseManager
 from jenkins_broker.domain.reaper import LeaseSchedule, Reaper
-from jenkins_broker.domain.roles import build_role
 from jenkins_broker.domain.shared_mode import SharedRotator
 from tests.fakes import Clock, FakeGateway, MemoryStore
+from tests.support.roles import ci_bot_role
 
 
 def make(store, gateway, clock):
@@ -15,8 +15,7 @@ def make(store, gateway, clock):
 
 def setup():
     store, gateway, clock = MemoryStore(), FakeGateway(), Clock()
-    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                         "credential": "ci-bot", "ttl": 100, "shared": True}))
+    store.put_role(ci_bot_role(ttl=100, shared=True))
     return store, gateway, clock
 
 

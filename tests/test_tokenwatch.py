@@ -2,13 +2,10 @@
 
 import pytest
 
-from jenkins_broker.domain.leases import Backoff, LeaseManager
-from jenkins_broker.domain.reaper import LeaseSchedule, Reaper
 from jenkins_broker.domain.records import Requester
-from jenkins_broker.domain.roles import build_role
 from jenkins_broker.domain.tokenwatch import TokenWatch
 from jenkins_broker.errors import CallerTokenGone, JenkinsConnectionError, VaultUnavailable
-from tests.fakes import Clock, FakeGateway, MemoryStore
+from tests.support.world import build_world
 
 
 class Tokens:
@@ -30,17 +27,12 @@ class Tokens:
 
 @pytest.fixture
 def world():
-    store, gateway, clock = MemoryStore(), FakeGateway(), Clock()
-    store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                         "credential": "ci-bot", "ttl": "10m"}))
-    manager = LeaseManager(store, gateway, clock=clock, backoff=Backoff(base=1, cap=4),
-                           scheduler=LeaseSchedule())
-    reaper = Reaper(manager, store, clock=clock)
+    built = build_world(role={"ttl": "10m"}, backoff_cap=4, reaper=True)
     tokens = Tokens()
-    watch = TokenWatch(manager, reaper, tokens, rate=1e6)
-    yield manager, store, gateway, tokens, watch
+    watch = TokenWatch(built.manager, built.reaper, tokens, rate=1e6)
+    yield built.manager, built.store, built.gateway, tokens, watch
     watch.stop()
-    reaper.stop()
+    built.reaper.stop()
 
 
 def test_the_leases_of_a_gone_token_are_revoked_and_one_lookup_serves_all_its_leases(world):

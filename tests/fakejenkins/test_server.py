@@ -16,7 +16,7 @@ import requests
 
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from tests.fixtures.jenkins import token_url
-from tests.integration.conftest import wait_for
+from tests.support import wait_for
 
 
 def fake_threads() -> list[threading.Thread]:

@@ -8,7 +8,8 @@ import time
 import pytest
 import requests
 
-from tests.integration.conftest import STACK_SETTINGS, wait_for
+from tests.support import wait_for
+from tests.support.stack import STACK_SETTINGS
 
 pytestmark = pytest.mark.integration
 

@@ -119,7 +119,7 @@ def test_no_token_value_in_any_log_line(stack, caplog):
             values.append(secret["data"]["token"])
             requests.put(f"{stack.broker_url}/v1/sys/leases/renew", headers={"X-Vault-Token": ci},
                          json={"lease_id": secret["lease_id"], "increment": 1}, timeout=5)
-        from tests.integration.conftest import wait_for
+        from tests.support import wait_for
         wait_for(lambda: not stack.services.store.list_leases(role), timeout=10, what="reaping")
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert '"event": "revoke"' in text  # the audit lines were captured

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from jenkins_broker.vault import find_bao_binary
-from tests.integration.conftest import stop_process, wait_for
+from tests.support import stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 

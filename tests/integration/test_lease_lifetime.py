@@ -20,7 +20,8 @@ import requests
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from jenkins_broker.observability import AUDIT_LOGGER
 from jenkins_broker.vault import BaoDevServer
-from tests.integration.conftest import running_stack, spawn_broker, stop_process, wait_for
+from tests.support import stop_process, wait_for
+from tests.support.stack import running_stack, spawn_broker
 
 pytestmark = pytest.mark.integration
 

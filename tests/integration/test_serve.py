@@ -7,7 +7,7 @@ import sys
 import pytest
 import requests
 
-from tests.integration.conftest import free_port, stop_process, wait_for
+from tests.support import free_port, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,6 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from jenkins_broker.commands.api import BrokerAPI
 from jenkins_broker.domain.jenkins_config import JenkinsConfig, StoredCredential
-from jenkins_broker.domain.roles import build_role
 from jenkins_broker.errors import BrokerError, JenkinsConnectionError, VaultUnavailable
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from jenkins_broker.jenkins.gateway import JenkinsGateway
@@ -48,7 +47,8 @@ from jenkins_broker.vault.login import connect
 from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.store import VaultStore
 from jenkins_broker.web import create_app
-from tests.integration.conftest import prepare_vault
+from tests.support.roles import ci_bot_role
+from tests.support.stack import prepare_vault
 
 pytestmark = pytest.mark.integration
 
@@ -142,8 +142,7 @@ def tls(pki):
         jenkins.start()
         root = bao.client()
         store, result = prepare_vault(bao, jenkins, ca_bundle=pki.ca_pem)
-        store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                             "credential": "ci-bot-token"}))
+        store.put_role(ci_bot_role(credential="ci-bot-token"))
         root.sys.create_or_update_acl_policy(
             "consumer-ci-bot", 'path "jenkins/creds/ci-bot" { capabilities = ["read"] }\n')
         consumer = create_token(root, ["consumer-ci-bot"], ttl="1h",

@@ -12,6 +12,7 @@ import requests
 from jenkins_broker import errors
 from jenkins_broker.vault import KVv2, VaultSettings, connect, login, new_client
 from jenkins_broker.vault.translate import HVAC_ERRORS, error_for_status, scrub, translate
+from tests.support.kv import wait_until_kv2_ready
 
 ARGS = dict(addr="http://vault:8200", path="jenkins-broker/data/x", action="read")
 
@@ -101,6 +102,7 @@ def test_sealed_server_is_unavailable(bao_factory):
     client = bao.client()
     client.sys.enable_secrets_engine("kv", path="state", options={"version": "2"})
     kv = KVv2(bao.vault_client(), "state")
+    wait_until_kv2_ready(kv)  # done before the seal: else it runs again at unseal, refusing the read
     bao.seal()
     with pytest.raises(errors.VaultUnavailable, match="sealed"):
         kv.read("x")

@@ -23,7 +23,7 @@ from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vaultplugin.build import build_plugin
 from tests.fixtures.jenkins import token_url
-from tests.integration.conftest import wait_for  # noqa: E402
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 MOUNT = "jenkins"

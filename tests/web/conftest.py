@@ -5,12 +5,12 @@ import fnmatch
 import pytest
 
 from jenkins_broker.domain.leases import LeaseManager
-from jenkins_broker.domain.roles import build_role
 from jenkins_broker.errors import CallerTokenGone, VaultForbidden
 from jenkins_broker.observability import Metrics
 from jenkins_broker.web import create_app
 from jenkins_broker.web.auth import FastPath
 from tests.fakes import FakeGateway, MemoryStore
+from tests.support.roles import ci_bot_role
 
 
 class PolicyAuthorizer:
@@ -71,8 +71,7 @@ class Services:
                         "jenkins/creds/*": ["deny"]},
             "root": {"*": ["root"]},
         })
-        self.store.put_role(build_role("ci-bot", {"jenkins_user": "ci-bot", "strategy": "user-token",
-                                                  "credential": "ci-bot", "ttl": "10m", "max_ttl": "1h"}))
+        self.store.put_role(ci_bot_role(ttl="10m", max_ttl="1h"))
         self.store.list_credentials = lambda: []
 
 
