@@ -14,14 +14,15 @@ own policy deliberately cannot do any of this.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import hvac
 
-from jenkins_broker.errors import ConfigError
+from jenkins_broker.errors import ConfigError, VaultNotFound, VaultUnavailable
 from jenkins_broker.values import is_name
 from jenkins_broker.vault.kv import check_path
-from jenkins_broker.vault.translate import vault_call
+from jenkins_broker.vault.translate import KV_UPGRADING, vault_call
 
 
 @dataclasses.dataclass
@@ -96,7 +97,33 @@ def _ensure_kv_mount(client: hvac.Client, path: str, version: str, mounts: dict,
             "kv", path=path, options={"version": version},
             description="jenkins-broker: " + ("shared Jenkins credentials" if version == "1"
                                               else "broker state (config, roles, leases)"))
+    if version == "2":
+        wait_until_kv2_serves(client, path)
     result.created.append(label)
+
+
+def wait_until_kv2_serves(client: hvac.Client, path: str, timeout: float = 30.0) -> None:
+    """Return once the KV v2 mount at ``path`` serves requests.
+
+    Enabling the mount returns at once, but Vault and OpenBao then run its upgrade in the
+    background; until it ends, every request to the mount is refused (400 "Upgrading from
+    non-versioned to versioned data"), a few milliseconds on an idle server, longer on a
+    busy one. Bootstrap waits here so that what comes next (``config write``, a broker
+    starting) finds the mount ready. Polls ``LIST <path>/metadata`` until ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    api = f"{path}/metadata"
+    while True:
+        try:
+            with vault_call(addr=client.url, path=api, action="list"):
+                client.adapter.list(f"/v1/{api}")
+            return
+        except VaultNotFound:
+            return  # an empty mount answers 404 to a list: it serves
+        except VaultUnavailable as exc:
+            if KV_UPGRADING not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
 
 
 def _load_policies(client: hvac.Client, policies_dir: Path, result: BootstrapResult) -> set[str]:

@@ -84,6 +84,8 @@ HVAC_ERRORS: dict[type[hvac_exc.VaultError], int | None] = {
 # tokens. Vault never puts a token into an error, but a proxy or a plugin might.
 _TOKENISH = re.compile(r"\b(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{20,}")
 _CAS_MISS = "check-and-set parameter did not match"
+#: What a KV v2 mount answers (400) while its upgrade runs, just after it was enabled.
+KV_UPGRADING = "Upgrading from non-versioned to versioned data"
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -118,6 +120,10 @@ def error_for_status(status: int | None, vault_errors: Iterable[str] | str | Non
     because = f" (Vault said: {said})" if said else ""
     intro = f"Could not {action} at {where}: "
 
+    if status == 400 and KV_UPGRADING in said:
+        return VaultUnavailable(
+            f"{intro}the KV v2 mount is finishing its upgrade (it was just enabled){because}; "
+            "retry in a moment.", path=path, status=status)
     if status == 400 and _CAS_MISS in said:
         return VaultConflict(
             f"{intro}someone else wrote {path} first (check-and-set version mismatch); "
