@@ -33,9 +33,9 @@ from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.store import VaultStore
 from jenkins_broker.web.auth import Authorizer
 from tests.fakes import FakeGateway, FakeMinted, MemoryStore
+from tests.support.web import PolicyAuthorizer
 from tests.test_tls_defaults import _Store as TlsStore
 from tests.test_tokenwatch import Tokens
-from tests.web.conftest import PolicyAuthorizer
 
 STORE = (Store, IndexStore, ReconcileStore, SharedStore, CredentialStore, QuotaStore, ConnectionStore,
          BrokerStore)

@@ -17,7 +17,7 @@ from jenkins_broker.web import create_app
 from tests.fakes import FakeGateway, MemoryStore
 from tests.support import wait_for
 from tests.support.roles import ci_bot_role
-from tests.web.conftest import PolicyAuthorizer, as_
+from tests.support.web import PolicyAuthorizer, as_
 
 POLICIES = {"ci": {"jenkins/creds/*": ["read"], "sys/leases/renew": ["update"]}}
 

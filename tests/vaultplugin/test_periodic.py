@@ -20,7 +20,7 @@ from jenkins_broker.vaultplugin.logical import BadRequest
 from jenkins_broker.vaultplugin.path_config import load_config
 from jenkins_broker.vaultplugin.storage import MemoryStorage, StorageError
 from tests.fixtures.jenkins import token_url
-from tests.vaultplugin.conftest import Engine
+from tests.support.engine import Engine
 
 
 class Records(logging.Handler):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.web.conftest import as_
+from tests.support.web import as_
 
 
 def test_mint_returns_vault_secret_shape(client, services):
@@ -169,7 +169,7 @@ def test_a_fast_path_mint_that_vault_cannot_confirm_is_revoked_before_answering(
 def test_each_broker_has_its_own_fast_path_and_it_forgets_after_a_minute(client, services):
     from jenkins_broker.web.auth import FastPath
     from tests.fakes import Clock
-    from tests.web.conftest import Services
+    from tests.support.web import Services
     other = Services()
     try:
         assert client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci")).status_code == 200
