@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Iterable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from ..errors import (
     BrokerError,
@@ -43,7 +43,7 @@ from ..observability import Metrics, audit, audit_lease
 from ..values import issued_lease, new_lease_suffix, split_lease_id, token_name
 from .quota import LivePlaces
 from .records import LeaseRecord, Requester, token_fingerprint
-from .revocation import Backoff, Revocations, Scheduler
+from .revocation import Backoff, Revocations, RevocationStore, Scheduler
 from .roles import Role
 
 log = logging.getLogger(__name__)
@@ -64,22 +64,11 @@ class Minted(Protocol):
 
 
 @runtime_checkable
-class Store(Protocol):
-    """The part of the Vault store the lease lifecycle needs (a
-    :class:`~.revocation.RevocationStore` too)."""
+class Store(RevocationStore, Protocol):
+    """The part of the Vault store the lease lifecycle needs: what ending leases needs
+    (:class:`~.revocation.RevocationStore`), and the places ``max_live_tokens`` holds."""
 
-    def get_role(self, name: str) -> Role | None: ...
-    def list_roles(self) -> list[str]: ...
-    def put_role(self, role: Role) -> None: ...
-    def delete_shared(self, role: str) -> None: ...
-    def get_lease(self, role: str, suffix: str) -> tuple[LeaseRecord, int] | None: ...
-    def put_lease(self, record: LeaseRecord, cas: int | None = None) -> int: ...
-    def delete_lease(self, role: str, suffix: str) -> None: ...
-    def list_leases(self, role: str) -> list[str]: ...
-    def get_leases(self, keys: Iterable[tuple[str, str]]) -> Iterable[tuple[LeaseRecord, int]]: ...
     def get_quota(self, role: str) -> tuple[dict[str, Any], int] | None: ...
-    def mark_revoking(self, role: str, suffix: str) -> None: ...
-    def unmark_revoking(self, role: str, suffix: str) -> None: ...
     def put_quota(self, role: str, data: dict[str, Any], cas: int) -> int: ...
 
 
