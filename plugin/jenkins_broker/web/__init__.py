@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import admin, creds, docs, errors, leases, ops
+from . import admin, creds, docs, errors, guards, leases, ops
 
 
 def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flask:
@@ -24,8 +24,12 @@ def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flas
     if test_config:
         app.config.update(test_config)
     app.url_map.strict_slashes = False
+    # No redirects: werkzeug's merge_slashes would answer ``/v1//x`` with a 308 whose
+    # Location is built from the request's Host header. A doubled slash is a 404 instead.
+    app.url_map.merge_slashes = False
     app.extensions["jenkins_broker"] = services
     errors.init_app(app)
+    guards.init_app(app)
     for blueprint in (creds.bp, leases.bp, admin.bp, ops.bp, docs.bp):
         app.register_blueprint(blueprint)
     return app

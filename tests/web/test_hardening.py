@@ -1,0 +1,47 @@
+"""Issue 14's hardening of the HTTP API: verbs that never mint, no caching of secrets,
+no redirects built from the Host header, what anonymous callers learn."""
+
+import pytest
+
+from tests.support.web import as_
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS"])
+def test_head_and_options_never_mint(client, services, method):
+    before = services.metrics.registry.get_sample_value("jenkins_broker_mints_total", {"role": "ci-bot"})
+    resp = client.open("/v1/jenkins/creds/ci-bot", method=method, headers=as_("ci"))
+    assert resp.status_code == 405
+    assert "HEAD" not in resp.headers["Allow"] and "OPTIONS" not in resp.headers["Allow"]
+    if method == "OPTIONS":
+        assert resp.json == {"errors": ["unsupported operation"]}
+    after = services.metrics.registry.get_sample_value("jenkins_broker_mints_total", {"role": "ci-bot"})
+    assert after == before is None
+
+
+def test_head_on_health_still_answers(client):
+    assert client.head("/v1/sys/health").status_code == 200
+
+
+def test_every_response_says_no_store(client):
+    mint = client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
+    assert mint.status_code == 200
+    for resp in (mint, client.get("/v1/jenkins/creds/ci-bot"), client.get("/v1/nothing"),
+                 client.post("/v1/sys/leases/lookup", json={"lease_id": mint.json["lease_id"]},
+                             headers=as_("ci"))):
+        assert resp.headers["Cache-Control"] == "no-store", resp.status_code
+
+
+@pytest.mark.parametrize("path", ["/v1//jenkins/creds/ci-bot", "//v1/jenkins/creds/ci-bot",
+                                  "/v1/jenkins//creds/ci-bot", "/v1/sys//health"])
+def test_doubled_slashes_are_not_redirected(client, services, path):
+    resp = client.get(path, headers={**as_("ci"), "Host": "evil.example"})
+    assert resp.status_code in (400, 404)
+    assert "Location" not in resp.headers
+    assert resp.is_json and resp.json["errors"]
+    assert b"evil.example" not in resp.get_data()
+
+
+def test_trailing_slash_is_not_redirected(client):
+    resp = client.get("/v1/sys/health/", headers={"Host": "evil.example"})
+    assert "Location" not in resp.headers
+    assert resp.status_code in (200, 404)
