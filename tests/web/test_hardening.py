@@ -45,3 +45,35 @@ def test_trailing_slash_is_not_redirected(client):
     resp = client.get("/v1/sys/health/", headers={"Host": "evil.example"})
     assert "Location" not in resp.headers
     assert resp.status_code in (200, 404)
+
+
+VAULT = "http://vault.internal.example:8200"
+
+
+def test_a_bogus_token_403_names_no_internal_address(client, services):
+    from jenkins_broker.vault.translate import error_for_status
+
+    def refuse(token, path):
+        raise error_for_status(403, "permission denied", addr=VAULT, path="sys/capabilities-self",
+                               action="check capabilities", kind="caller")
+    services.authorizer.authorize = refuse
+    resp = client.get("/v1/jenkins/creds/ci-bot", headers=as_("bogus"))
+    assert resp.status_code == 403
+    message = resp.json["errors"][0]
+    assert "vault.internal" not in message and "http" not in message and "8200" not in message
+    assert "invalid, expired or revoked" in message and "log in" in message.lower()
+
+
+def test_vault_trouble_names_no_internal_address(client, services, caplog):
+    from jenkins_broker.vault.translate import error_for_status
+
+    def down(*args, **kwargs):
+        raise error_for_status(503, "Vault is sealed", addr=VAULT, path="jenkins-broker/data/leases/x",
+                               action="write the lease record")
+    services.manager.mint = down
+    resp = client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
+    assert resp.status_code == 503
+    message = resp.json["errors"][0]
+    assert "vault.internal" not in message and "8200" not in message
+    assert "sealed" in message and "retry" in message
+    assert "vault.internal.example:8200" in caplog.text  # the operator's log keeps it

@@ -15,6 +15,7 @@ checked against Vault; only the waiting overlaps.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -26,8 +27,10 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 from flask import current_app, request
 
 from ..domain.records import Requester
-from ..errors import VaultForbidden
+from ..errors import VaultForbidden, redact
 from .errors import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
 
 # Vault tokens are short printable ASCII (hvs./s./b. prefixes plus base62).
 _TOKEN = re.compile(r"[\x21-\x7e]{1,512}")
@@ -82,8 +85,11 @@ def _allowed(granted: set[str], wanted: Iterable[str]) -> bool:
 
 def _refused(exc: VaultForbidden) -> Forbidden:
     # The caller's token is invalid or expired: the caller's problem (403). Elsewhere a
-    # VaultForbidden means the broker's own token was refused, which is a 503.
-    return Forbidden(f"permission denied: {exc}")
+    # VaultForbidden means the broker's own token was refused, which is a 503. Vault's
+    # message names the broker's Vault address: it goes to the log, not to the caller.
+    log.info("a caller's token was refused: %s", redact(str(exc)))
+    return Forbidden("permission denied: the Vault token sent is invalid, expired or revoked; "
+                     "log in to Vault again (vault login) and retry with a fresh token")
 
 
 def _deny_unless(granted: set[str], capabilities: tuple[str, ...], path: str) -> None:

@@ -9,6 +9,7 @@ carries no detail (the log has it).
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -68,6 +69,20 @@ def status_for(exc: BaseException) -> int:
     return 500
 
 
+#: An absolute URL, as Vault errors name the broker's Vault address (``Could not read at
+#: http://vault:8200/v1/<path>: ...``). Callers get the Vault path; the log keeps the URL.
+_ADDRESS = re.compile(r"\bhttps?://[^\s/]*[^\s/:](?:/v1/)?")
+
+
+def for_caller(exc: e.BrokerError) -> str:
+    """The message a caller sees for ``exc``: what went wrong and what to do, with token-shaped
+    strings redacted and, for Vault errors, no internal address."""
+    message = e.redact(str(exc), limit=1000)
+    if isinstance(exc, e.VaultError):
+        message = _ADDRESS.sub("Vault path ", message).replace("Vault path :", "Vault:")
+    return message
+
+
 def vault_error(status: int, *messages: str):
     """A Flask response in Vault's error shape."""
     response = jsonify({"errors": list(messages)})
@@ -81,9 +96,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(e.BrokerError)
     def _broker_error(exc: e.BrokerError):
         status = status_for(exc)
-        if status >= 500:
+        if status >= 500 or isinstance(exc, e.VaultError):
             log.warning("%s: %s", type(exc).__name__, e.redact(str(exc)))
-        return vault_error(status, e.redact(str(exc), limit=1000))
+        return vault_error(status, for_caller(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
