@@ -57,3 +57,9 @@ path "jenkins-broker/metadata/credentials" {
 path "jenkins-broker/metadata/roles" {
   capabilities = ["list"]
 }
+
+# The broker's /metrics and /v1/sys/health details (as Vault's own sys/metrics: this also
+# lets the holder read Vault's metrics).
+path "sys/metrics" {
+  capabilities = ["read"]
+}

@@ -59,3 +59,9 @@ path "jenkins-broker/data/credentials/*" {
 path "jenkins-broker/data/config" {
   capabilities = ["deny"]
 }
+
+# The broker's /metrics and /v1/sys/health details (as Vault's own sys/metrics: this also
+# lets the holder read Vault's metrics).
+path "sys/metrics" {
+  capabilities = ["read"]
+}

@@ -144,7 +144,7 @@ def test_engine_tokens_past_their_lease_deadline_are_revoked_by_reconciliation(s
 
 def test_health_and_metrics(stack):
     assert requests.get(f"{stack.broker_url}/v1/sys/health", timeout=5).json()["sealed"] is False
-    text = requests.get(f"{stack.broker_url}/metrics", timeout=5).text
+    text = requests.get(f"{stack.broker_url}/metrics", headers={"X-Vault-Token": stack.bao.root_token}, timeout=5).text
     assert "jenkins_broker_mints_total" in text and "jenkins_broker_revocation_lag_seconds" in text
 
 

@@ -98,7 +98,7 @@ def test_jenkins_down_while_tokens_expire_then_everything_is_revoked(fstack):
     wait_for(lambda: all(r.revoke_attempts >= 2 for r in live_leases(fstack) if r.role == role)
              and len([r for r in live_leases(fstack) if r.role == role]) == 5,
              timeout=20, what="failed revocations recorded")
-    metrics = requests.get(f"{fstack.broker_url}/metrics", timeout=5).text
+    metrics = requests.get(f"{fstack.broker_url}/metrics", headers={"X-Vault-Token": fstack.bao.root_token}, timeout=5).text
     assert "jenkins_broker_revocations_pending_retry 5.0" in metrics
     assert 'jenkins_broker_revocation_failures_total{reason="JenkinsConnectionError",role="down-expiry"}' \
         in metrics

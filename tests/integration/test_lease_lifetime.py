@@ -313,7 +313,7 @@ def test_report_mode_audits_and_keeps_the_token(lstack, caplog):
 
 
 def health(st):
-    return requests.get(f"{st.broker_url}/v1/sys/health", timeout=5).json()
+    return requests.get(f"{st.broker_url}/v1/sys/health", headers={"X-Vault-Token": st.bao.root_token}, timeout=5).json()
 
 
 def test_a_holder_revoking_the_brokers_credential_is_noticed_at_once(lstack, caplog):
@@ -330,7 +330,7 @@ def test_a_holder_revoking_the_brokers_credential_is_noticed_at_once(lstack, cap
     assert killed.status_code == 200
     wait_for(lambda: health(lstack)["credentials"]["ci-bot-token"] == "rejected", timeout=10,
              what="the health detail to say so")
-    metrics = requests.get(f"{lstack.broker_url}/metrics", timeout=5).text
+    metrics = requests.get(f"{lstack.broker_url}/metrics", headers={"X-Vault-Token": lstack.bao.root_token}, timeout=5).text
     assert 'jenkins_broker_credential_ok{credential="ci-bot-token"} 0.0' in metrics
     assert any('"credential-rejected"' in r.getMessage() for r in caplog.records if r.name == AUDIT_LOGGER)
     # The platform team writes a fresh token: it is rotated at once, and all works again.

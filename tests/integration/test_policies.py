@@ -33,6 +33,7 @@ MATRIX = {
         # From Vault's default policy, which every token carries: renew and look up own leases.
         "sys/leases/renew": {"update"},
         "sys/leases/lookup": {"update"},
+        "sys/metrics": DENY,
     },
     "jenkins-broker": {
         "jenkins-broker/data/leases/ci-bot/abc": CRUD,
@@ -48,6 +49,7 @@ MATRIX = {
         "auth/token/lookup-accessor": {"update"},
         "sys/capabilities-accessor": {"update"},
         "auth/token/lookup": DENY,
+        "sys/metrics": DENY,
         "auth/token/revoke-accessor": DENY,
         "auth/token/revoke": DENY,
         "sys/capabilities": DENY,
@@ -74,6 +76,7 @@ MATRIX = {
         "jenkins/revoke/ci-bot": DENY,
         "jenkins-broker/data/leases/ci-bot/x": DENY,
         "sys/leases/revoke": DENY,
+        "sys/metrics": {"read"},  # the broker's /metrics and health details
     },
     "jenkins-auditor": {
         "jenkins/leases/ci-bot": {"read", "list"},
@@ -91,6 +94,7 @@ MATRIX = {
         "jenkins/config": DENY,
         "jenkins/roles/ci-bot": DENY,
         "jenkins-broker/data/roles/ci-bot": DENY,
+        "sys/metrics": {"read"},  # the broker's /metrics and health details
     },
 }
 

@@ -67,6 +67,7 @@ class Services:
                         "sys/leases/revoke": ["update"], "sys/leases/lookup/jenkins/creds*": ["list", "sudo"],
                         "sys/leases/revoke-prefix/jenkins/creds/*": ["update", "sudo"],
                         "jenkins/creds/*": ["deny"]},
+            "scraper": {"sys/metrics": ["read"]},
             "root": {"*": ["root"]},
         })
         self.store.put_role(ci_bot_role(ttl="10m", max_ttl="1h"))

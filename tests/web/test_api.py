@@ -136,7 +136,7 @@ def test_roles_admin(client):
 def test_health_and_metrics(client):
     client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci"))
     assert client.get("/v1/sys/health").status_code == 200
-    text = client.get("/metrics").get_data(as_text=True)
+    text = client.get("/metrics", headers=as_("scraper")).get_data(as_text=True)
     assert 'jenkins_broker_mints_total{role="ci-bot"} 1.0' in text
 
 

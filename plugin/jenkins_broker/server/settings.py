@@ -41,6 +41,7 @@ class BrokerSettings:
     tls_key: str = ""                     # [JENKINS_BROKER_TLS_KEY] and this key
     log_level: str = "INFO"               # [JENKINS_BROKER_LOG_LEVEL]
     engine_shares_users: bool = False     # [JENKINS_BROKER_ENGINE_SHARES_USERS] the secrets engine mints for the same Jenkins users
+    metrics_unauthenticated: bool = False  # [JENKINS_BROKER_METRICS_UNAUTHENTICATED] serve /metrics without a token
 
     @property
     def host(self) -> str:
