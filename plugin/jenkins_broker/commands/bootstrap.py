@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -31,11 +32,31 @@ def policies_dir(given: str | None = None) -> Path:
 
 
 def write_env_file(path: str, values: dict[str, str]) -> None:
-    """Write ``export NAME='value'`` lines, readable by the owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        for name, value in values.items():
-            out.write(f"export {name}='{value}'\n")
+    """Write ``export NAME='value'`` lines to ``path``, readable by the owner only (600).
+
+    The file holds secrets (a secret_id, a root token): it is written to a temporary file
+    in the same directory, made 600, then renamed over ``path``, so a reader never sees
+    half of it and an existing file's looser mode is not kept. A symlink at ``path`` is
+    refused rather than followed (it could point anywhere). Raises ``ConfigError``.
+    """
+    target = Path(path)
+    if target.is_symlink():
+        raise ConfigError(f"{path} is a symbolic link; refusing to write secrets through it "
+                          "(remove it, or name the file it points to)")
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            for name, value in values.items():
+                out.write(f"export {name}='{value}'\n")
+        os.replace(temporary, target)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def run_bootstrap(args: argparse.Namespace) -> int:
