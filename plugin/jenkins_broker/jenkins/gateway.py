@@ -1,9 +1,12 @@
 """The broker's door to Jenkins: builds the client and strategies from what is stored in Vault.
 
 The Jenkins connection and credentials live in Vault and can change at run
-time (``write jenkins/config``); the gateway caches the client and one
-strategy per (strategy, credential) pair, and :meth:`reset` drops them after
-such a write.
+time, written by this broker's API, another replica's or the CLI straight to
+Vault. The gateway keeps the client and one strategy per (strategy, credential)
+pair, but asks the store for the connection and the credential on every call
+(the store caches them for ``cache_seconds``) and rebuilds what no longer
+matches, so every change reaches every replica within ``cache_seconds``;
+:meth:`reset` drops everything at once after a write through this process.
 """
 
 from __future__ import annotations
@@ -75,19 +78,33 @@ class JenkinsGateway:
         self.reset()
 
     def _connection(self) -> tuple[JenkinsClient, JenkinsConfig]:
+        """The client for the stored connection. The store is asked every time (it caches
+        for ``cache_seconds``), and a connection that differs from the one the client was
+        built for (written by the CLI straight to Vault, or by another replica) replaces the
+        client and every strategy built on it: a change reaches every replica within
+        ``cache_seconds``, whoever wrote it."""
+        self._check_open()
+        config = self.store.get_jenkins_config()
+        if config is None:
+            raise ConfigError("Jenkins is not configured: write jenkins/config url=<Jenkins root URL> "
+                              "(or run `jenkins-broker config write`)")
+        stale = None
         with self._lock:
-            if self._closed:
-                raise JenkinsUnavailable("the broker is shutting down: its Jenkins connections "
-                                         "are closed")
-            if self._client is not None and self._config is not None:
-                return self._client, self._config
-            config = self.store.get_jenkins_config()
-            if config is None:
-                raise ConfigError("Jenkins is not configured: write jenkins/config url=<Jenkins root URL> "
-                                  "(or run `jenkins-broker config write`)")
-            self._client = open_client(config, **self.client_options)
+            self._check_open()
+            if self._client is not None and self._config == config:
+                return self._client, config
+            stale, self._client = self._client, open_client(config, **self.client_options)
             self._config = config
-            return self._client, config
+            self._strategies.clear()
+            client = self._client
+        if stale is not None:
+            stale.close()
+        return client, config
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise JenkinsUnavailable("the broker is shutting down: its Jenkins connections "
+                                     "are closed")
 
     def strategy(self, strategy: str, credential_name: str):
         """The strategy object for a (strategy, stored credential) pair; rebuilt when the
