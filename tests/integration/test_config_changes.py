@@ -124,3 +124,67 @@ def test_a_role_changed_with_the_cli_reaches_both_replicas_within_5_seconds(csta
             wait_for(lambda url=url: mint(url, role, ci).json()["lease_duration"] == 120,
                      timeout=PROMISE + SLACK - (time.monotonic() - written), interval=0.2,
                      what=f"{url} to mint with the role's new ttl")
+
+
+# -- a stored credential is sent only to the Jenkins origin it was written for -----------
+
+@pytest.fixture
+def listener():
+    """A socket server on loopback that records every request's header lines and answers
+    200 ``{}`` as a Jenkins would (``X-Jenkins``): an administrator's listener the Jenkins
+    URL could be pointed at."""
+    import socket
+    import threading
+    seen: list[str] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                except OSError:
+                    pass
+                seen.append(data.decode("latin-1"))
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Jenkins: 2.555.1\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/", seen
+    stop.set()
+    thread.join(2)
+    server.close()
+
+
+def test_a_credential_is_not_sent_to_a_jenkins_url_moved_to_another_origin(cstack, listener, admin_cli,
+                                                                           capsys):
+    url, seen = listener
+    role = cstack.role("bound", strategy="user-password", credential="ci-bot-password")
+    ci = cstack.consumer(role)
+    minted(cstack.broker_url, role, ci)
+    with cstack.replica() as (_, other_url):
+        admin_cli("config", "write", "--url", url)
+        written = time.monotonic()
+        for broker in (cstack.broker_url, other_url):
+            refused = wait_for(lambda broker=broker: [got for got in [mint(broker, role, ci)]
+                                                      if "moved from" in got.text], timeout=PROMISE + SLACK - (time.monotonic() - written),
+                               interval=0.2, what=f"{broker} to refuse the moved URL")
+            assert refused[0].status_code >= 400
+            assert "write the credential again" in refused[0].text
+    assert not [r for r in seen if "authorization:" in r.lower()], seen
+    capsys.readouterr()
+    assert cli(["check"]) == 1
+    assert "moved from" in capsys.readouterr().out
+

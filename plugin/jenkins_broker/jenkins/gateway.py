@@ -12,9 +12,10 @@ matches, so every change reaches every replica within ``cache_seconds``;
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from ..domain.jenkins_config import JenkinsConfig, StoredCredential
+from ..domain.jenkins_config import JenkinsConfig, StoredCredential, check_origin, jenkins_origin
 from ..domain.records import LeaseRecord
 from ..domain.roles import Role
 from ..errors import ConfigError, JenkinsAuthError, JenkinsUnavailable
@@ -109,11 +110,12 @@ class JenkinsGateway:
     def strategy(self, strategy: str, credential_name: str):
         """The strategy object for a (strategy, stored credential) pair; rebuilt when the
         stored credential changed (a rotation, here or on another replica)."""
-        client, _ = self._connection()
+        client, config = self._connection()
         stored = self.store.get_credential(credential_name)
         if stored is None:
             raise ConfigError(f"no Jenkins credential named {credential_name!r}: write "
                               f"jenkins/credentials/{credential_name} username=... token=...")
+        stored = self.bound(stored, config)
         key = (strategy, credential_name)
         with self._lock:
             found = self._strategies.get(key)
@@ -123,6 +125,33 @@ class JenkinsGateway:
         with self._lock:
             self._strategies[key] = (stored, made)
         return made
+
+    def bound(self, stored: StoredCredential, config: JenkinsConfig | None = None) -> StoredCredential:
+        """``stored``, checked to be bound to the configured Jenkins origin; ``ConfigError``
+        (the URL moved from X to Y, write the credential again) if it was written for another.
+
+        A credential stored before origins were recorded is bound here, at its first use by
+        this code, to the origin configured now, and the binding is written to Vault (with
+        check-and-set) so that every replica and every later restart holds it: see
+        :func:`~jenkins_broker.domain.jenkins_config.check_origin` for why that is the safe
+        reading. A store that cannot record it (a test double) binds it for this call only."""
+        if config is None:
+            config = self._connection()[1]
+        if not stored.origin:
+            origin = jenkins_origin(config.url)
+            binder = getattr(self.store, "bind_credential_origin", None)
+            if binder is None:
+                return replace(stored, origin=origin)
+            found = binder(stored.name, origin)
+            if found is None:
+                raise ConfigError(f"no Jenkins credential named {stored.name!r}: write "
+                                  f"jenkins/credentials/{stored.name} username=... token=...")
+            if found.username != stored.username or found.secret != stored.secret:
+                stored = found  # rewritten meanwhile: check what is stored now
+            else:
+                stored = replace(stored, origin=found.origin)
+        check_origin(stored, config)
+        return stored
 
     def _call(self, strategy: str, credential_name: str, call: Callable[[Any], Any]) -> Any:
         """``call(strategy)``, once more with the credential read again from Vault if Jenkins
@@ -168,20 +197,24 @@ class JenkinsGateway:
     def check_credential(self, stored: StoredCredential) -> bool:
         """True if Jenkins accepts the stored credential (``GET whoAmI/api/json`` as its user).
         Raises the client's mapped errors when Jenkins cannot say."""
-        return self._connection()[0].verify_token(stored.username, stored.secret)
+        client, config = self._connection()
+        stored = self.bound(stored, config)
+        return client.verify_token(stored.username, stored.secret)
 
     def mint_credential_token(self, stored: StoredCredential, name: str) -> tuple[MintedToken, str | None]:
         """With the token credential ``stored``, mint the broker's own replacement named ``name``
         (see :mod:`jenkins_broker.jenkins.rotation`); return it and the uuid of the token
         ``stored`` holds, when known or found from Jenkins' usage statistics."""
-        client, _ = self._connection()
+        client, config = self._connection()
+        stored = self.bound(stored, config)
         given = Credential.token(stored.username, stored.secret)
         old = stored.token_uuid or token_in_use(client, given)
         return mint_own_token(client, given, name), old
 
     def revoke_credential_token(self, stored: StoredCredential, uuid: str) -> None:
         """Revoke token ``uuid`` of the credential's own user, authenticated as ``stored``."""
-        client, _ = self._connection()
+        client, config = self._connection()
+        stored = self.bound(stored, config)
         client.revoke_token(Credential.token(stored.username, stored.secret), stored.username, uuid)
 
     def version(self) -> str | None:
