@@ -55,3 +55,20 @@ def test_reset_drops_the_cache_and_close_shuts_the_gateway():
     gateway.close()                       # shutting down: no new connections
     with pytest.raises(JenkinsUnavailable, match="shutting down"):
         gateway.jenkins_url  # noqa: B018  (the read builds the connection)
+
+
+def test_a_connection_written_behind_the_gateways_back_replaces_its_client_and_strategies():
+    """Written by the CLI or another replica (no ``reset`` here): the next call that reads a
+    different stored connection builds a new client, and no strategy of the old one is used."""
+    from jenkins_broker.domain.jenkins_config import StoredCredential
+    store = MemoryStore()
+    store.config = JenkinsConfig(url="http://jenkins.test/")
+    store.put_credential(StoredCredential("ci", "ci-bot", "password", "pw"))
+    gateway = JenkinsGateway(store)
+    first = gateway.strategy("user-password", "ci")
+    assert gateway.strategy("user-password", "ci") is first      # unchanged: kept
+    store.config = JenkinsConfig(url="http://jenkins.test/", timeout=3.0)
+    second = gateway.strategy("user-password", "ci")
+    assert second is not first
+    assert gateway.call_timeout == 24.0
+    gateway.close()

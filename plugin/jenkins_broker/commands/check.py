@@ -12,6 +12,7 @@ import argparse
 import functools
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..domain.jenkins_config import JenkinsConfig, check_origin, jenkins_origin
 from ..errors import BrokerError, JenkinsAuthError, redact
 from ..jenkins.client import logs_in_as
 
@@ -49,6 +50,7 @@ class _Checks:
 
     store: VaultStore
     gateway: JenkinsGateway
+    config: JenkinsConfig
 
     def __init__(self) -> None:
         self.results: list[dict[str, Any]] = []
@@ -82,7 +84,7 @@ class _Checks:
         return f"{gateway.jenkins_url} answers, Jenkins {version or 'version not advertised'}"
 
     def _roles(self) -> None:
-        client, _ = self.gateway._connection()
+        client, self.config = self.gateway._connection()
         names = self.store.list_roles()
         for name in names:
             role = self.store.get_role(name)
@@ -95,6 +97,8 @@ class _Checks:
         stored = self.store.get_credential(role.credential)
         if stored is None:
             raise BrokerError(f"credential {role.credential!r} is not stored")
+        # Not sent to a Jenkins it was not written for (the URL moved): say so, do not try it.
+        check_origin(stored, self.config)
         try:
             who = client.whoami(stored.username, stored.secret)
         except JenkinsAuthError:
@@ -106,6 +110,9 @@ class _Checks:
             raise BrokerError(f"credential {role.credential!r} did not log in as "
                               f"{stored.username!r}")
         detail = f"{role.strategy}: credential {role.credential!r} logs in as {stored.username}"
+        if not stored.origin:
+            detail += (f"; stored before origins were recorded: the broker binds it to "
+                       f"{jenkins_origin(self.config.url)} at its first use")
         if stored.kind == "token" and not stored.token_uuid:
             detail += (f"; not rotated, so foreign tokens on {stored.username!r} are only "
                        f"reported: run `jenkins-broker credentials rotate {role.credential}`")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 from ..errors import BrokerError, ConfigError, InvalidRequest, JenkinsAuthError, JenkinsUnsupported, redact
 from ..observability import Metrics, audit
 from ..values import credential_token_name
-from .jenkins_config import StoredCredential
+from .jenkins_config import StoredCredential, jenkins_origin
 from .roles import Role
 
 if TYPE_CHECKING:  # the domain imports no HTTP client, so not the jenkins package at run time
@@ -82,8 +82,10 @@ def rotate(store: CredentialStore, gateway: CredentialGateway, name: str,
         raise InvalidRequest(f"credential {name!r} is a password: only token credentials are "
                              "rotated (change the password in Jenkins, then write it again)")
     minted, previous = gateway.mint_credential_token(current, credential_token_name(name))
+    # The gateway refused to send ``current`` to any origin but its own (binding one stored
+    # without an origin to the configured one), so the new token is for the configured origin.
     new = replace(current, secret=minted.value, token_uuid=minted.uuid, token_name=minted.name,
-                  rotated_at=clock())
+                  rotated_at=clock(), origin=current.origin or _configured_origin(gateway))
     try:
         store.put_credential(new)
     except BaseException:
@@ -112,12 +114,25 @@ def rotate(store: CredentialStore, gateway: CredentialGateway, name: str,
     return result
 
 
+def _configured_origin(gateway: object) -> str:
+    """The configured Jenkins origin, or "" when Jenkins is not configured yet (the gateway
+    then binds the credential at its first use)."""
+    try:
+        url = getattr(gateway, "jenkins_url", None)  # a property that asks the store
+    except ConfigError:
+        return ""
+    return jenkins_origin(url) if isinstance(url, str) and url else ""
+
+
 def write_token_credential(store: CredentialStore, gateway: CredentialGateway,
                            credential: StoredCredential, *,
                            rotate_it: bool = True) -> dict[str, Any]:
     """Store a credential being written; a token one is rotated first (unless ``rotate_it``
     is false, or Jenkins is older than 2.129 and cannot mint one: then it is stored as
     given and the answer says so)."""
+    if not credential.origin:
+        # Bound to the Jenkins it is written for: never sent to another (issue 14).
+        credential = replace(credential, origin=_configured_origin(gateway))
     if credential.kind != "token" or not rotate_it:
         store.put_credential(credential)
         return {"name": credential.name, "rotated": False}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError, InvalidRequest
 from ..values import JENKINS_KINDS, jenkins_root_url, request_flag
@@ -44,6 +45,11 @@ class JenkinsConfig:
 class StoredCredential:
     """A Jenkins credential: a user's password or API token. The secret never prints.
 
+    ``origin`` is the Jenkins origin (``scheme://host:port``) the credential was written
+    for: the broker sends it nowhere else (:func:`check_origin`), so whoever can move the
+    Jenkins URL cannot have the stored credential sent to a listener of theirs. Empty for
+    credentials stored before origins were recorded (see :func:`check_origin`).
+
     A token credential written through the broker is rotated at once: the broker mints
     its own token named ``<prefix>credential-<name>`` with the one given, keeps that,
     and revokes the given one. ``token_uuid`` is then known, so reconciliation can tell
@@ -57,21 +63,53 @@ class StoredCredential:
     token_uuid: str = ""  # the uuid of a token credential in Jenkins, once rotated
     token_name: str = ""
     rotated_at: float | None = None
+    origin: str = ""  # scheme://host:port of the Jenkins it was written for
 
     def to_record(self) -> dict[str, Any]:
         return {"username": self.username, "kind": self.kind, "secret": self.secret,
                 "token_uuid": self.token_uuid, "token_name": self.token_name,
-                "rotated_at": self.rotated_at}
+                "rotated_at": self.rotated_at, "origin": self.origin}
 
     def to_api(self) -> dict[str, Any]:
         return {"username": self.username, "kind": self.kind, "token_uuid": self.token_uuid,
-                "token_name": self.token_name, "rotated_at": self.rotated_at}
+                "token_name": self.token_name, "rotated_at": self.rotated_at,
+                "origin": self.origin}
 
     @classmethod
     def from_record(cls, name: str, data: dict[str, Any]) -> "StoredCredential":
         return cls(name=name, username=data["username"], kind=data.get("kind", "token"),
                    secret=data["secret"], token_uuid=data.get("token_uuid") or "",
-                   token_name=data.get("token_name") or "", rotated_at=data.get("rotated_at"))
+                   token_name=data.get("token_name") or "", rotated_at=data.get("rotated_at"),
+                   origin=data.get("origin") or "")
+
+
+def jenkins_origin(url: str) -> str:
+    """``scheme://host:port`` of a Jenkins URL, the port always written out (80/443 when
+    the URL gives none), the host lower-cased: what a credential is bound to."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+def check_origin(stored: StoredCredential, config: JenkinsConfig) -> None:
+    """Refuse to send ``stored`` to a Jenkins other than the one it was written for.
+
+    Raises ``ConfigError`` naming both origins when the configured URL moved. A credential
+    without a recorded origin (stored before origins were recorded) passes here: the
+    gateway binds it to the configured origin and persists that binding at its first use
+    (see ``JenkinsGateway``), which is the only reading that keeps upgraded brokers minting
+    and exposes nothing new: until that first use the old code would have sent it to the
+    configured URL anyway, and after it the binding holds on every replica and restart."""
+    if stored.origin and stored.origin != jenkins_origin(config.url):
+        raise ConfigError(
+            f"credential {stored.name!r} was written for Jenkins at {stored.origin}, but the "
+            f"Jenkins URL moved from {stored.origin} to {jenkins_origin(config.url)}: the broker "
+            f"will not send it there; write the credential again for the new URL "
+            f"(`jenkins-broker credentials write {stored.name} ...`)")
 
 
 def build_config(data: dict[str, Any], existing: JenkinsConfig | None = None) -> JenkinsConfig:

@@ -1,17 +1,21 @@
 """The broker's door to Jenkins: builds the client and strategies from what is stored in Vault.
 
 The Jenkins connection and credentials live in Vault and can change at run
-time (``write jenkins/config``); the gateway caches the client and one
-strategy per (strategy, credential) pair, and :meth:`reset` drops them after
-such a write.
+time, written by this broker's API, another replica's or the CLI straight to
+Vault. The gateway keeps the client and one strategy per (strategy, credential)
+pair, but asks the store for the connection and the credential on every call
+(the store caches them for ``cache_seconds``) and rebuilds what no longer
+matches, so every change reaches every replica within ``cache_seconds``;
+:meth:`reset` drops everything at once after a write through this process.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from ..domain.jenkins_config import JenkinsConfig, StoredCredential
+from ..domain.jenkins_config import JenkinsConfig, StoredCredential, check_origin, jenkins_origin
 from ..domain.records import LeaseRecord
 from ..domain.roles import Role
 from ..errors import ConfigError, JenkinsAuthError, JenkinsUnavailable
@@ -75,28 +79,43 @@ class JenkinsGateway:
         self.reset()
 
     def _connection(self) -> tuple[JenkinsClient, JenkinsConfig]:
+        """The client for the stored connection. The store is asked every time (it caches
+        for ``cache_seconds``), and a connection that differs from the one the client was
+        built for (written by the CLI straight to Vault, or by another replica) replaces the
+        client and every strategy built on it: a change reaches every replica within
+        ``cache_seconds``, whoever wrote it."""
+        self._check_open()
+        config = self.store.get_jenkins_config()
+        if config is None:
+            raise ConfigError("Jenkins is not configured: write jenkins/config url=<Jenkins root URL> "
+                              "(or run `jenkins-broker config write`)")
+        stale = None
         with self._lock:
-            if self._closed:
-                raise JenkinsUnavailable("the broker is shutting down: its Jenkins connections "
-                                         "are closed")
-            if self._client is not None and self._config is not None:
-                return self._client, self._config
-            config = self.store.get_jenkins_config()
-            if config is None:
-                raise ConfigError("Jenkins is not configured: write jenkins/config url=<Jenkins root URL> "
-                                  "(or run `jenkins-broker config write`)")
-            self._client = open_client(config, **self.client_options)
+            self._check_open()
+            if self._client is not None and self._config == config:
+                return self._client, config
+            stale, self._client = self._client, open_client(config, **self.client_options)
             self._config = config
-            return self._client, config
+            self._strategies.clear()
+            client = self._client
+        if stale is not None:
+            stale.close()
+        return client, config
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise JenkinsUnavailable("the broker is shutting down: its Jenkins connections "
+                                     "are closed")
 
     def strategy(self, strategy: str, credential_name: str):
         """The strategy object for a (strategy, stored credential) pair; rebuilt when the
         stored credential changed (a rotation, here or on another replica)."""
-        client, _ = self._connection()
+        client, config = self._connection()
         stored = self.store.get_credential(credential_name)
         if stored is None:
             raise ConfigError(f"no Jenkins credential named {credential_name!r}: write "
                               f"jenkins/credentials/{credential_name} username=... token=...")
+        stored = self.bound(stored, config)
         key = (strategy, credential_name)
         with self._lock:
             found = self._strategies.get(key)
@@ -106,6 +125,33 @@ class JenkinsGateway:
         with self._lock:
             self._strategies[key] = (stored, made)
         return made
+
+    def bound(self, stored: StoredCredential, config: JenkinsConfig | None = None) -> StoredCredential:
+        """``stored``, checked to be bound to the configured Jenkins origin; ``ConfigError``
+        (the URL moved from X to Y, write the credential again) if it was written for another.
+
+        A credential stored before origins were recorded is bound here, at its first use by
+        this code, to the origin configured now, and the binding is written to Vault (with
+        check-and-set) so that every replica and every later restart holds it: see
+        :func:`~jenkins_broker.domain.jenkins_config.check_origin` for why that is the safe
+        reading. A store that cannot record it (a test double) binds it for this call only."""
+        if config is None:
+            config = self._connection()[1]
+        if not stored.origin:
+            origin = jenkins_origin(config.url)
+            binder = getattr(self.store, "bind_credential_origin", None)
+            if binder is None:
+                return replace(stored, origin=origin)
+            found = binder(stored.name, origin)
+            if found is None:
+                raise ConfigError(f"no Jenkins credential named {stored.name!r}: write "
+                                  f"jenkins/credentials/{stored.name} username=... token=...")
+            if found.username != stored.username or found.secret != stored.secret:
+                stored = found  # rewritten meanwhile: check what is stored now
+            else:
+                stored = replace(stored, origin=found.origin)
+        check_origin(stored, config)
+        return stored
 
     def _call(self, strategy: str, credential_name: str, call: Callable[[Any], Any]) -> Any:
         """``call(strategy)``, once more with the credential read again from Vault if Jenkins
@@ -151,20 +197,24 @@ class JenkinsGateway:
     def check_credential(self, stored: StoredCredential) -> bool:
         """True if Jenkins accepts the stored credential (``GET whoAmI/api/json`` as its user).
         Raises the client's mapped errors when Jenkins cannot say."""
-        return self._connection()[0].verify_token(stored.username, stored.secret)
+        client, config = self._connection()
+        stored = self.bound(stored, config)
+        return client.verify_token(stored.username, stored.secret)
 
     def mint_credential_token(self, stored: StoredCredential, name: str) -> tuple[MintedToken, str | None]:
         """With the token credential ``stored``, mint the broker's own replacement named ``name``
         (see :mod:`jenkins_broker.jenkins.rotation`); return it and the uuid of the token
         ``stored`` holds, when known or found from Jenkins' usage statistics."""
-        client, _ = self._connection()
+        client, config = self._connection()
+        stored = self.bound(stored, config)
         given = Credential.token(stored.username, stored.secret)
         old = stored.token_uuid or token_in_use(client, given)
         return mint_own_token(client, given, name), old
 
     def revoke_credential_token(self, stored: StoredCredential, uuid: str) -> None:
         """Revoke token ``uuid`` of the credential's own user, authenticated as ``stored``."""
-        client, _ = self._connection()
+        client, config = self._connection()
+        stored = self.bound(stored, config)
         client.revoke_token(Credential.token(stored.username, stored.secret), stored.username, uuid)
 
     def version(self) -> str | None:

@@ -25,12 +25,13 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator
 
 from ..domain.jenkins_config import JenkinsConfig, StoredCredential
 from ..domain.records import LeaseRecord
 from ..domain.roles import Role
-from ..errors import VaultForbidden
+from ..errors import VaultConflict, VaultForbidden, VaultUnavailable
 from .client import VaultClient
 from .kv import DEFAULT_KV1_MOUNT, DEFAULT_KV2_MOUNT, KVv1, KVv2
 
@@ -122,6 +123,28 @@ class VaultStore:
     def put_credential(self, credential: StoredCredential) -> None:
         self.kv.write(f"credentials/{credential.name}", credential.to_record())
         self._cache.put(f"credentials/{credential.name}", credential)
+
+    def bind_credential_origin(self, name: str, origin: str) -> StoredCredential | None:
+        """Record ``origin`` in a credential stored without one (written before origins were
+        recorded), with check-and-set so that a concurrent write or rotation wins; returns
+        the credential as stored afterwards (None if it is gone)."""
+        for _ in range(3):
+            found = self.kv.read(f"credentials/{name}")
+            if not found:
+                self._cache.drop(f"credentials/{name}")
+                return None
+            current = StoredCredential.from_record(name, found[0])
+            if current.origin:
+                self._cache.put(f"credentials/{name}", current)
+                return current
+            bound = replace(current, origin=origin)
+            try:
+                self.kv.write(f"credentials/{name}", bound.to_record(), cas=found[1])
+            except VaultConflict:
+                continue  # written meanwhile: read it again
+            self._cache.put(f"credentials/{name}", bound)
+            return bound
+        raise VaultUnavailable(f"credential {name!r} kept changing while its origin was recorded")
 
     def forget_credential(self, name: str) -> None:
         """Drop a cached credential, so the next read asks Vault (Jenkins refused it)."""
