@@ -87,6 +87,10 @@ def _refused(exc: VaultForbidden) -> Forbidden:
     # The caller's token is invalid or expired: the caller's problem (403). Elsewhere a
     # VaultForbidden means the broker's own token was refused, which is a 503. Vault's
     # message names the broker's Vault address: it goes to the log, not to the caller.
+    if exc.status is None:
+        # The broker's own words (a token with one use left, a malformed one): they name no
+        # address and say more than the fixed answer below.
+        return Forbidden(redact(str(exc)))
     log.info("a caller's token was refused: %s", redact(str(exc)))
     return Forbidden("permission denied: the Vault token sent is invalid, expired or revoked; "
                      "log in to Vault again (vault login) and retry with a fresh token")
