@@ -17,12 +17,21 @@ log = logging.getLogger(__name__)
 MAX_HEADERS = 64 * 1024         # a Vault token is well under 1 kB
 # Headers a request may carry once: two tokens, or two lengths, are ambiguous
 # (Vault takes the first token; the HTTP layer here would take the last).
-_SINGLE = {b"X-Vault-Token", b"Authorization", b"Content-Length", b"Transfer-Encoding"}
+# Two Hosts are refused too (RFC 9112 section 3.2).
+_SINGLE = {b"X-Vault-Token", b"Authorization", b"Content-Length", b"Transfer-Encoding", b"Host"}
 _DIGITS = re.compile(rb"[0-9]{1,19}")
 
 
 class _StrictHeaders(HeaderReader):
-    """cheroot's header reader, refusing folded lines and repeated sensitive headers."""
+    """cheroot's header reader, refusing folded lines, repeated sensitive headers, and
+    header names with an underscore.
+
+    Underscores are refused (400), not dropped as nginx drops them: WSGI maps
+    ``X_Vault_Token`` and ``X-Vault-Token`` to one environ key, so a proxy, WAF or audit
+    layer could see one token and the broker use another. Dropping would leave the caller
+    with a puzzling "missing token" 403 while the token it meant sits in the request;
+    a 400 names the mistake, and no header of Vault's API has an underscore.
+    """
 
     def __call__(self, rfile, hdict=None):
         hdict = {} if hdict is None else hdict
@@ -40,6 +49,8 @@ class _StrictHeaders(HeaderReader):
             name, sep, value = line.partition(b":")
             if not sep:
                 raise ValueError("Illegal header line.")
+            if b"_" in name:
+                raise ValueError("header names with an underscore are not accepted")
             # cheroot's own key rule; its stubs leave the private method out.
             key = self._transform_key(name)  # type: ignore[attr-defined]
             if key in _SINGLE and key in seen:
@@ -64,6 +75,16 @@ class _Request(HTTPRequest):
             # int() would take "-1" or "1_0" and the worker would wait for a body that never comes.
             self.simple_response("400 Bad Request", "Malformed Content-Length header.")
             return False
+        coding = self.inheaders.get(b"Transfer-Encoding")
+        if coding is not None:
+            if length is not None:
+                # RFC 9112 section 6.1: a request smuggling signature; answer 400 and close.
+                self.simple_response("400 Bad Request",
+                                     "Content-Length and Transfer-Encoding may not both be sent.")
+                return False
+            if coding.strip().lower() != b"chunked":   # no lists ("chunked, chunked"), no others
+                self.simple_response("400 Bad Request", "the only Transfer-Encoding accepted is chunked")
+                return False
         return True
 
     def respond(self):
