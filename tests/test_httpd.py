@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from types import SimpleNamespace
 
 import pytest
 
+from jenkins_broker.server import httpd
 from jenkins_broker.server.httpd import HTTPServer
 from tests.support.wire import Answer, address, assert_vault_error, read_answer, request_bytes, send_raw
 
@@ -85,3 +87,38 @@ def test_header_names_with_underscores_are_400(server, name):
 def test_an_ordinary_request_still_passes(server):
     answer = send_raw(server, request_bytes("GET", b"/v1/x", [(b"X-Vault-Token", b"t")]), timeout=5)
     assert answer.status == 200 and answer.json()["token"] == "t"
+
+
+def test_a_request_whose_headers_trickle_in_is_cut_at_the_deadline(monkeypatch):
+    monkeypatch.setattr(httpd, "REQUEST_DEADLINE", 1.0)
+    srv = HTTPServer(_echo).start()
+    try:
+        with socket.create_connection(address(SimpleNamespace(broker_url=srv.url)), timeout=10) as sock:
+            sock.sendall(b"GET /v1/x HTTP/1.1\r\n")
+            start = time.monotonic()
+            with pytest.raises(OSError):     # a header line every 0.3 s: never finishes
+                for n in range(40):
+                    time.sleep(0.3)
+                    sock.sendall(b"X-Slow-%d: 1\r\n" % n)
+                    if time.monotonic() - start > 1.5 and sock.recv(1, socket.MSG_DONTWAIT) == b"":
+                        raise ConnectionResetError("closed")
+            assert time.monotonic() - start < 8     # cut near 1 s, well before the 12 s of lines
+    finally:
+        srv.stop()
+
+
+def test_health_answers_while_sixty_slow_and_idle_connections_are_open(server):
+    addr = address(server)
+    held = []
+    try:
+        for n in range(60):
+            sock = socket.create_connection(addr, timeout=10)
+            if n % 2:
+                sock.sendall(b"GET /v1/x HTTP/1.1\r\n")   # holds a worker until the deadline
+            held.append(sock)
+        time.sleep(0.3)
+        answer = send_raw(server, request_bytes("GET", b"/v1/sys/health", []), timeout=5)
+        assert answer.status == 200
+    finally:
+        for sock in held:
+            sock.close()

@@ -7,6 +7,7 @@ import logging
 import re
 import socket
 import threading
+import time
 
 from cheroot import wsgi
 from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
@@ -15,6 +16,48 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 log = logging.getLogger(__name__)
 
 MAX_HEADERS = 64 * 1024         # a Vault token is well under 1 kB
+REQUEST_DEADLINE = 10.0         # seconds from a request's first byte to the end of its headers
+IDLE_TIMEOUT = 10.0             # a connection with no request in progress is closed after this
+READERS = 100                   # threads beyond ``threads`` for clients still sending a request
+
+
+class _Deadlines:
+    """One thread that cuts the connections whose request line and headers are not in by
+    their deadline: the socket is shut down, so the worker's blocked read ends at once
+    (cheroot's own timeout applies per read, and a line every few seconds renews it)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._armed: dict[object, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
+        self._thread.start()
+
+    def arm(self, conn, seconds: float) -> None:
+        with self._lock:
+            self._armed[conn] = time.monotonic() + seconds
+
+    def disarm(self, conn) -> None:
+        with self._lock:
+            self._armed.pop(conn, None)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            now = time.monotonic()
+            with self._lock:
+                late = [conn for conn, deadline in self._armed.items() if deadline <= now]
+                for conn in late:
+                    del self._armed[conn]
+                    try:
+                        conn.socket.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
+                    except OSError:
+                        pass
+                    log.debug("request from %s not received within %ss: connection closed",
+                              getattr(conn, "remote_addr", "?"), REQUEST_DEADLINE)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
 # Headers a request may carry once: two tokens, or two lengths, are ambiguous
 # (Vault takes the first token; the HTTP layer here would take the last).
 # Two Hosts are refused too (RFC 9112 section 3.2).
@@ -66,6 +109,16 @@ class _Request(HTTPRequest):
     """Requests whose every refusal is in Vault's error shape, never cheroot's plain text."""
 
     header_reader = _StrictHeaders()
+
+    def parse_request(self):
+        deadlines = getattr(self.server, "deadlines", None)
+        if deadlines is None:
+            return super().parse_request()
+        deadlines.arm(self.conn, REQUEST_DEADLINE)
+        try:
+            return super().parse_request()
+        finally:
+            deadlines.disarm(self.conn)
 
     def read_request_headers(self):
         if not super().read_request_headers():
@@ -148,12 +201,30 @@ class _TLSConnection(_Connection):
 
 
 class HTTPServer:
-    """Serves a WSGI app on ``host:port`` (0 = a free port) in a background thread."""
+    """Serves a WSGI app on ``host:port`` (0 = a free port) in a background thread.
+
+    Slow and idle clients. cheroot keeps a connection with no request in progress in its
+    selector, not in a thread, and closes it after ``IDLE_TIMEOUT`` (new connections that
+    send nothing, and keep-alive ones between requests). A connection whose first byte has
+    arrived holds a worker thread while the request line and headers come in: those must
+    all arrive within ``REQUEST_DEADLINE`` (:class:`_Deadlines`), and ``READERS`` threads
+    beyond ``threads`` are there so that up to about that many slow senders leave the rest
+    free. Figures: ``python -m benchmarks.slowclients``.
+
+    Why cheroot still, not gunicorn with gthread workers: gthread also hands a connection
+    to a thread once it is readable and parses the request there with a per-read timeout
+    only, so slow header senders hold its threads the same way; its ``timeout`` is a worker
+    heartbeat, not a request deadline. Changing server would bring the same work here plus
+    a process model that the tests, ``demo`` and TLS setup (which run this server on a
+    thread) do not have. Behind a reverse proxy (README), the proxy buffers whole requests.
+    """
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, threads: int = 16,
                  tls_cert: str = "", tls_key: str = ""):
-        self._server = wsgi.Server((host, port), app, numthreads=threads,
-                                   server_name="jenkins-broker", shutdown_timeout=5)
+        self._server = wsgi.Server((host, port), app, numthreads=threads + READERS,
+                                   server_name="jenkins-broker", shutdown_timeout=5,
+                                   timeout=int(IDLE_TIMEOUT))
+        self._deadlines: _Deadlines | None = None
         # Bodies over 1 MB are refused by the app (413 in Vault's shape), which reads none of it.
         self._server.max_request_header_size = MAX_HEADERS
         self._server.ConnectionClass = _Connection
@@ -173,6 +244,8 @@ class HTTPServer:
 
     def start(self) -> "HTTPServer":
         """Bind and start serving; returns once the socket is listening."""
+        self._deadlines = _Deadlines()
+        self._server.deadlines = self._deadlines  # type: ignore[attr-defined]
         self._server.prepare()  # binds; bind_addr then holds the real port
         self._thread = threading.Thread(target=self._server.serve, name="http-server", daemon=True)
         self._thread.start()
@@ -181,6 +254,9 @@ class HTTPServer:
     def stop(self) -> None:
         """Stop accepting, finish requests in progress, and join the thread."""
         self._server.stop()
+        if self._deadlines is not None:
+            self._deadlines.stop()
+            self._deadlines = None
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
