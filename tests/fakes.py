@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from jenkins_broker.domain.records import LeaseRecord
 from jenkins_broker.domain.roles import Role
@@ -76,6 +76,12 @@ class MemoryStore:
 
     def forget_credential(self, name):
         pass  # nothing is cached here
+
+    def bind_credential_origin(self, name, origin):
+        found = self.credentials.get(name)
+        if found is not None and not found.origin:
+            found = self.credentials[name] = replace(found, origin=origin)
+        return found
 
     def delete_credential(self, name):
         self.credentials.pop(name, None)

@@ -7,7 +7,7 @@ import pytest
 
 from jenkins_broker.domain.jenkins_config import JenkinsConfig
 from jenkins_broker.domain.roles import build_role
-from jenkins_broker.errors import JenkinsAuthError, JenkinsUnavailable
+from jenkins_broker.errors import ConfigError, JenkinsAuthError, JenkinsUnavailable
 from jenkins_broker.jenkins.gateway import JenkinsGateway
 from tests.fakes import MemoryStore
 
@@ -48,6 +48,9 @@ def test_reset_drops_the_cache_and_close_shuts_the_gateway():
         def forget_credential(self, name):
             pass
 
+        def bind_credential_origin(self, name, origin):
+            return None
+
     gateway = JenkinsGateway(Store())
     assert gateway.jenkins_url == "http://jenkins.example/"
     gateway.reset()                       # a config write: rebuilt on the next call
@@ -72,3 +75,19 @@ def test_a_connection_written_behind_the_gateways_back_replaces_its_client_and_s
     assert second is not first
     assert gateway.call_timeout == 24.0
     gateway.close()
+
+
+def test_a_credential_stored_without_an_origin_is_bound_at_first_use():
+    # Written before origins were recorded: bound (in the store) to the Jenkins configured
+    # when it is first used, and refused once the URL moves to another origin.
+    from jenkins_broker.domain.jenkins_config import StoredCredential
+
+    store = MemoryStore()
+    store.put_jenkins_config(JenkinsConfig(url="https://jenkins.example/"))
+    store.put_credential(StoredCredential("old", "ci-bot", "token", "11" + "a" * 32))
+    gateway = JenkinsGateway(store)
+    gateway.strategy("user-token", "old")
+    assert store.get_credential("old").origin == "https://jenkins.example:443"
+    store.put_jenkins_config(JenkinsConfig(url="https://listener.example/"))
+    with pytest.raises(ConfigError, match="moved from"):
+        gateway.strategy("user-token", "old")

@@ -7,6 +7,7 @@ import atexit
 import inspect
 import ssl
 import tempfile
+from dataclasses import replace
 
 import pytest
 import trustme
@@ -101,6 +102,9 @@ class _Store:
 
     def forget_credential(self, name):
         pass
+
+    def bind_credential_origin(self, name, origin):
+        return replace(self.get_credential(name), origin=origin)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import certifi
@@ -311,6 +312,13 @@ class OneConnection:
 
     def forget_credential(self, name):
         pass
+
+    def bind_credential_origin(self, name, origin):
+        if self.credential.name != name:
+            return None
+        if not self.credential.origin:
+            self.credential = replace(self.credential, origin=origin)
+        return self.credential
 
 
 def test_jenkins_without_its_ca_bundle_fails_naming_the_url_and_certificate(tls):

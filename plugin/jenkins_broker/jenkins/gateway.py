@@ -29,6 +29,7 @@ class ConnectionStore(Protocol):
     def get_jenkins_config(self) -> JenkinsConfig | None: ...
     def get_credential(self, name: str) -> StoredCredential | None: ...
     def forget_credential(self, name: str) -> None: ...
+    def bind_credential_origin(self, name: str, origin: str) -> StoredCredential | None: ...
 
 
 class JenkinsGateway:
@@ -134,15 +135,11 @@ class JenkinsGateway:
         this code, to the origin configured now, and the binding is written to Vault (with
         check-and-set) so that every replica and every later restart holds it: see
         :func:`~jenkins_broker.domain.jenkins_config.check_origin` for why that is the safe
-        reading. A store that cannot record it (a test double) binds it for this call only."""
+        reading."""
         if config is None:
             config = self._connection()[1]
         if not stored.origin:
-            origin = jenkins_origin(config.url)
-            binder = getattr(self.store, "bind_credential_origin", None)
-            if binder is None:
-                return replace(stored, origin=origin)
-            found = binder(stored.name, origin)
+            found = self.store.bind_credential_origin(stored.name, jenkins_origin(config.url))
             if found is None:
                 raise ConfigError(f"no Jenkins credential named {stored.name!r}: write "
                                   f"jenkins/credentials/{stored.name} username=... token=...")
