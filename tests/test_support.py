@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.support import WaitTimedOut, free_port, stop_process, wait_for
+from tests.support import WaitTimedOut, alive, free_port, stop_process, wait_for
 
 
 def test_wait_for_returns_the_first_truthy_value():
@@ -35,13 +35,6 @@ def test_free_port_can_be_bound():
         s.bind(("127.0.0.1", free_port()))
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
 
 # A parent that starts a grandchild (printing its pid), then waits: what a wrapper does.
 _WRAPPER = ("import subprocess, sys, time\n"
@@ -57,7 +50,7 @@ def test_stop_process_stops_the_group_of_a_child_in_a_new_session():
     stop_process(proc, timeout=10)
     proc.stdout.close()
     assert proc.returncode == -signal.SIGTERM
-    wait_for(lambda: not _alive(grandchild), timeout=10, interval=0.01,
+    wait_for(lambda: not alive(grandchild), timeout=10, interval=0.01,
              what="the grandchild to be gone with its group")
 
 

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from tests.support import serving
 from tests.support.deploy.files import Deploy, exec_form, final_stage
 
 
@@ -16,7 +17,6 @@ def test_dockerfile_healthcheck_command_probes_the_listen_port(status, healthy):
     import http.server
     import os
     import sys
-    import threading
 
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -31,15 +31,11 @@ def test_dockerfile_healthcheck_command_probes_the_listen_port(status, healthy):
     command = exec_form(checks[-1].partition(" CMD ")[2])
     assert command and command[0] == "python"
     server = http.server.HTTPServer(("127.0.0.1", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(server):
         env = {**os.environ, "JENKINS_BROKER_LISTEN": f"0.0.0.0:{server.server_port}"}
         env.pop("JENKINS_BROKER_TLS_CERT", None)
         done = subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True,
                               timeout=30)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (done.returncode == 0) is healthy, done.stderr
 
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from jenkins_broker.vault import find_bao_binary
-from tests.support import stop_process, wait_for
+from tests.support import alive, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -21,13 +21,6 @@ pytestmark = pytest.mark.integration
 def _exports(path):
     return dict(re.findall(r"^export (\w+)='([^']*)'$", Path(path).read_text(), re.M))
 
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_demo_end_to_end(tmp_path):
@@ -74,7 +67,7 @@ def test_demo_end_to_end(tmp_path):
     finally:
         stop_process(demo, 30)
     assert demo.returncode == 0, log_text(log)
-    assert bao_pid is not None and not _alive(bao_pid), "the demo left OpenBao running"
+    assert bao_pid is not None and not alive(bao_pid), "the demo left OpenBao running"
 
 
 def log_text(log):

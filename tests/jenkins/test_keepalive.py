@@ -7,12 +7,12 @@ answers every request with the same small JSON object.
 """
 
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from jenkins_broker.jenkins import JenkinsClient
+from tests.support import serving
 
 WHOAMI = json.dumps({"name": "ci-bot", "authenticated": True, "anonymous": False}).encode()
 
@@ -41,13 +41,8 @@ def keepalive_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
     server.daemon_threads = True
     server.connections = 0
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield server, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving(server) as url:
+        yield server, url + "/"
 
 
 def test_one_client_uses_one_connection(keepalive_server):

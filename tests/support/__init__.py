@@ -2,8 +2,8 @@
 
 - :mod:`.waiting`: ``wait_for``, polling against a deadline; it fails, naming what it
   waited for, when the deadline passes.
-- :mod:`.processes`: ``free_port`` and ``stop_process`` for the servers a test starts as
-  processes.
+- :mod:`.processes`: ``free_port``, ``alive`` and ``stop_process`` for the servers a test starts as
+  processes; ``serving`` for one it runs on a thread.
 - :mod:`.roles`: ``ci_bot_role``, the role most tests write.
 - :mod:`.world`: ``build_world``, the lease manager (and reaper) over in-memory fakes that
   the domain tests build their ``world`` fixtures on.
@@ -23,7 +23,7 @@ imports nothing heavier than the standard library at its top, so that the benchm
 import ``tests.support`` cheaply.
 """
 
-from tests.support.processes import free_port, stop_process
+from tests.support.processes import alive, free_port, serving, stop_process
 from tests.support.waiting import WaitTimedOut, wait_for
 
-__all__ = ["WaitTimedOut", "free_port", "stop_process", "wait_for"]
+__all__ = ["WaitTimedOut", "alive", "free_port", "serving", "stop_process", "wait_for"]

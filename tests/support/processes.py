@@ -1,4 +1,4 @@
-"""Ports and processes for the servers tests and benchmarks start."""
+"""Ports, processes and threads for the servers tests and benchmarks start."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import os
 import signal
 import socket
 import subprocess
+import threading
+from collections.abc import Iterator
+from socketserver import TCPServer
 
 
 def free_port() -> int:
@@ -14,6 +17,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def alive(pid: int) -> bool:
+    """True while a process with this id exists (a zombie counts until it is reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
@@ -55,3 +67,20 @@ def _signal(pid: int, group: bool, signum: int) -> None:
             os.killpg(pid, signum)
         else:
             os.kill(pid, signum)
+
+
+@contextlib.contextmanager
+def serving(server: TCPServer, scheme: str = "http") -> Iterator[str]:
+    """Run ``server`` (a ``socketserver`` server, bound already) on a thread and yield its
+    URL; at the end shut it down, close its socket and join the thread, also on failure."""
+    host, port = server.server_address[0], server.server_address[1]
+    assert isinstance(host, str)  # an AF_INET server's address
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"{scheme}://{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)

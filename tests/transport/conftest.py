@@ -4,12 +4,13 @@ of use, and no proxy setting of the developer's shell reaches a test."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
-import threading
 
 import pytest
 
 from jenkins_broker.transport import Session
+from tests.support import serving
 from tests.support.echo_server import Handler, Server
 
 
@@ -17,25 +18,19 @@ from tests.support.echo_server import Handler, Server
 def serve():
     """``serve(context=None, host="127.0.0.1")`` starts an echo server (HTTPS with an SSL
     context) and returns it and its URL; all are stopped at teardown."""
-    started = []
-
-    def start(context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> tuple[Server, str]:
-        server = Server((host, 0), Handler)
-        scheme = "http"
-        if context is not None:
-            server.socket = context.wrap_socket(server.socket, server_side=True)
-            scheme = "https"
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                                  daemon=True)
-        thread.start()
-        started.append((server, thread))
-        return server, f"{scheme}://{host}:{server.server_address[1]}"
-    yield start
-    for server, thread in started:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with contextlib.ExitStack() as running:
+        def start(context: ssl.SSLContext | None = None,
+                  host: str = "127.0.0.1") -> tuple[Server, str]:
+            server = Server((host, 0), Handler)
+            scheme = "http"
+            if context is not None:
+                server.socket = context.wrap_socket(server.socket, server_side=True)
+                scheme = "https"
+            running.enter_context(serving(server))
+            running.callback(server.release.set)  # runs first: frees a handler left waiting
+            # The URL names the host as asked ("localhost" is another origin than 127.0.0.1).
+            return server, f"{scheme}://{host}:{server.server_address[1]}"
+        yield start
 
 
 @pytest.fixture

@@ -4,12 +4,12 @@ and a URL behind one goes through it with the proxy's own credentials."""
 from __future__ import annotations
 
 import http.client
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from jenkins_broker import transport
 from jenkins_broker.transport import Session
+from tests.support import serving
 
 
 def test_the_proxy_is_chosen_once_for_the_sessions_server(monkeypatch):
@@ -50,16 +50,10 @@ def test_a_url_behind_a_proxy_goes_through_it(serve, monkeypatch):
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
     proxy.daemon_threads = True
     proxy.seen = []
-    thread = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serving(proxy):
         monkeypatch.setenv("HTTP_PROXY", f"http://user:pw@127.0.0.1:{proxy.server_address[1]}")
         with Session(url, timeout=10) as session:
             answer = session.request("GET", f"{url}/echo")
         assert answer.status == 200 and answer.json()["method"] == "GET"
         assert [path for path, _ in proxy.seen] == [f"{url}/echo"]
         assert proxy.seen[0][1].startswith("Basic ")  # the proxy's own credentials
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join(10)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from jenkins_broker import errors
 from jenkins_broker.vault import VaultClient, VaultSettings
+from tests.support import serving
 
 TOKEN = "hvs.CAESIJustATokenForTheTests0123456789"
 
@@ -50,21 +51,12 @@ class _Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def server():
-    started = []
-
-    def start(redirect_to: str | None = None) -> tuple[_Server, str]:
-        httpd = _Server(("127.0.0.1", 0), _Handler)
-        httpd.seen, httpd.redirect_to = [], redirect_to
-        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                  daemon=True)
-        thread.start()
-        started.append((httpd, thread))
-        return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield start
-    for httpd, thread in started:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(10)
+    with contextlib.ExitStack() as running:
+        def start(redirect_to: str | None = None) -> tuple[_Server, str]:
+            httpd = _Server(("127.0.0.1", 0), _Handler)
+            httpd.seen, httpd.redirect_to = [], redirect_to
+            return httpd, running.enter_context(serving(httpd))
+        yield start
 
 
 def test_a_call_carries_the_token_the_namespace_and_the_body(server):

@@ -9,16 +9,10 @@ import requests
 
 from jenkins_broker.errors import ConfigError, VaultUnavailable
 from jenkins_broker.vault import BaoDevServer, KVv1
+from tests.support import alive
 
 pytestmark = pytest.mark.integration
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _bao_pids_listening_on(port: int) -> list[int]:
@@ -43,13 +37,13 @@ def test_dev_server_start_stop_leaves_no_process(bao_factory):
     elapsed = time.monotonic() - started
     pid, workdir, port = bao.pid, bao.workdir, bao.port
     assert elapsed < 10
-    assert _alive(pid) and bao.running
+    assert alive(pid) and bao.running
     assert requests.get(f"{bao.addr}/v1/sys/health", timeout=2).status_code == 200
     assert bao.client().auth.token.lookup_self()["data"]["policies"] == ["root"]
     assert bao.unseal_key
     assert workdir and (workdir / "server.log").exists()
     bao.stop()
-    assert not _alive(pid) and not bao.running and bao.pid is None
+    assert not alive(pid) and not bao.running and bao.pid is None
     assert not workdir.exists()
     assert not _bao_pids_listening_on(port)
     bao.stop()  # twice is fine
@@ -60,7 +54,7 @@ def test_context_manager_stops_on_error(bao_server):
         with BaoDevServer(binary=bao_server._binary) as bao:
             pid = bao.pid
             raise RuntimeError("boom")
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 def test_seal_and_unseal(bao_factory):
@@ -85,11 +79,11 @@ def test_persistent_restart_keeps_data(bao_factory):
     KVv1(client, "jenkins").write("creds/ci-bot", {"username": "ci-bot"})
     first_pid = bao.pid
     bao.restart()
-    assert bao.pid != first_pid and not _alive(first_pid)
+    assert bao.pid != first_pid and not alive(first_pid)
     assert KVv1(bao.vault_client(), "jenkins").read("creds/ci-bot") == {"username": "ci-bot"}
     # A crash (SIGKILL) keeps the data too.
     bao.kill()
-    assert not bao.running and not _alive(first_pid)
+    assert not bao.running and not alive(first_pid)
     with pytest.raises(VaultUnavailable):
         KVv1(client, "jenkins").read("creds/ci-bot")
     bao.restart()

@@ -10,7 +10,6 @@ import base64
 import http.server
 import json
 import logging
-import threading
 import time
 
 import pytest
@@ -19,6 +18,7 @@ import trustme
 from jenkins_broker.errors import ConfigError, VaultAuthError, VaultError
 from jenkins_broker.vault import CallerAuthz, TokenRenewer, VaultSettings, connect, login
 from jenkins_broker.vault.kv import KVv2
+from tests.support import serving
 
 pytestmark = pytest.mark.integration
 
@@ -132,10 +132,8 @@ def token_review_api():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen, accepted
-    server.shutdown()
-    server.server_close()
+    with serving(server) as url:
+        yield url, seen, accepted
 
 
 def test_kubernetes_login(bao_server, vault_sandbox, token_review_api, tmp_path):
