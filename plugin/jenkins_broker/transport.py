@@ -182,11 +182,11 @@ class Session:
         self.base_url = base_url
         self.timeout = timeout
         self.headers = {**DEFAULT_HEADERS, **(headers or {})}
-        self._proxied = pool_manager is None and proxy_for(base_url) is not None
         if pool_manager is None:
             pool_manager = _pool_manager(base_url, verify=verify, ca_data=ca_data, cert=cert,
                                          pool_size=pool_size)
         self._pool = pool_manager
+        self._proxied = isinstance(pool_manager, urllib3.ProxyManager)
         # A request to the session's own server skips the manager's per-call pool lookup
         # (a key built from every pool setting): the base URL's pool is kept here, and
         # fetched again from the manager if it was closed. Through a proxy the manager
