@@ -68,8 +68,15 @@ class MemoryStore:
     def get_credential(self, name):
         return self.credentials.get(name)
 
-    def put_credential(self, credential):
+    def get_credential_info(self, name):
+        found = self.credentials.get(name)
+        return None if found is None else replace(found, secret="")
+
+    def put_credential(self, credential, *, cas=None):
         self.credentials[credential.name] = credential
+
+    def move_inline_secrets(self):
+        return []  # nothing is ever stored inline here
 
     def list_credentials(self):
         return sorted(self.credentials)

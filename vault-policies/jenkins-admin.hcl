@@ -2,7 +2,8 @@
 # Manages the Jenkins connection, stored Jenkins credentials and roles, both
 # through the broker's API (jenkins/config, jenkins/credentials/*, jenkins/roles/*)
 # and with the `jenkins-broker` CLI, which talks to the broker's KV mount directly.
-# It does not grant minting (no jenkins/creds/*) or access to lease records.
+# It does not grant minting (no jenkins/creds/*) or access to lease records, and it
+# writes stored secrets without being able to read them back (jenkins-broker/data/secrets/*).
 
 path "jenkins/config" {
   capabilities = ["create", "read", "update"]
@@ -34,8 +35,18 @@ path "jenkins-broker/data/config" {
   capabilities = ["create", "read", "update"]
 }
 
+# What is known of each credential (user, kind, origin): no secret is stored here.
 path "jenkins-broker/data/credentials/*" {
   capabilities = ["create", "read", "update", "delete"]
+}
+
+# The secrets themselves: written, never read back (no "read"; only the broker reads them).
+path "jenkins-broker/data/secrets/*" {
+  capabilities = ["create", "update"]
+}
+
+path "jenkins-broker/metadata/secrets/*" {
+  capabilities = ["delete"]
 }
 
 path "jenkins-broker/metadata/credentials/*" {

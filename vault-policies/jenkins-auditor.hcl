@@ -56,6 +56,10 @@ path "jenkins-broker/data/credentials/*" {
   capabilities = ["deny"]
 }
 
+path "jenkins-broker/data/secrets/*" {
+  capabilities = ["deny"]
+}
+
 path "jenkins-broker/data/config" {
   capabilities = ["deny"]
 }

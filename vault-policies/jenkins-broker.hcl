@@ -13,6 +13,12 @@ path "jenkins-broker/metadata/*" {
   capabilities = ["list", "delete"]
 }
 
+# Upgrading from a broker that kept credential secrets inline in credentials/<name>: the
+# broker moves them to secrets/<name> and destroys the record versions that held them.
+path "jenkins-broker/destroy/credentials/*" {
+  capabilities = ["update"]
+}
+
 # Shared mode: the broker writes jenkins/creds/<role>; it never needs to read it back.
 path "jenkins/creds/*" {
   capabilities = ["create", "update", "delete"]

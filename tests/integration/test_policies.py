@@ -26,6 +26,7 @@ MATRIX = {
         "jenkins/leases/ci-bot": DENY,
         "jenkins/revoke/ci-bot": DENY,
         "jenkins-broker/data/credentials/ci-bot": DENY,
+        "jenkins-broker/data/secrets/ci-bot": DENY,
         "jenkins-broker/data/leases/ci-bot/x": DENY,
         "sys/leases/revoke": DENY,
         "sys/leases/revoke-prefix/jenkins/creds/ci-bot": DENY,
@@ -40,6 +41,10 @@ MATRIX = {
         "jenkins-broker/data/roles/ci-bot": CRUD,
         "jenkins-broker/data/config": CRUD,
         "jenkins-broker/data/credentials/ci-bot": CRUD,
+        "jenkins-broker/data/secrets/ci-bot": CRUD,
+        # Moving secrets an older broker stored inline out of credentials/, for good.
+        "jenkins-broker/destroy/credentials/ci-bot": {"update"},
+        "jenkins-broker/destroy/secrets/ci-bot": DENY,
         "jenkins-broker/data/shared/ci-bot": CRUD,
         "jenkins-broker/metadata/leases/ci-bot": {"list", "delete"},
         "jenkins/creds/ci-bot": {"create", "update", "delete"},  # writes shared creds, never reads them
@@ -69,7 +74,11 @@ MATRIX = {
         "jenkins/credentials/ci-bot": CRUD | {"list"},
         "jenkins/rotate-credential/ci-bot": {"update"},
         "jenkins-broker/data/roles/ci-bot": CRUD,
-        "jenkins-broker/data/credentials/ci-bot": CRUD,
+        "jenkins-broker/data/credentials/ci-bot": CRUD,  # no secret there
+        # Secrets are written, never read back.
+        "jenkins-broker/data/secrets/ci-bot": {"create", "update"},
+        "jenkins-broker/metadata/secrets/ci-bot": {"delete"},
+        "jenkins-broker/destroy/credentials/ci-bot": DENY,
         "jenkins-broker/data/config": {"create", "read", "update"},
         "jenkins/creds/ci-bot": DENY,
         "jenkins/leases/ci-bot": DENY,
@@ -90,6 +99,7 @@ MATRIX = {
         "jenkins-broker/metadata/leases/ci-bot": {"list"},
         "jenkins/creds/ci-bot": DENY,
         "jenkins-broker/data/credentials/ci-bot": DENY,
+        "jenkins-broker/data/secrets/ci-bot": DENY,
         "jenkins-broker/data/config": DENY,
         "jenkins/config": DENY,
         "jenkins/roles/ci-bot": DENY,
@@ -114,6 +124,19 @@ def test_capability_matrix(vault_sandbox, policy):
     wrong = {p: (sorted(got[p]), sorted(MATRIX[policy][p])) for p in paths
              if set(got[p]) != MATRIX[policy][p]}
     assert not wrong, f"{policy}: path -> (got, expected): {wrong}"
+
+
+@pytest.mark.parametrize("policy", sorted(set(MATRIX) - {"jenkins-broker"}))
+def test_no_shipped_policy_but_the_brokers_reads_stored_secrets(vault_sandbox, policy):
+    """Stored secrets live under secrets/ alone; a read of any of them, at any depth, is
+    refused to every other shipped policy (the broker's own is the matrix's)."""
+    hcl = (Path(policies_dir()) / f"{policy}.hcl").read_text()
+    token = vault_sandbox.token([vault_sandbox.policy(policy, hcl)])["client_token"]
+    paths = ["jenkins-broker/data/secrets/ci-bot", "jenkins-broker/data/secrets/a/b",
+             "jenkins-broker/data/secrets", "jenkins-broker/data/secrets/"]
+    got = vault_sandbox.client.adapter.post("/v1/sys/capabilities",
+                                            json={"token": token, "paths": paths})["data"]
+    assert not {p: got[p] for p in paths if {"read", "root"} & set(got[p])}
 
 
 def test_the_broker_policy_has_no_sudo_and_no_policy_or_auth_writes():

@@ -23,6 +23,11 @@ from .output import emit, emit_rows
 
 # -- plumbing --------------------------------------------------------------------
 
+# A Vault token that may write stored secrets but not read them (jenkins-admin's, by design).
+UNREADABLE_SECRET = ("this Vault token may not read the secret of credential {name!r} (the "
+                     "jenkins-admin policy writes secrets and never reads them back), so it "
+                     "cannot {what}")
+
 def open_store():
     """The Vault store, logged in with the environment's Vault settings."""
     from ..server.settings import BrokerSettings
@@ -130,14 +135,27 @@ def _manage(args: argparse.Namespace, what: str, *, lister: Callable, getter: Ca
 def cmd_credentials(args: argparse.Namespace) -> int:
     from ..domain.credentials import rotate, write_token_credential
     from ..domain.jenkins_config import build_credential
+    from ..errors import VaultForbidden
     from ..jenkins.gateway import JenkinsGateway
-    store = open_store()
+    from .api import BrokerAPI
     if args.action == "rotate":
         if not args.name:
             raise BrokerError("credentials rotate needs the credential's name")
-        emit(args, rotate(store, JenkinsGateway(store), args.name),
-             title=f"Credential {args.name} rotated:")
+        api = BrokerAPI.from_env()
+        if api is not None:  # through the broker, which reads the secret: admins cannot
+            result = api.answer("POST", f"jenkins/rotate-credential/{args.name}")["data"]
+        else:
+            store = open_store()
+            try:
+                store.get_credential(args.name)
+            except VaultForbidden:
+                raise BrokerError(UNREADABLE_SECRET.format(name=args.name, what="rotate it")
+                                  + ": set JENKINS_BROKER_ADDR to rotate it through the "
+                                  "broker") from None
+            result = rotate(store, JenkinsGateway(store), args.name)
+        emit(args, result, title=f"Credential {args.name} rotated:")
         return 0
+    store = open_store()
 
     def write():
         password, token = read_secret(args, "password"), read_secret(args, "token")
@@ -145,9 +163,10 @@ def cmd_credentials(args: argparse.Namespace) -> int:
                                                   "password": password, "token": token})
         result = write_token_credential(store, JenkinsGateway(store), credential,
                                         rotate_it=not args.no_rotate)
-        return {**store.get_credential(args.name).to_api(), **result}
+        return {**store.get_credential_info(args.name).to_api(), **result}
 
-    return _manage(args, "credential", lister=store.list_credentials, getter=store.get_credential,
+    return _manage(args, "credential", lister=store.list_credentials,
+                   getter=store.get_credential_info,
                    deleter=store.delete_credential, writer=write)
 
 

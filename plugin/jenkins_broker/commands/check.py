@@ -13,8 +13,9 @@ import functools
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..domain.jenkins_config import JenkinsConfig, check_origin, jenkins_origin
-from ..errors import BrokerError, JenkinsAuthError, redact
+from ..errors import BrokerError, JenkinsAuthError, VaultForbidden, redact
 from ..jenkins.client import logs_in_as
+from .admin import UNREADABLE_SECRET
 
 if TYPE_CHECKING:
     from ..domain.roles import Role
@@ -73,7 +74,11 @@ class _Checks:
 
     def _mounts(self) -> str:
         self.store.kv.list("roles")
-        self.store.shared.list("creds")
+        try:
+            self.store.shared.list("creds")
+        except VaultForbidden:  # jenkins-admin may not list shared credentials, by design
+            return (f"{self.store.kv.mount}/ (KV v2) answers; {self.store.shared.mount}/ (KV v1) "
+                    "not checked: this Vault token may not list it")
         return f"{self.store.kv.mount}/ (KV v2) and {self.store.shared.mount}/ (KV v1) answer"
 
     def _jenkins(self) -> str:
@@ -94,7 +99,12 @@ class _Checks:
             self.results.append({"check": "roles", "ok": True, "detail": "no roles yet"})
 
     def _credential(self, client: JenkinsClient, role: Role) -> str:
-        stored = self.store.get_credential(role.credential)
+        try:
+            stored = self.store.get_credential(role.credential)
+        except VaultForbidden:
+            raise BrokerError(UNREADABLE_SECRET.format(name=role.credential, what="test it")
+                              + ": run check with the broker's own Vault identity, or read "
+                              "the credential's state in the broker's /v1/sys/health") from None
         if stored is None:
             raise BrokerError(f"credential {role.credential!r} is not stored")
         # Not sent to a Jenkins it was not written for (the URL moved): say so, do not try it.

@@ -164,7 +164,8 @@ def _add_setup_commands(add: Add) -> None:
 
     p = add("credentials", cmd_credentials,
             "manage stored Jenkins credentials (a token is rotated when written: the broker "
-            "mints its own with it and revokes it)")
+            "mints its own with it and revokes it). Secrets are written, never read back; "
+            "`rotate` goes through the broker when JENKINS_BROKER_ADDR is set")
     p.add_argument("action", choices=["list", "read", "write", "delete", "rotate"])
     p.add_argument("name", nargs="?")
     p.add_argument("--username", help="the Jenkins user this credential logs in as")

@@ -1,8 +1,10 @@
 """The Jenkins connection and the stored Jenkins credentials, validated on write.
 
 Stored in the broker's KV v2 mount: ``config`` holds the connection,
-``credentials/<name>`` one credential each. A credential's secret is written,
-used, and never read back through the API.
+``credentials/<name>`` what is known of each credential (user, kind, origin, the
+uuid of a rotated token) and ``secrets/<name>`` its secret alone, on a path of its
+own so that a policy can grant writing secrets without reading them: the shipped
+administrators' policy does, and only the broker's own policy reads them.
 """
 
 from __future__ import annotations
@@ -66,19 +68,25 @@ class StoredCredential:
     origin: str = ""  # scheme://host:port of the Jenkins it was written for
 
     def to_record(self) -> dict[str, Any]:
-        return {"username": self.username, "kind": self.kind, "secret": self.secret,
-                "token_uuid": self.token_uuid, "token_name": self.token_name,
-                "rotated_at": self.rotated_at, "origin": self.origin}
+        """Everything, the secret included (the engine's private storage keeps it so)."""
+        return {**self.public_record(), "secret": self.secret}
 
-    def to_api(self) -> dict[str, Any]:
+    def public_record(self) -> dict[str, Any]:
+        """Everything but the secret: what the broker's ``credentials/<name>`` holds."""
         return {"username": self.username, "kind": self.kind, "token_uuid": self.token_uuid,
                 "token_name": self.token_name, "rotated_at": self.rotated_at,
                 "origin": self.origin}
 
+    def to_api(self) -> dict[str, Any]:
+        return self.public_record()
+
     @classmethod
-    def from_record(cls, name: str, data: dict[str, Any]) -> "StoredCredential":
+    def from_record(cls, name: str, data: dict[str, Any],
+                    secret: str | None = None) -> "StoredCredential":
+        """From :meth:`to_record`, or from :meth:`public_record` and the ``secret``."""
         return cls(name=name, username=data["username"], kind=data.get("kind", "token"),
-                   secret=data["secret"], token_uuid=data.get("token_uuid") or "",
+                   secret=data["secret"] if secret is None else secret,
+                   token_uuid=data.get("token_uuid") or "",
                    token_name=data.get("token_name") or "", rotated_at=data.get("rotated_at"),
                    origin=data.get("origin") or "")
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from .. import __version__
 from ..domain.credentials import CredentialGateway, CredentialHealth, CredentialStore
-from ..domain.jenkins_config import JenkinsConfig
+from ..domain.jenkins_config import JenkinsConfig, StoredCredential
 from ..domain.leases import Backoff, CallerTokens, Gateway, LeaseManager, Store
 from ..domain.quota import QuotaStore
 from ..domain.reaper import IndexStore, LeaseSchedule, Reaper
@@ -44,8 +44,10 @@ class BrokerStore(Store, IndexStore, ReconcileStore, SharedStore, CredentialStor
     # The HTTP layer's own: administration writes and the health check.
     def put_jenkins_config(self, config: JenkinsConfig) -> None: ...
     def delete_credential(self, name: str) -> None: ...
+    def get_credential_info(self, name: str) -> StoredCredential | None: ...
     def delete_role(self, name: str) -> None: ...
     def health(self) -> dict[str, Any]: ...
+    def move_inline_secrets(self) -> list[str]: ...
 
 
 @runtime_checkable
@@ -106,6 +108,7 @@ class Services:
                                      interval=s.token_check_interval, rate=s.token_check_rate)
         self._next_reconcile = 0.0
         self._next_sweep = 0.0
+        self._secrets_moved = False
         self._stopping = threading.Event()
         self._maintenance: threading.Thread | None = None
 
@@ -125,6 +128,15 @@ class Services:
         and now and then a full reconciliation. Returns seconds until it is due again."""
         wait = self.rotator.tick()
         now = time.time()
+        if not self._secrets_moved:
+            # Upgrading from a broker that stored secrets inline, once; retried until done.
+            moved = _attempt("moving stored secrets to secrets/", self.store.move_inline_secrets)
+            if moved is not None:
+                self._secrets_moved = True
+                if moved:
+                    log.warning("moved the secrets of credentials %s to their own path "
+                                "(secrets/<name>): no administrator's policy reads them now",
+                                ", ".join(moved))
         if now >= self._next_sweep:
             self._next_sweep = now + 5.0
             _attempt("revoking the leases of suspended roles", self.manager.sweep_suspended)

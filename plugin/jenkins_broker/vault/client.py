@@ -15,7 +15,7 @@ work only (``jenkins-broker bootstrap``, the dev server helper).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from jenkins_broker import transport
 from jenkins_broker.errors import ConfigError, VaultUnavailable
@@ -70,8 +70,9 @@ class VaultClient:
 
     def request(self, method: str, api: str, *, action: str, json: Any = None,
                 token: str | None = None, kind: str = "op", secrets: tuple[str, ...] = (),
-                hint: str | None = None, absent: Any = ..., any_status: bool = False) -> Any:
-        """``method /v1/<api>`` and return Vault's JSON answer (None for 204).
+                hint: str | None = None, absent: Any = ..., any_status: bool = False,
+                query: dict[str, str | int] | None = None) -> Any:
+        """``method /v1/<api>[?query]`` and return Vault's JSON answer (None for 204).
 
         ``token`` is sent in ``X-Vault-Token`` (default: the broker's own; ``""``: none,
         for a login). ``action`` says in a few words what was being done, for messages.
@@ -87,6 +88,8 @@ class VaultClient:
         hidden = (*secrets, token)
         # Quote everything but "/": a "?" or "#" in a key must not become a query.
         url = f"{self.url}/v1/{quote(api, safe='/')}"
+        if query:
+            url += "?" + urlencode(query)
         try:
             # Followed, as Vault's own clients do: a standby node answers 307 with the active
             # node's address, and the token goes along (it is Vault's token, for Vault).

@@ -75,14 +75,20 @@ class KVv2(_KV):
     def __init__(self, client: VaultClient, mount: str = DEFAULT_KV2_MOUNT):
         super().__init__(client, mount)
 
-    def read(self, path: str) -> tuple[dict[str, Any], int] | None:
-        """Return ``(data, version)`` of the latest version, or None if absent.
+    def read(self, path: str, version: int | None = None) -> tuple[dict[str, Any], int] | None:
+        """Return ``(data, version)`` of the latest version (or of ``version``), or None if
+        absent.
 
-        ``GET /v1/<mount>/data/<path>``. A soft-deleted latest version counts as absent.
+        ``GET /v1/<mount>/data/<path>[?version=N]``. A soft-deleted version counts as absent.
         """
         path = check_path(path)
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)
+                                    or version < 1):
+            raise VaultInvalidRequest(f"version must be a positive int, not {version!r}",
+                                      path=path)
         resp = self._client.request("GET", f"{self.mount}/data/{path}", action="read",
-                                    absent=None)
+                                    absent=None,
+                                    query=None if version is None else {"version": version})
         if resp is None:  # also a soft-deleted latest version
             return None
         body = resp["data"]
@@ -117,6 +123,16 @@ class KVv2(_KV):
         """
         path = check_path(path)
         self._client.request("DELETE", f"{self.mount}/metadata/{path}", action="delete")
+
+    def destroy(self, path: str, versions: list[int]) -> None:
+        """Destroy ``versions`` of ``path`` for good (their data; the metadata stays).
+
+        ``POST /v1/<mount>/destroy/<path>``.
+        """
+        path = check_path(path)
+        if versions:
+            self._client.request("POST", f"{self.mount}/destroy/{path}", action="destroy",
+                                 json={"versions": list(versions)})
 
     def list(self, path: str = "") -> list[str]:
         """Return the keys under ``path`` (folders end in ``/``); [] if there are none.

@@ -3,7 +3,8 @@
 ``jenkins-broker/`` (KV v2, private)::
 
     config                      the Jenkins connection
-    credentials/<name>          a Jenkins credential (username, kind, secret)
+    credentials/<name>          a Jenkins credential (username, kind, origin, token uuid)
+    secrets/<name>              its secret alone (writable without being readable)
     roles/<role>                a role
     leases/<role>/<suffix>      one record per minted token (never its value)
     shared/<role>               shared-mode rotation state (check-and-set)
@@ -31,7 +32,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..domain.jenkins_config import JenkinsConfig, StoredCredential
 from ..domain.records import LeaseRecord
 from ..domain.roles import Role
-from ..errors import VaultConflict, VaultForbidden, VaultUnavailable
+from ..errors import ConfigError, VaultConflict, VaultForbidden, VaultUnavailable
 from .client import VaultClient
 from .kv import DEFAULT_KV1_MOUNT, DEFAULT_KV2_MOUNT, KVv1, KVv2
 
@@ -114,14 +115,43 @@ class VaultStore:
         self._cache.put("config", config)
 
     def get_credential(self, name: str) -> StoredCredential | None:
-        """A stored Jenkins credential, or None (cached)."""
+        """A stored Jenkins credential with its secret, or None (cached).
+
+        ``credentials/<name>`` names the version of ``secrets/<name>`` that belongs to it
+        (``secret_version``), and exactly that version is read: a secret written by a
+        rotation or a write that stopped before its record was written is never paired
+        with the record of the one before. Raises ``ConfigError`` when the secret is gone.
+        """
         def load():
             found = self.kv.read(f"credentials/{name}")
-            return StoredCredential.from_record(name, found[0]) if found else None
+            if not found:
+                return None
+            record = found[0]
+            if "secret" in record:  # inline, as brokers before the split stored it
+                return StoredCredential.from_record(name, record)
+            version = record.get("secret_version")
+            secret = self.kv.read(f"secrets/{name}",
+                                  version=version if isinstance(version, int) and version > 0
+                                  else None)
+            if secret is None or not isinstance(secret[0].get("secret"), str):
+                raise ConfigError(f"credential {name!r} has no stored secret (deleted by hand?): "
+                                  f"write it again (`jenkins-broker credentials write {name} ...`)")
+            return StoredCredential.from_record(name, record, secret=secret[0]["secret"])
         return self._cache.get(f"credentials/{name}", load)
 
-    def put_credential(self, credential: StoredCredential) -> None:
-        self.kv.write(f"credentials/{credential.name}", credential.to_record())
+    def get_credential_info(self, name: str) -> StoredCredential | None:
+        """What is known of a credential, without its secret (``secret`` is empty): what a
+        token that may write secrets but not read them (an administrator's) can read."""
+        found = self.kv.read(f"credentials/{name}")
+        return StoredCredential.from_record(name, found[0], secret="") if found else None
+
+    def put_credential(self, credential: StoredCredential, *, cas: int | None = None) -> None:
+        """Store a credential: its secret first, then its record naming that secret's
+        version (``cas``: the record's version this write replaces; ``VaultConflict`` if
+        it changed). Needs no right to read either path."""
+        version = self.kv.write(f"secrets/{credential.name}", {"secret": credential.secret})
+        self.kv.write(f"credentials/{credential.name}",
+                      {**credential.public_record(), "secret_version": version}, cas=cas)
         self._cache.put(f"credentials/{credential.name}", credential)
 
     def bind_credential_origin(self, name: str, origin: str) -> StoredCredential | None:
@@ -133,18 +163,40 @@ class VaultStore:
             if not found:
                 self._cache.drop(f"credentials/{name}")
                 return None
-            current = StoredCredential.from_record(name, found[0])
-            if current.origin:
-                self._cache.put(f"credentials/{name}", current)
+            self._cache.drop(f"credentials/{name}")
+            current = self.get_credential(name)
+            if current is None or current.origin:
                 return current
             bound = replace(current, origin=origin)
             try:
-                self.kv.write(f"credentials/{name}", bound.to_record(), cas=found[1])
+                if "secret" in found[0]:  # stored inline: moved out on the way
+                    self.put_credential(bound, cas=found[1])
+                else:  # the record alone; its secret does not change
+                    self.kv.write(f"credentials/{name}", {**found[0], "origin": origin},
+                                  cas=found[1])
+                    self._cache.put(f"credentials/{name}", bound)
             except VaultConflict:
                 continue  # written meanwhile: read it again
-            self._cache.put(f"credentials/{name}", bound)
             return bound
         raise VaultUnavailable(f"credential {name!r} kept changing while its origin was recorded")
+
+    def move_inline_secrets(self) -> list[str]:
+        """Move the secrets of credentials stored inline (by brokers before the split)
+        to ``secrets/<name>``, and destroy the record versions that held them, so that a
+        policy reading ``credentials/`` reads no secret. Returns the names moved."""
+        moved = []
+        for name in self.list_credentials():
+            found = self.kv.read(f"credentials/{name}")
+            if not found or "secret" not in found[0]:
+                continue
+            credential = StoredCredential.from_record(name, found[0])
+            try:
+                self.put_credential(credential, cas=found[1])
+            except VaultConflict:
+                continue  # rewritten meanwhile, so no longer inline
+            self.kv.destroy(f"credentials/{name}", list(range(1, found[1] + 1)))
+            moved.append(name)
+        return moved
 
     def forget_credential(self, name: str) -> None:
         """Drop a cached credential, so the next read asks Vault (Jenkins refused it)."""
@@ -152,6 +204,7 @@ class VaultStore:
 
     def delete_credential(self, name: str) -> None:
         self.kv.delete(f"credentials/{name}")
+        self.kv.delete(f"secrets/{name}")
         self._cache.drop(f"credentials/{name}")
 
     def list_credentials(self) -> list[str]:

@@ -69,7 +69,7 @@ def credential(name: str):
     store = _services().store
     if request.method == "GET":
         require(path, "read")
-        found = store.get_credential(name)
+        found = store.get_credential_info(name)
         if found is None:
             return vault_error(404, f"no credential named {name!r}")
         return response(found.to_api())
@@ -93,7 +93,7 @@ def rotate_credential(name: str):
     it and revokes the replaced token (the rotate-root of Vault's engines)."""
     check_name(name, what="credential")
     require(f"jenkins/rotate-credential/{name}", *_WRITE)
-    if _services().store.get_credential(name) is None:
+    if _services().store.get_credential_info(name) is None:
         return vault_error(404, f"no credential named {name!r}")
     result = rotate(_services().store, _services().gateway, name)
     _services().gateway.reset()
