@@ -84,6 +84,10 @@ class Metrics:
             "jenkins_broker_caller_token_checks_total",
             "Lookups of callers' Vault tokens by accessor (outcome: valid, gone, error)",
             ["outcome"], registry=r)
+        self.forwarded = Counter(
+            "jenkins_broker_forwarded_requests_total",
+            "Requests the broker passed on to Vault unchanged (status: class of Vault's answer)",
+            ["method", "status"], registry=r)
         self.lag = Histogram("jenkins_broker_revocation_lag_seconds",
                              "Revoked-at minus expires-at, per lease", registry=r,
                              buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600))

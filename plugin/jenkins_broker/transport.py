@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import http.cookies
 import json as jsonlib
+import logging
 import os
 import re
 import ssl
@@ -48,6 +49,7 @@ from urllib.parse import urlencode, urlsplit
 import certifi
 import urllib3
 import urllib3.exceptions as u3
+from urllib3.util import SKIP_HEADER
 from urllib3.util.retry import Retry
 
 from .values import safe_url
@@ -56,6 +58,11 @@ from .values import safe_url
 Timeout = Union[float, tuple[float, float]]
 
 DEFAULT_HEADERS = {"User-Agent": "jenkins-broker", "Accept-Encoding": "identity"}
+
+# urllib3 logs every request line (the path and query) at DEBUG, and a path can hold a
+# token: a forwarded ``auth/token/lookup/<token>`` goes on as the caller wrote it. The
+# broker's log level (JENKINS_BROKER_LOG_LEVEL=debug) therefore stops above it there.
+logging.getLogger("urllib3").setLevel(max(logging.getLogger("urllib3").level, logging.INFO))
 
 
 # -- errors -------------------------------------------------------------------------
@@ -274,6 +281,29 @@ class Session:
             final = (url if slash < 0 else url[:slash]) + final
         return Response(status=answer.status, reason=answer.reason or "",
                         headers=answer.headers, body=answer.data or b"", url=final)
+
+
+    def stream(self, method: str, url: str, *, body: bytes | None,
+               headers: Mapping[str, str], timeout: Timeout | None = None) -> Any:
+        """Send one request with exactly ``headers`` (not the session's) and return urllib3's
+        answer unread, for a proxy to pass on: its body comes undecoded from
+        ``stream()``, and the caller must ``release_conn()`` (read to the end) or
+        ``close()`` it. Never follows a redirect; failures raise :class:`TransportError`."""
+        if not _ABSOLUTE.match(url):
+            url = self.base_url.rstrip("/") + "/" + url.lstrip("/")
+        sent = dict(headers)
+        given = {name.lower() for name in sent}
+        for name in ("User-Agent", "Accept-Encoding"):  # http.client and urllib3 add their own
+            if name.lower() not in given:
+                sent[name] = SKIP_HEADER
+        _check_headers(method, url, {k: v for k, v in sent.items() if v is not SKIP_HEADER})
+        limit = self._timeout if timeout is None or timeout == self.timeout else _timeout(timeout)
+        try:
+            return self._pool.urlopen(method, url, body=body, headers=sent, redirect=False,
+                                      retries=self._retries[False], timeout=limit,
+                                      preload_content=False, decode_content=False)
+        except Exception as exc:  # noqa: BLE001 - every failure is translated, below
+            raise _translate(exc, method, url) from None
 
 
 def _timeout(limit: Timeout) -> urllib3.Timeout:

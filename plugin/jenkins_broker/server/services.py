@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from .. import __version__
+from .. import __version__, transport
 from ..domain.credentials import CredentialGateway, CredentialHealth, CredentialStore
 from ..domain.jenkins_config import JenkinsConfig, StoredCredential
 from ..domain.leases import Backoff, CallerTokens, Gateway, LeaseManager, Store
@@ -26,10 +26,11 @@ from ..domain.reaper import IndexStore, LeaseSchedule, Reaper
 from ..domain.reconcile import ReconcileGateway, Reconciler, ReconcileStore
 from ..domain.shared_mode import SharedRotator, SharedStore
 from ..domain.tokenwatch import TokenWatch
-from ..errors import BrokerError, redact
+from ..errors import BrokerError, ConfigError, redact
 from ..jenkins.gateway import ConnectionStore, JenkinsGateway
 from ..observability import Metrics
 from ..web.auth import Authorizer, FastPath
+from ..web.forward import Upstream
 from .settings import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,10 @@ class Services:
 
     def __init__(self, store: BrokerStore, gateway: BrokerGateway, authorizer: CallerAuthority, *,
                  settings: BrokerSettings | None = None, renewer: Any = None,
-                 closers: tuple = ()):
+                 closers: tuple = (), upstream: Upstream | None = None):
         self.settings = s = settings or BrokerSettings()
+        # The Vault that requests the broker does not own go to (broker mode is a Vault front).
+        self.upstream = upstream
         self.store = store
         self.gateway = gateway
         self.authorizer = authorizer
@@ -178,6 +181,8 @@ class Services:
             self.renewer.stop()
         self.gateway.close()
         self.fast_path.close()
+        if self.upstream is not None:
+            self.upstream.close()
         for close in self._closers:
             close()
 
@@ -206,5 +211,12 @@ def build_services(settings: BrokerSettings, vault_settings: Any) -> Services:
     store = VaultStore(client, kv_mount=settings.kv_mount, shared_mount=settings.shared_mount,
                        cache_seconds=settings.cache_seconds, on_forbidden=renewer.refused)
     authorizer = CallerAuthz(vault_settings, broker_token=lambda: client.token, client=client)
+    try:
+        session = transport.Session(vault_settings.addr, timeout=vault_settings.timeout,
+                                    verify=vault_settings.verify,
+                                    cert=vault_settings.cert or None, pool_size=settings.threads)
+    except transport.TransportError as exc:
+        raise ConfigError(f"Vault TLS settings cannot be used: {exc.reason}") from None
+    upstream = Upstream(session, namespace=vault_settings.namespace or "")
     return Services(store, JenkinsGateway(store), authorizer, settings=settings, renewer=renewer,
-                    closers=(authorizer.close, client.close))
+                    closers=(authorizer.close, client.close), upstream=upstream)

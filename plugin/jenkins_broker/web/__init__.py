@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import admin, creds, docs, errors, guards, leases, ops
+from . import admin, creds, docs, errors, forward, guards, leases, ops
 
 
 def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flask:
@@ -32,4 +32,8 @@ def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flas
     guards.init_app(app)
     for blueprint in (creds.bp, leases.bp, admin.bp, ops.bp, docs.bp):
         app.register_blueprint(blueprint)
+    upstream = getattr(services, "upstream", None)
+    if upstream is not None:  # what the broker does not own goes to Vault unchanged
+        app.wsgi_app = forward.VaultFront(  # type: ignore[method-assign]
+            app.wsgi_app, app.url_map, upstream, forwarded=services.metrics.forwarded)
     return app
