@@ -34,7 +34,7 @@ from jenkins_broker.vault.settings import VaultSettings
 from jenkins_broker.vault.store import VaultStore
 from jenkins_broker.web import create_app
 from tests.support.kv import wait_until_kv2_ready
-from tests.support.processes import free_port
+from tests.support.processes import free_port, stop_process
 from tests.support.roles import ci_bot_role
 from tests.support.waiting import wait_for
 
@@ -42,7 +42,8 @@ from tests.support.waiting import wait_for
 def spawn_broker(st, tmp_path, settings, crash_at=None):
     """``jenkins-broker serve`` as a process against ``st``'s Vault, with ``settings`` (names of
     BrokerSettings fields) as JENKINS_BROKER_* variables and a crash point armed; returns
-    (proc, url). The caller stops it with :func:`stop_process`."""
+    (proc, url). The caller stops it with :func:`stop_process`; one that does not come up
+    is stopped here before the failure propagates."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "JENKINS_"))}
     env.update(VAULT_ADDR=st.bao.addr, JENKINS_BROKER_VAULT_AUTH="approle",
@@ -62,7 +63,11 @@ def spawn_broker(st, tmp_path, settings, crash_at=None):
             return requests.get(f"{url}/v1/sys/health", timeout=1).status_code == 200
         except requests.ConnectionError:
             return False
-    wait_for(up, timeout=30, interval=0.1, what="the broker process")
+    try:
+        wait_for(up, timeout=30, interval=0.1, what="the broker process")
+    except BaseException:  # never came up (or the wait was interrupted): no process left behind
+        stop_process(proc)
+        raise
     return proc, url
 
 
