@@ -81,6 +81,9 @@ class MemoryStore:
     def list_credentials(self):
         return sorted(self.credentials)
 
+    def forget_jenkins_config(self):
+        pass  # nothing is cached here
+
     def forget_credential(self, name):
         pass  # nothing is cached here
 

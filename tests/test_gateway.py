@@ -45,6 +45,9 @@ def test_reset_drops_the_cache_and_close_shuts_the_gateway():
         def get_credential(self, name):
             return None
 
+        def forget_jenkins_config(self):
+            pass  # nothing is cached here
+
         def forget_credential(self, name):
             pass
 

@@ -100,6 +100,9 @@ class _Store:
     def get_credential(self, name):
         return StoredCredential(name, "ci-bot", "token", "secret")
 
+    def forget_jenkins_config(self):
+        pass  # nothing is cached here
+
     def forget_credential(self, name):
         pass
 

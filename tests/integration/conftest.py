@@ -3,6 +3,7 @@
 
 import pytest
 
+from tests.support.origin import brokers, jenkins2, listener, ostack  # noqa: F401  (fixtures)
 from tests.support.stack import standard_stack
 
 

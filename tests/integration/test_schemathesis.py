@@ -207,6 +207,32 @@ def _vault_errors(response) -> list:
     return body["errors"]
 
 
+def _without_request_id(response) -> tuple:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.status_code, response.content
+    if isinstance(body, dict):
+        body.pop("request_id", None)
+    return response.status_code, body
+
+
+def _checked(case, response, stack, http, headers) -> bool:
+    """Validate the broker's answer against the document and return True; or, for a
+    request the broker passed to Vault, return False. Broker mode is a Vault front: a
+    lease endpoint naming a lease that is not the broker's (or a path-style id with an
+    encoded "/") is Vault's to answer, outside this document; such an answer is the very
+    one OpenBao gives to the same request. So is a path parameter with a line break, which
+    no route of the broker's matches."""
+    if "/sys/leases/" in case.path or any(
+            "%0a" in str(value).lower() for value in (case.path_parameters or {}).values()):
+        direct = case.call(base_url=stack.bao.addr, session=http, timeout=30, headers=headers)
+        if _without_request_id(response) == _without_request_id(direct):
+            return False
+    case.validate_response(response, checks=CHECKS)
+    return True
+
+
 @pytest.mark.integration
 def test_the_live_broker_serves_this_document(stack, http):
     served = http.get(f"{stack.broker_url}/v1/sys/internal/specs/openapi", timeout=10)
@@ -219,12 +245,14 @@ def test_the_live_broker_serves_this_document(stack, http):
 @schema.parametrize()
 def test_every_operation_with_the_root_token(case, stack, baseline, http):
     """Root passes every capability check, so each handler runs on the generated input."""
+    headers = {"X-Vault-Token": stack.bao.root_token}
     try:
-        response = case.call(base_url=stack.broker_url, session=http, timeout=30,
-                             headers={"X-Vault-Token": stack.bao.root_token})
+        response = case.call(base_url=stack.broker_url, session=http, timeout=30, headers=headers)
     finally:
         baseline.restore_after(case)
-    case.validate_response(response, checks=CHECKS)
+    if not _checked(case, response, stack, http, headers):
+        assert response.status_code < 500, response.text  # Vault's own answer
+        return
     if response.status_code >= 400 and case.method != "HEAD":
         errors = response.json()["errors"]
         # Only an empty LIST answers with no message (404 {"errors": []}, as in Vault).
@@ -254,7 +282,9 @@ def test_no_protected_operation_without_a_valid_token(case, stack, baseline, htt
             response = case.call(base_url=stack.broker_url, session=http, timeout=30, headers=headers)
         finally:
             baseline.restore_after(case)
-        case.validate_response(response, checks=CHECKS)
+        if not _checked(case, response, stack, http, headers):
+            assert 400 <= response.status_code < 500, f"{kind}: {response.status_code}"
+            continue  # Vault's own answer, which refused it too
         if protected:
             expected = 401 if kind == "none" else 403
             assert response.status_code in (expected, 400, 404, 405), f"{kind}: {response.status_code}"

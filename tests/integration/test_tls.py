@@ -310,6 +310,9 @@ class OneConnection:
     def get_credential(self, name):
         return self.credential if name == self.credential.name else None
 
+    def forget_jenkins_config(self):
+        pass  # nothing is cached here
+
     def forget_credential(self, name):
         pass
 

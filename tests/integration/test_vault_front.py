@@ -8,6 +8,8 @@ import hvac
 import pytest
 import requests
 
+from tests.support.waiting import wait_for
+
 pytestmark = pytest.mark.integration
 
 
@@ -75,3 +77,126 @@ def test_errors_come_from_vault_as_vault_gives_them(stack):
     assert missing.status_code == 404 == requests.get(
         f"{stack.bao.addr}/v1/no-such-mount/x", headers={"X-Vault-Token": stack.bao.root_token},
         timeout=5).status_code
+
+
+# -- Vault's details, on the broker's own paths ------------------------------------------
+
+def live_tokens(stack):
+    return len(stack.jenkins.tokens("ci-bot"))
+
+
+def test_a_read_without_a_token_is_403_as_vault_answers(stack):
+    stack.role("front-403")
+    for path in ("jenkins/creds/front-403", "jenkins/roles/front-403", "jenkins/config"):
+        broker = requests.get(f"{stack.broker_url}/v1/{path}", timeout=5)
+        vault = requests.get(f"{stack.bao.addr}/v1/secret/data/x", timeout=5)
+        assert broker.status_code == vault.status_code == 403, path
+        assert broker.json()["errors"][0].startswith("permission denied")
+    out = stack.bao_cli("read", "jenkins/creds/front-403", token="", check=False)
+    assert out.returncode == 2 and "permission denied" in out.stderr
+
+
+def test_path_help_answers_help_and_never_mints(stack):
+    ci = stack.consumer("front-help")
+    stack.role("front-help")
+    before = live_tokens(stack)
+    out = stack.bao_cli("path-help", "jenkins/creds/front-help", token=ci)
+    assert "jenkins/creds/" in out.stdout and "token" in out.stdout.lower()
+    raw = requests.get(f"{stack.broker_url}/v1/jenkins/creds/front-help", params={"help": "1"},
+                       headers={"X-Vault-Token": ci}, timeout=5)
+    assert raw.status_code == 200 and set(raw.json()) >= {"help", "openapi"}
+    assert raw.json().get("data") is None and raw.json().get("lease_id", "") == ""
+    # As Vault: help needs a token, and one that may do something there.
+    assert requests.get(f"{stack.broker_url}/v1/jenkins/creds/front-help", params={"help": "1"},
+                        timeout=5).status_code == 403
+    assert requests.get(f"{stack.broker_url}/v1/jenkins/creds/front-help", params={"help": "1"},
+                        headers={"X-Vault-Token": stack.token("default")},
+                        timeout=5).status_code == 403
+    assert live_tokens(stack) == before
+    head = requests.head(f"{stack.broker_url}/v1/jenkins/creds/front-help",
+                         headers={"X-Vault-Token": ci}, timeout=5)
+    assert head.status_code == 405 and live_tokens(stack) == before
+
+
+def test_health_is_vaults_with_the_brokers_readiness(stack):
+    direct = requests.get(f"{stack.bao.addr}/v1/sys/health", timeout=5).json()
+    front = requests.get(f"{stack.broker_url}/v1/sys/health", timeout=5)
+    assert front.status_code == 200
+    body = front.json()
+    assert body["version"] == direct["version"] and body["cluster_name"] == direct["cluster_name"]
+    assert "broker" not in body  # details only to a token that may read sys/metrics
+    detailed = requests.get(f"{stack.broker_url}/v1/sys/health", timeout=5,
+                            headers={"X-Vault-Token": stack.token("jenkins-auditor")}).json()
+    assert detailed["version"] == direct["version"]
+    assert detailed["broker"]["ready"] is True and "live_leases" in detailed["broker"]
+    # Vault's own query parameters are Vault's to honour.
+    coded = requests.get(f"{stack.broker_url}/v1/sys/health", params={"activecode": "299"},
+                         timeout=5)
+    assert coded.status_code == 299
+
+
+def test_a_wrapped_mint_answers_only_wrap_info_and_unwraps_once(stack):
+    ci = stack.consumer("front-wrap")
+    stack.role("front-wrap")
+    wrapped = stack.bao_json("read", "-wrap-ttl=60s", "jenkins/creds/front-wrap", token=ci)
+    assert wrapped["data"] is None and wrapped["lease_id"] == ""
+    info = wrapped["wrap_info"]
+    assert info["ttl"] == 60 and info["token"]
+    # Unwrapped once, directly against Vault: the secret, with the lease it lives under.
+    first = stack.bao_json("unwrap", info["token"], token="", addr=stack.bao.addr)
+    data = first["data"]
+    assert data["username"] == "ci-bot" and data["lease_id"].startswith("jenkins/creds/front-wrap/")
+    assert requests.get(f"{stack.jenkins.url}whoAmI/api/json", auth=("ci-bot", data["token"]),
+                        timeout=5).status_code == 200
+    looked = stack.bao_json("lease lookup", data["lease_id"], token=ci)
+    assert looked["data"]["id"] == data["lease_id"]
+    again = stack.bao_cli("unwrap", info["token"], token="", check=False)
+    assert again.returncode != 0
+    # Through the broker too (a second mint).
+    second = stack.bao_json("read", "-wrap-ttl=30s", "jenkins/creds/front-wrap", token=ci)
+    through = stack.bao_json("unwrap", second["wrap_info"]["token"], token="")
+    assert through["data"]["lease_id"] != data["lease_id"]
+
+
+def test_a_mint_whose_wrapping_fails_leaves_no_token(stack):
+    ci = stack.consumer("front-wrap-fail")
+    stack.role("front-wrap-fail")
+    before = live_tokens(stack)
+    resp = requests.get(f"{stack.broker_url}/v1/jenkins/creds/front-wrap-fail",
+                        headers={"X-Vault-Token": ci, "X-Vault-Wrap-TTL": "1s"}, timeout=15)
+    assert resp.status_code == 400, resp.text  # below Vault's minimum wrapping TTL
+    assert resp.json()["errors"] and "lease_id" not in resp.json()
+    assert live_tokens(stack) == before
+    leases = requests.request("LIST", f"{stack.broker_url}/v1/sys/leases/lookup/jenkins/creds/"
+                              "front-wrap-fail", headers={"X-Vault-Token": stack.bao.root_token},
+                              timeout=5)
+    assert leases.status_code == 404 or leases.json()["data"]["keys"] == []
+
+
+def test_revoke_force_drops_the_records_even_when_jenkins_refuses(stack):
+    ci = stack.consumer("front-force")
+    stack.role("front-force")
+    minted = [stack.bao_json("read", "jenkins/creds/front-force", token=ci) for _ in range(2)]
+    root = stack.bao.root_token
+    stack.jenkins.set_fault("error500")
+    try:
+        stack.bao_cli("lease", "revoke", "-force", "-prefix", "jenkins/creds/front-force",
+                      token=root)
+    finally:
+        stack.jenkins.set_fault(None)
+    for secret in minted:
+        gone = stack.bao_cli("lease", "lookup", secret["lease_id"], token=root, check=False)
+        assert gone.returncode != 0
+    tokens = [secret["data"]["token"] for secret in minted]
+    assert all(whoami(stack, token) == 200 for token in tokens)  # Jenkins refused: still live
+    # Left to reconciliation, which revokes them as orphans (past the stack's 1 s grace).
+
+    def revoked():
+        stack.services.reconciler.run()
+        return all(whoami(stack, token) == 401 for token in tokens)
+    wait_for(revoked, timeout=20, interval=0.5, what="reconciliation to revoke the tokens")
+
+
+def whoami(stack, token):
+    return requests.get(f"{stack.jenkins.url}whoAmI/api/json", auth=("ci-bot", token),
+                        timeout=5).status_code

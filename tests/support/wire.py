@@ -26,16 +26,17 @@ class Answer:
         return json.loads(self.body)
 
 
-def address(stack) -> tuple[str, int]:
-    """The (host, port) the stack's broker listens on."""
-    url = urlsplit(stack.broker_url)
+def address(stack, *, vault: bool = False) -> tuple[str, int]:
+    """The (host, port) the stack's broker (or, with ``vault``, its OpenBao) listens on."""
+    url = urlsplit(stack.bao.addr if vault else stack.broker_url)
     return url.hostname, url.port
 
 
 def send(stack, method: str, path: str, headers: dict | None = None, body: bytes | None = None,
-         timeout: float = 15) -> Answer:
-    """One request on a new connection; ``path`` and header values go out as given."""
-    conn = http.client.HTTPConnection(*address(stack), timeout=timeout)
+         timeout: float = 15, *, vault: bool = False) -> Answer:
+    """One request on a new connection; ``path`` and header values go out as given (to
+    the broker, or with ``vault`` to OpenBao itself)."""
+    conn = http.client.HTTPConnection(*address(stack, vault=vault), timeout=timeout)
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
         for name, value in (headers or {}).items():
@@ -104,3 +105,25 @@ def assert_vault_error(answer: Answer, *statuses: int, secret: str | None = None
     if secret:
         assert secret.encode() not in answer.body, "the error message echoes the token"
     return errors
+
+
+def _comparable(answer: Answer):
+    try:
+        body = json.loads(answer.body)
+    except ValueError:
+        return answer.status, answer.body
+    if isinstance(body, dict):
+        body.pop("request_id", None)  # one per request
+    return answer.status, body
+
+
+def assert_answered_by_vault(stack, method: str, path: str, headers: dict | None = None,
+                             body: bytes | None = None) -> Answer:
+    """The broker passes the request to Vault: its answer is the one OpenBao itself gives
+    to the same request (status and body; a JSON body compared without ``request_id``)."""
+    through = send(stack, method, path, headers, body)
+    direct = send(stack, method, path, headers, body, vault=True)
+    assert _comparable(through) == _comparable(direct), (
+        f"{method} {path[:80]}: through the broker {through.status} {through.body[:200]!r}, "
+        f"from Vault {direct.status} {direct.body[:200]!r}")
+    return through

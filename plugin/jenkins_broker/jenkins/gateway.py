@@ -29,6 +29,7 @@ class ConnectionStore(Protocol):
     def get_jenkins_config(self) -> JenkinsConfig | None: ...
     def get_credential(self, name: str) -> StoredCredential | None: ...
     def forget_credential(self, name: str) -> None: ...
+    def forget_jenkins_config(self) -> None: ...
     def bind_credential_origin(self, name: str, origin: str) -> StoredCredential | None: ...
 
 
@@ -64,8 +65,10 @@ class JenkinsGateway:
             return 0.0
 
     def reset(self) -> None:
-        """Forget the cached client and strategies (after a config or credential write); the
-        next call builds them again from what Vault stores."""
+        """Forget the cached client and strategies, and the store's cached config (before and
+        after a config or credential write); the next call builds them again from what Vault
+        stores now, not from what this replica read up to a cache lifetime ago."""
+        self.store.forget_jenkins_config()
         with self._lock:
             client, self._client, self._config = self._client, None, None
             self._strategies.clear()

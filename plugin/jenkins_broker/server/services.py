@@ -132,14 +132,7 @@ class Services:
         wait = self.rotator.tick()
         now = time.time()
         if not self._secrets_moved:
-            # Upgrading from a broker that stored secrets inline, once; retried until done.
-            moved = _attempt("moving stored secrets to secrets/", self.store.move_inline_secrets)
-            if moved is not None:
-                self._secrets_moved = True
-                if moved:
-                    log.warning("moved the secrets of credentials %s to their own path "
-                                "(secrets/<name>): no administrator's policy reads them now",
-                                ", ".join(moved))
+            self._move_inline_secrets()  # start() could not (Vault down): until it is done
         if now >= self._next_sweep:
             self._next_sweep = now + 5.0
             _attempt("revoking the leases of suspended roles", self.manager.sweep_suspended)
@@ -156,8 +149,20 @@ class Services:
                 log.warning("reconciliation: %s", counts)
         return wait
 
+    def _move_inline_secrets(self) -> None:
+        """Upgrading from a broker that kept credential secrets inline: move them, once."""
+        moved = _attempt("moving stored secrets to secrets/", self.store.move_inline_secrets)
+        if moved is not None:
+            self._secrets_moved = True
+            if moved:
+                log.warning("moved the secrets of credentials %s to their own path "
+                            "(secrets/<name>): no administrator's policy reads them now",
+                            ", ".join(moved))
+
     def start(self) -> "Services":
-        """Start renewing the broker's Vault token, load every lease and start reaping."""
+        """Move inline secrets (once), start renewing the broker's Vault token, load every
+        lease and start reaping."""
+        self._move_inline_secrets()
         if self.renewer is not None:
             self.renewer.start()
         self.reaper.start()

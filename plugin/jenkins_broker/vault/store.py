@@ -114,6 +114,10 @@ class VaultStore:
         self.kv.write("config", config.to_record())
         self._cache.put("config", config)
 
+    def forget_jenkins_config(self) -> None:
+        """Drop the cached connection, so the next read asks Vault."""
+        self._cache.drop("config")
+
     def get_credential(self, name: str) -> StoredCredential | None:
         """A stored Jenkins credential with its secret, or None (cached).
 

@@ -81,7 +81,10 @@ def credential(name: str):
     require(path, *_WRITE)
     data = dict(body())
     rotate_it = data.pop("rotate", None)
-    result = write_token_credential(store, _services().gateway, build_credential(name, data),
+    credential = build_credential(name, data)
+    # Bound to (and rotated on) the Jenkins stored now, not the one this replica cached.
+    _services().gateway.reset()
+    result = write_token_credential(store, _services().gateway, credential,
                                     rotate_it=rotate_it is None or request_flag("rotate", rotate_it))
     _services().gateway.reset()
     return response(result)
@@ -95,6 +98,7 @@ def rotate_credential(name: str):
     require(f"jenkins/rotate-credential/{name}", *_WRITE)
     if _services().store.get_credential_info(name) is None:
         return vault_error(404, f"no credential named {name!r}")
+    _services().gateway.reset()  # the Jenkins stored now, not the one this replica cached
     result = rotate(_services().store, _services().gateway, name)
     _services().gateway.reset()
     return response(result)

@@ -162,8 +162,8 @@ class VaultFront:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
             owned, body = self._owned(environ)
-        except _TooLarge:
-            return _error(start_response, 413, "request body too large")
+        except _TooLarge:  # a body for one of the broker's lease endpoints
+            return _error(start_response, 413, "request body too large (the limit is 1 MB)")
         if owned:
             return self.app(environ, start_response)
         return self._forward(environ, start_response, body)
@@ -200,14 +200,24 @@ class VaultFront:
         if rule.endpoint in _BY_LEASE_ID:
             lease_id = args.get("lease_id")
             if lease_id is None:
-                body = _read_body(environ, _LEASE_BODY_LIMIT)
+                try:
+                    body = _read_body(environ, _LEASE_BODY_LIMIT)
+                except _TooLarge:
+                    if environ.get("CONTENT_LENGTH"):  # nothing read: the broker says 413
+                        environ["PATH_INFO"] = "/v1/" + local
+                        return True, None
+                    raise
                 environ["wsgi.input"] = io.BytesIO(body)
                 environ["CONTENT_LENGTH"] = str(len(body))
                 environ.pop("HTTP_TRANSFER_ENCODING", None)
                 try:
-                    lease_id = json.loads(body or b"{}").get("lease_id")
-                except (ValueError, AttributeError):
-                    lease_id = None
+                    parsed = json.loads(body or b"{}")
+                except ValueError:
+                    parsed = None
+                if not isinstance(parsed, dict):  # names no lease: the broker says what is wrong
+                    environ["PATH_INFO"] = "/v1/" + local
+                    return True, body
+                lease_id = parsed.get("lease_id")
             if not broker_lease(lease_id):
                 return False, body
         elif rule.endpoint in _BY_PREFIX and not broker_prefix(args.get("prefix", "")):
