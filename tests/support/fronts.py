@@ -88,6 +88,25 @@ class Front:
         return create_token(self.bao.client(), list(policies) or ["conformance-client"], ttl=ttl,
                             display_name=f"conformance-{uuid.uuid4().hex[:6]}").token
 
+    def approle(self, name: str) -> tuple[str, str]:
+        """AppRole ``name`` in OpenBao (the approle method enabled at ``approle/`` if it is not),
+        whose tokens hold the client policy; returns ``(role_id, secret_id)``."""
+        client = self.bao.client()
+        if "approle/" not in client.sys.list_auth_methods()["data"]:
+            client.sys.enable_auth_method("approle")
+        client.write(f"auth/approle/role/{name}", token_policies=["conformance-client"], token_ttl="1h",
+                     token_max_ttl="2h")
+        role_id = client.read(f"auth/approle/role/{name}/role-id")["data"]["role_id"]
+        secret_id = client.write(f"auth/approle/role/{name}/secret-id")["data"]["secret_id"]
+        return role_id, secret_id
+
+    def lease(self, lease_id: str) -> dict | None:
+        """``sys/leases/lookup`` of ``lease_id`` through the front with the root token: its
+        ``data``, or None when the lease is unknown (ended)."""
+        answer = requests.put(f"{self.addr}/v1/sys/leases/lookup", json={"lease_id": lease_id},
+                              headers={"X-Vault-Token": self.root}, timeout=10)
+        return answer.json()["data"] if answer.status_code == 200 else None
+
     def cli(self, *args: str, token: str | None = None, addr: str | None = None, check: bool = True,
             timeout: float = 30) -> subprocess.CompletedProcess:
         """``bao <args>`` against ``addr`` (default: the front) with ``token`` (none if empty)."""
