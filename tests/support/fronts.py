@@ -4,8 +4,8 @@ conformance tests (``tests/conformance/``) and ``benchmarks/conformance.py``:
 - **plugin**: the real OpenBao with the project's secrets-engine plugin mounted at ``jenkins/``
   (built with ``build_plugin``, registered and enabled in a persistent-mode OpenBao, configured
   against the fake Jenkins with a bootstrap token of ci-bot), clients talk to OpenBao itself;
-- **broker**: the broker (:func:`~tests.support.stack.standard_stack`) in front of a real
-  OpenBao, clients talk to the broker.
+- **broker**: ``jenkins-broker serve`` (a process, on the stack of
+  :func:`~tests.support.stack.standard_stack`) in front of a real OpenBao; clients talk to it.
 
 :class:`Front` is what a test sees: the address clients use, the OpenBao behind it, the fake
 Jenkins, and how to write a role, make a Vault token and run the ``bao`` CLI. Role writes go
@@ -210,15 +210,24 @@ def plugin_front() -> Iterator[Front]:
 
 @contextlib.contextmanager
 def broker_front() -> Iterator[Front]:
-    """Broker mode: the shared integration stack's broker in front of OpenBao."""
-    from tests.support.stack import standard_stack
+    """Broker mode: ``jenkins-broker serve`` as a process (:func:`~tests.support.stack.spawn_broker`,
+    the shared integration stack's settings) in front of OpenBao; its log is ``broker.log``
+    in ``Front.home``'s parent."""
+    from tests.support.processes import stop_process
+    from tests.support.stack import STACK_SETTINGS, spawn_broker, standard_stack
 
-    with tempfile.TemporaryDirectory(prefix="conformance-broker-") as home, standard_stack() as st:
+    with tempfile.TemporaryDirectory(prefix="conformance-broker-") as tmp, standard_stack() as st:
+        home = Path(tmp) / "home"
+        home.mkdir()
         _prepare_policies(st.bao)
-
-        def write_role(name, **fields):
-            st.role(name, **fields)
-        yield Front("broker", st.broker_url, st.bao, st.jenkins, write_role, Path(home))
+        st.stop_broker()  # the stack's in-process broker: the process below serves instead
+        proc, url = spawn_broker(st, Path(tmp), STACK_SETTINGS)
+        try:
+            def write_role(name, **fields):
+                st.role(name, **fields)
+            yield Front("broker", url, st.bao, st.jenkins, write_role, home)
+        finally:
+            stop_process(proc, 15)
 
 
 def front(mode: str):
