@@ -96,8 +96,9 @@ def test_lease_lookup_renew_and_revoke(vault_front, client_token):
     looked = vault_front.cli_json("lease lookup", lease_id, token=client_token)
     assert looked["lease_id"] == "" and looked["renewable"] is False  # the lookup itself has no lease
     data = looked["data"]
-    assert VAULT_LEASE_LOOKUP_KEYS <= set(data), sorted(VAULT_LEASE_LOOKUP_KEYS - set(data))
-    assert set(data) - VAULT_LEASE_LOOKUP_KEYS == by_design(vault_front, "lease_lookup_extra_keys")
+    missing, extra = VAULT_LEASE_LOOKUP_KEYS - set(data), set(data) - VAULT_LEASE_LOOKUP_KEYS
+    assert not missing, f"the lease lookup lacks Vault's {sorted(missing)}"
+    assert extra == by_design(vault_front, "lease_lookup_extra_keys"), f"fields beyond Vault's: {sorted(extra)}"
     assert data["id"] == lease_id and data["renewable"] is True and data["last_renewal"] is None
     assert data["path"] == "jenkins/creds/ci-bot" and 3590 <= data["ttl"] <= 3600
 
