@@ -65,6 +65,9 @@ class MemoryStore:
     def health(self):
         return {"initialized": True, "sealed": False, "version": "test"}
 
+    def vault_health(self, query=""):
+        return 200, {"initialized": True, "sealed": False, "standby": False, "version": "test"}
+
     def get_credential(self, name):
         return self.credentials.get(name)
 

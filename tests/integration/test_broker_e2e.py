@@ -50,7 +50,7 @@ def test_error_shapes(stack):
     stack.role("shapes")
     ci = stack.consumer("shapes")
     root = stack.bao.root_token
-    cases = [(stack.mint("shapes", ""), 401), (stack.mint("shapes", stack.token("default")), 403),
+    cases = [(stack.mint("shapes", ""), 403), (stack.mint("shapes", stack.token("default")), 403),
              (stack.mint("nope", root), 404), (stack.mint("shapes", "not-a-real-token"), 403),
              (stack.mint("shapes", ci, ttl="forever"), 400)]
     for resp, status in cases:

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 
 import pytest
@@ -142,8 +143,10 @@ class Stack:
     def bao_cli(self, *args, addr=None, token=None, check=True):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         env.update(VAULT_ADDR=addr or self.broker_url, VAULT_TOKEN=token or "")
-        out = subprocess.run([find_bao_binary(), *args], env=env, capture_output=True, text=True,
-                             timeout=30)
+        # HOME: an empty directory, so no ~/.vault-token of the machine's stands in for "no token".
+        with tempfile.TemporaryDirectory(prefix="bao-cli-home-") as home:
+            out = subprocess.run([find_bao_binary(), *args], env={**env, "HOME": home},
+                                 capture_output=True, text=True, timeout=30)
         if check and out.returncode != 0:
             raise AssertionError(f"bao {' '.join(args)} failed: {out.stderr}")
         return out

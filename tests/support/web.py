@@ -18,6 +18,7 @@ class PolicyAuthorizer:
     def __init__(self, table):
         self.table = table
         self.identified: set[str] = set()
+        self.wrapped: list[tuple[str, dict]] = []
 
     def capabilities(self, caller_token, path):
         if caller_token not in self.table:
@@ -40,6 +41,14 @@ class PolicyAuthorizer:
 
     def known(self, caller_token):
         return caller_token in self.identified
+
+    def wrap(self, caller_token, data, ttl):
+        """As Vault's sys/wrapping/wrap: the data kept, a wrapping token answered."""
+        if caller_token not in self.table:
+            raise VaultForbidden("permission denied")
+        self.wrapped.append((ttl, data))
+        return {"data": None, "wrap_info": {"token": f"wrap-{len(self.wrapped)}", "ttl": 60,
+                                            "creation_path": "sys/wrapping/wrap"}}
 
     def token_expiry(self, accessor):
         if accessor.removeprefix("acc-") not in self.table:

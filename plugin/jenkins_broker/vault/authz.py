@@ -108,6 +108,16 @@ class CallerAuthz:
             caps = data.get("capabilities") or []
         return set(caps)
 
+    def wrap(self, caller_token: str, data: dict[str, Any], ttl: str) -> dict[str, Any]:
+        """Wrap ``data`` in Vault with the caller's token (``sys/wrapping/wrap``, which Vault's
+        default policy grants), for ``ttl`` (``X-Vault-Wrap-TTL``); returns Vault's answer
+        (``wrap_info``, no data). Raises as :meth:`capabilities`, and VaultInvalidRequest
+        for a TTL Vault refuses."""
+        token = _check_token(caller_token)
+        return self._client.request("POST", "sys/wrapping/wrap", token=token,
+                                    action="wrap the answer", json=data, kind="caller",
+                                    headers={"X-Vault-Wrap-TTL": ttl}, secrets=(token,)) or {}
+
     def can(self, caller_token: str, path: str, capability: str = "read") -> bool:
         """True if the caller has ``capability`` (or ``root``) on ``path``."""
         caps = self.capabilities(caller_token, path)

@@ -71,7 +71,8 @@ class VaultClient:
     def request(self, method: str, api: str, *, action: str, json: Any = None,
                 token: str | None = None, kind: str = "op", secrets: tuple[str, ...] = (),
                 hint: str | None = None, absent: Any = ..., any_status: bool = False,
-                query: dict[str, str | int] | None = None) -> Any:
+                query: dict[str, str | int] | str | None = None,
+                headers: dict[str, str] | None = None, with_status: bool = False) -> Any:
         """``method /v1/<api>[?query]`` and return Vault's JSON answer (None for 204).
 
         ``token`` is sent in ``X-Vault-Token`` (default: the broker's own; ``""``: none,
@@ -82,20 +83,25 @@ class VaultClient:
         Raises the :mod:`~jenkins_broker.vault.translate` error otherwise.
         """
         token = self.token if token is None else token
-        headers = dict(self._headers)
+        headers = {**self._headers, **(headers or {})}
         if token:
             headers["X-Vault-Token"] = token
         hidden = (*secrets, token)
         # Quote everything but "/": a "?" or "#" in a key must not become a query.
         url = f"{self.url}/v1/{quote(api, safe='/')}"
         if query:
-            url += "?" + urlencode(query)
+            url += "?" + (query if isinstance(query, str) else urlencode(query))
         try:
             # Followed, as Vault's own clients do: a standby node answers 307 with the active
             # node's address, and the token goes along (it is Vault's token, for Vault).
             resp = self._session.request(method, url, json=json, headers=headers, redirect=True)
         except transport.TransportError as exc:
             raise transport_error(exc, addr=self.url, path=api, action=action) from None
+        if with_status:  # (status, body) of any answer; a body that is not JSON: None
+            try:
+                return resp.status, (resp.json() if resp.body else None)
+            except ValueError:
+                return resp.status, None
         if resp.status == 204 and not any_status:
             return None
         try:

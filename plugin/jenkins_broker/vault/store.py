@@ -338,6 +338,13 @@ class VaultStore:
 
     # -- health ----------------------------------------------------------------
 
+    def vault_health(self, query: str = "") -> tuple[int, dict[str, Any] | None]:
+        """Vault's own ``sys/health`` answer, status and body, for ``query`` (Vault's
+        parameters: ``standbyok``, ``activecode``...); raises ``VaultUnavailable``."""
+        status, body = self.client.request("GET", "sys/health", action="check health of",
+                                           query=query or None, with_status=True)
+        return status, body if isinstance(body, dict) else None
+
     def health(self) -> dict[str, Any]:
         """Vault's ``sys/health`` (initialized, sealed, version); raises ``VaultUnavailable``."""
         data = self.client.request("GET", "sys/health", action="check health of",

@@ -30,6 +30,7 @@ def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flas
     app.extensions["jenkins_broker"] = services
     errors.init_app(app)
     guards.init_app(app)
+    docs.init_app(app)  # ?help=1, after the guards: HEAD and OPTIONS never reach it
     for blueprint in (creds.bp, leases.bp, admin.bp, ops.bp, docs.bp):
         app.register_blueprint(blueprint)
     upstream = getattr(services, "upstream", None)

@@ -44,6 +44,7 @@ class Authorizer(Protocol):
     def lookup_self(self, caller_token: str) -> Mapping[str, Any]: ...
     def authorize(self, caller_token: str, path: str) -> tuple[set[str], Mapping[str, Any]]: ...
     def known(self, caller_token: str) -> bool: ...
+    def wrap(self, caller_token: str, data: dict[str, Any], ttl: str) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ def caller_token() -> str:
         if auth[:7].lower() == "bearer ":
             token = auth[7:].strip()
     if not token:
-        raise Unauthorized("missing client token: send your Vault token in the X-Vault-Token header")
+        raise Unauthorized("permission denied: no Vault token was sent; send yours in the "
+                           "X-Vault-Token header (or Authorization: Bearer), as the Vault CLI "
+                           "does with VAULT_TOKEN")
     if not _TOKEN.fullmatch(token):
         raise Forbidden("permission denied: the X-Vault-Token header is not a well-formed Vault token")
     return token
@@ -112,6 +115,19 @@ def require(path: str, *capabilities: str) -> None:
     except VaultForbidden as exc:
         raise _refused(exc) from None
     _deny_unless(granted, capabilities, path)
+
+
+def require_any(path: str) -> None:
+    """Check that the caller may do something on ``path`` (any capability but ``deny``),
+    as Vault asks of a ``help`` request. Raises as :func:`require`."""
+    token = caller_token()
+    authorizer: Authorizer = current_app.extensions["jenkins_broker"].authorizer
+    try:
+        granted = authorizer.capabilities(token, path)
+    except VaultForbidden as exc:
+        raise _refused(exc) from None
+    if "deny" in granted or not granted:
+        raise Forbidden(f"permission denied: this token may do nothing on {path}")
 
 
 def identify(path: str, *capabilities: str) -> Caller:

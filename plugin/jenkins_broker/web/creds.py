@@ -2,6 +2,13 @@
 
 This holds for shared roles too: their rotating credential is what Vault itself
 answers at ``jenkins/creds/<role>``; the broker's own answer is always fresh.
+
+Response wrapping: with ``X-Vault-Wrap-TTL`` the secret is wrapped in Vault with the
+caller's own token (``sys/wrapping/wrap``) and only Vault's ``wrap_info`` is answered; the
+token never leaves the broker in plain text. Unwrapping (through the broker or from Vault
+directly) gives ``data``: the secret and, since a wrapped lease cannot carry its envelope,
+``lease_id``, ``lease_duration`` and ``renewable`` with it. If the wrapping fails, the
+lease is revoked at once.
 """
 
 from __future__ import annotations
@@ -9,12 +16,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, jsonify, request
 
 from ..domain.records import rfc3339
 from ..domain.roles import check_name
 from ..errors import BrokerError
-from .auth import mint_authorization
+from .auth import caller_token, mint_authorization
 from .common import body, duration_param, lease_response
 
 if TYPE_CHECKING:
@@ -40,17 +47,35 @@ def creds(role: str):
             confirm()
         except Exception:
             # Allowed a minute ago, not now (or Vault cannot say): the token never leaves the broker.
-            try:
-                services.manager.revoke(record.lease_id, cause="authorization-denied")
-            except BrokerError:
-                # Not even claimed (Vault unreachable): the reaper revokes it as soon as it can.
-                if services.reaper is not None:
-                    services.reaper.expedite(record.role, record.suffix, "authorization-denied")
+            _withdraw(services, record, "authorization-denied")
             raise
-    return lease_response(record, time.time(), {
+    data = {
         "username": record.jenkins_user,
         "token": value,
         "token_name": record.token_name,
         "jenkins_url": services.gateway.jenkins_url,
         "expires_at": rfc3339(record.expires_at),
-    })
+    }
+    now = time.time()
+    wrap_ttl = request.headers.get("X-Vault-Wrap-TTL", "").strip()
+    if wrap_ttl:
+        envelope = lease_response(record, now).get_json()
+        try:
+            wrapped = services.authorizer.wrap(caller_token(), {
+                **data, "lease_id": record.lease_id, "renewable": envelope["renewable"],
+                "lease_duration": envelope["lease_duration"]}, wrap_ttl)
+        except Exception:
+            _withdraw(services, record, "wrapping-failed")  # nobody can ever read this token
+            raise
+        return jsonify(wrapped)
+    return lease_response(record, now, data)
+
+
+def _withdraw(services: Services, record, cause: str) -> None:
+    """Revoke a lease whose token was never handed out."""
+    try:
+        services.manager.revoke(record.lease_id, cause=cause)
+    except BrokerError:
+        # Not even claimed (Vault unreachable): the reaper revokes it as soon as it can.
+        if services.reaper is not None:
+            services.reaper.expedite(record.role, record.suffix, cause)

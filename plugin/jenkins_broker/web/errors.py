@@ -40,7 +40,7 @@ class Forbidden(e.CallerError):
 #: - Vault failures are 503 here (Vault is the broker's upstream); the engine's storage is
 #:   OpenBao itself, whose faults are 500 there.
 STATUS = (
-    (Unauthorized, 401),
+    (Unauthorized, 403),  # as Vault answers a request without a token
     (Forbidden, 403),
     (e.UnknownRole, 404),
     (e.RoleDisabled, 403),

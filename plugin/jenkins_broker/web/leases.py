@@ -78,6 +78,19 @@ def revoke_prefix(prefix: str):
     return no_content()
 
 
+@bp.route("/v1/sys/leases/revoke-force/<path:prefix>", methods=["PUT", "POST"])
+def revoke_force(prefix: str):
+    """Vault's ``revoke-force``: every lease of a role goes even if Jenkins refuses to revoke
+    its token; such a token is left to reconciliation, which revokes it as an orphan."""
+    actor = identify(f"sys/leases/revoke-force/{prefix}", "sudo").requester
+    role = lease_role(prefix)
+    if role is None:
+        raise InvalidRequest(f"prefix: expected {LEASE_PREFIX}/<role>")
+    check_name(role)
+    _manager().revoke_many(role, actor=actor, cause="forced", force=True)
+    return no_content()
+
+
 @bp.route("/v1/sys/leases/lookup", methods=["PUT", "POST"])
 def lookup():
     """Describe a live lease: issue, expiry and last renewal times, remaining ttl."""
@@ -86,6 +99,7 @@ def lookup():
     now = time.time()
     return response({
         "id": record.lease_id,
+        "path": f"{LEASE_PREFIX}/{record.role}",  # where it was issued, as Vault says
         "issue_time": rfc3339(record.issued_at),
         "expire_time": rfc3339(record.expires_at),
         "last_renewal": rfc3339(record.last_renewal),

@@ -1,5 +1,9 @@
 """Operations: ``/v1/sys/health`` and ``/metrics``.
 
+Health is Vault's own ``sys/health`` (its status code, as Vault's query parameters ask,
+and its body: version, cluster, seal state), asked by the broker, plus the broker's
+readiness: 503 when the broker cannot get that answer from an unsealed Vault.
+
 As in Vault, metrics need a token with ``read`` on ``sys/metrics`` (the shipped admin and
 auditor policies grant it; Prometheus sends one with ``bearer_token_file``), unless the
 operator sets ``JENKINS_BROKER_METRICS_UNAUTHENTICATED=true``. Health answers anyone with
@@ -49,28 +53,34 @@ def _may_see_details() -> bool:
 
 @bp.route("/v1/sys/health", methods=["GET", "HEAD"])
 def health():
-    """200 when the broker can reach an unsealed Vault; 503 otherwise (for load balancers).
+    """Vault's health answer through the broker, 503 when the broker is not ready.
 
-    Anyone gets the status; a token with ``read`` on ``sys/metrics`` gets the details too.
+    Anyone gets Vault's answer (Vault gives it to anyone); a token with ``read`` on
+    ``sys/metrics`` also gets ``broker``: its readiness, version, live leases and which
+    stored credentials Jenkins accepts.
     """
     services: Services = current_app.extensions["jenkins_broker"]
     try:
-        vault = services.store.health()
-        healthy = vault.get("initialized", True) and not vault.get("sealed", False)
-    except BrokerError:
-        vault, healthy = {"reachable": False}, False
-    answer: dict[str, Any] = {"initialized": True, "sealed": not healthy, "standby": False}
+        status, vault = services.store.vault_health(request.query_string.decode("latin-1"))
+    except BrokerError as exc:
+        log.info("health: Vault cannot be asked: %s", type(exc).__name__)
+        status, vault = 503, None
+    ready = bool(vault) and bool(vault.get("initialized")) and not vault.get("sealed")
+    answer: dict[str, Any] = dict(vault) if vault else {
+        "initialized": True, "sealed": True, "standby": False}  # as far as the broker can tell
+    if not ready and status < 500:
+        status = 503
     if request.method == "GET" and _may_see_details():
-        answer.update({
-            "version": services.version, "vault": vault,
+        answer["broker"] = {
+            "ready": ready, "version": services.version,
             "live_leases": services.reaper.live_count() if services.reaper else None,
             "leases_loaded": services.reaper.loaded.is_set() if services.reaper else None,
             # Which stored credentials Jenkins accepts (a holder may have revoked one).
             "credentials": {name: "ok" if state["ok"] else "rejected" for name, state in
                             services.credentials.snapshot().items()}
-            if services.credentials is not None else {}})
+            if services.credentials is not None else {}}
     out = jsonify(answer)
-    out.status_code = 200 if healthy else 503
+    out.status_code = status
     return out
 
 

@@ -119,7 +119,7 @@ def test_an_unread_chunked_body_is_not_taken_for_a_second_request(env):
     with socket.create_connection(address(env.stack), timeout=5) as sock:
         sock.sendall(data)
         first, rest = read_answer(sock)
-        assert_vault_error(first, 401)
+        assert_vault_error(first, 403)
         sock.settimeout(1)
         try:
             while True:
