@@ -3,7 +3,9 @@ against a small WSGI app that echoes what it was given."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import select
 import socket
 import time
 from types import SimpleNamespace
@@ -105,6 +107,116 @@ def test_a_request_whose_headers_trickle_in_is_cut_at_the_deadline(monkeypatch):
             assert time.monotonic() - start < 8     # cut near 1 s, well before the 12 s of lines
     finally:
         srv.stop()
+
+
+def _until_the_server_ends_it(sock: socket.socket, piece: bytes, every: float,
+                              at_most: float) -> tuple[float | None, bytes]:
+    """Send ``piece`` every ``every`` seconds until the server answers or closes the
+    connection (or ``at_most`` seconds pass); the seconds that took (None if it never
+    did) and what the server sent."""
+    start = time.monotonic()
+    got = b""
+    while time.monotonic() - start < at_most:
+        try:
+            sock.sendall(piece)
+            if not select.select([sock], [], [], every)[0]:
+                continue                   # nothing from the server yet
+            chunk = sock.recv(65536)
+        except OSError:                    # reset, or a broken pipe: cut
+            return time.monotonic() - start, got
+        got += chunk
+        if not chunk or b"\r\n\r\n" in got:
+            return time.monotonic() - start, got
+    return None, got
+
+
+TRICKLED_BODIES = {                        # the framing header, and one piece of the body
+    "content-length": (b"Content-Length: 1000", b"x"),
+    "chunked": (b"Transfer-Encoding: chunked", b"1\r\nx\r\n"),  # each chunk a whole read
+}
+
+
+@pytest.mark.parametrize("framing", sorted(TRICKLED_BODIES))
+def test_a_request_whose_body_trickles_in_is_cut_at_the_deadline(monkeypatch, framing):
+    monkeypatch.setattr(httpd, "REQUEST_DEADLINE", 1.0)
+    monkeypatch.setattr(httpd, "READERS", 0)
+    srv = HTTPServer(_echo, threads=2).start()        # one worker for the trickler, one free
+    try:
+        target = SimpleNamespace(broker_url=srv.url)
+        header, piece = TRICKLED_BODIES[framing]
+        with socket.create_connection(address(target), timeout=10) as sock:
+            sock.sendall(b"POST /v1/x HTTP/1.1\r\nHost: broker\r\n" + header + b"\r\n\r\n")
+            sock.sendall(piece)
+            health = send_raw(target, request_bytes("GET", b"/v1/sys/health", []), timeout=5)
+            assert health.status == 200             # answered while the body trickles in
+            took, sent = _until_the_server_ends_it(sock, piece, every=0.3, at_most=12)
+            assert took is not None, "a body sent a byte at a time held its worker for 12 s"
+            assert took < 6                         # cut near 1 s; the margin is for slow CI
+            if sent:                                # nothing was answered yet: a 408, then close
+                answer, _ = read_answer(sock, sent)
+                assert_vault_error(answer, 408)
+                assert answer.headers.get("connection") == "close"
+    finally:
+        srv.stop()
+
+
+def _slow(environ, start_response):
+    """Reads its body late and answers slowly: each step longer than the test's deadline."""
+    time.sleep(1.0)
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain")])    # chunked: no length
+
+    def pieces():
+        for _ in range(2):
+            yield body
+            time.sleep(0.6)
+    return pieces()
+
+
+def test_the_deadline_never_cuts_the_app_nor_its_answer(monkeypatch):
+    monkeypatch.setattr(httpd, "REQUEST_DEADLINE", 0.5)
+    srv = HTTPServer(_slow).start()
+    try:
+        conn = http.client.HTTPConnection(*address(SimpleNamespace(broker_url=srv.url)), timeout=10)
+        conn.request("POST", "/v1/x", body=b"abc")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == b"abcabc"
+        conn.close()
+    finally:
+        srv.stop()
+
+
+def test_bodies_are_read_whole_and_the_connection_kept(server):
+    first = request_bytes("POST", b"/v1/one", [(b"Content-Length", b"3")], b"abc")
+    second = request_bytes("POST", b"/v1/two", [(b"Transfer-Encoding", b"chunked")],
+                           b"2\r\nde\r\n1\r\nf\r\n0\r\nX-Trailer: 1\r\n\r\n")
+    third = request_bytes("GET", b"/v1/three", [])
+    with socket.create_connection(address(server), timeout=5) as sock:
+        sock.sendall(first + second + third)
+        rest = b""
+        for path, body in (("/v1/one", "abc"), ("/v1/two", "def"), ("/v1/three", "")):
+            answer, rest = read_answer(sock, rest)
+            assert answer.status == 200 and answer.json() == {"path": path, "body": body, "token": None}
+
+
+def test_bodies_over_1_MB_are_413_before_the_app(server):
+    big = b"x" * (httpd.MAX_BODY + 1)
+    for framing, data in ((b"Content-Length", str(len(big)).encode()), (b"Transfer-Encoding", b"chunked")):
+        body = big if framing == b"Content-Length" else b"%x\r\n%s\r\n0\r\n\r\n" % (len(big), big)
+        answer = send_raw(server, request_bytes("POST", b"/v1/x", [(framing, data)], body), timeout=5)
+        assert "1 MB" in assert_vault_error(answer, 413)[0]
+        assert answer.headers.get("connection") == "close"
+
+
+def test_the_body_limit_is_the_apps():
+    from jenkins_broker.web import create_app
+    assert create_app(SimpleNamespace()).config["MAX_CONTENT_LENGTH"] == httpd.MAX_BODY
+
+
+@pytest.mark.parametrize("chunks", [b"zz\r\nab\r\n0\r\n\r\n", b"2\r\nabc\r\n0\r\n\r\n"])
+def test_a_malformed_chunked_body_is_400_not_500(server, chunks):
+    data = request_bytes("POST", b"/v1/x", [(b"Transfer-Encoding", b"chunked")], chunks)
+    assert "chunked" in assert_vault_error(send_raw(server, data, timeout=5), 400)[0]
 
 
 def test_health_answers_while_sixty_slow_and_idle_connections_are_open(server):
