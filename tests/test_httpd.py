@@ -75,6 +75,14 @@ def test_chunked_alone_is_served(server):
     assert answer.status == 200 and answer.json()["body"] == "hi"
 
 
+def test_transfer_encoding_in_http_1_0_is_400_and_the_body_never_runs(server):
+    data = (b"POST /v1/first HTTP/1.0\r\nConnection: Keep-Alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"0 /v1/smuggled HTTP/1.1\r\n\r\n")
+    answers, closed = _exchange(server, data)
+    assert len(answers) == 1 and closed
+    assert_vault_error(answers[0], 400)
+
+
 def test_two_host_headers_are_400(server):
     data = request_bytes("GET", b"/v1/x", [(b"Host", b"evil.example")])
     assert_vault_error(send_raw(server, data, timeout=5), 400)

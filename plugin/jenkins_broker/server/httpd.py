@@ -176,6 +176,11 @@ class _Request(HTTPRequest):
             if coding.strip().lower() != b"chunked":   # no lists ("chunked, chunked"), no others
                 self.simple_response("400 Bad Request", "the only Transfer-Encoding accepted is chunked")
                 return False
+            if self.response_protocol != "HTTP/1.1":
+                # cheroot ignores the header in HTTP/1.0 and would take the body for a next
+                # request on a kept-alive connection; RFC 9112 section 6.1: faulty framing.
+                self.simple_response("400 Bad Request", "Transfer-Encoding is not HTTP/1.0")
+                return False
         return True
 
     def respond(self):
