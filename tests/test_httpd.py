@@ -168,6 +168,22 @@ def test_a_request_whose_body_trickles_in_is_cut_at_the_deadline(monkeypatch, fr
         srv.stop()
 
 
+def test_a_tls_handshake_that_trickles_in_is_cut_at_the_deadline(monkeypatch, tmp_path):
+    trustme = pytest.importorskip("trustme")
+    pem = tmp_path / "server.pem"
+    trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    monkeypatch.setattr(httpd, "REQUEST_DEADLINE", 1.0)
+    srv = HTTPServer(_echo, tls_cert=str(pem), tls_key=str(pem)).start()
+    try:
+        with socket.create_connection(address(SimpleNamespace(broker_url=srv.url)), timeout=10) as sock:
+            sock.sendall(b"\x16\x03\x01\x02\x00")  # a handshake record of 512 bytes, coming
+            took, _ = _until_the_server_ends_it(sock, b"\x00", every=0.3, at_most=12)
+        assert took is not None, "a handshake sent a byte at a time held its worker for 12 s"
+        assert took < 6                             # cut near 1 s; the margin is for slow CI
+    finally:
+        srv.stop()
+
+
 def _slow(environ, start_response):
     """Reads its body late and answers slowly: each step longer than the test's deadline."""
     time.sleep(1.0)

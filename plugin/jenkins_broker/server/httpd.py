@@ -300,11 +300,19 @@ class _TLSConnection(_Connection):
 
     def communicate(self):
         if not self._handshaken:
+            # Under the request deadline, which the handshake's first byte starts (Python
+            # bounds the whole handshake by the socket timeout, the idle timeout, too).
+            deadlines = getattr(self.server, "deadlines", None)
+            if deadlines is not None:
+                deadlines.arm(self)
             try:
-                self.socket.do_handshake()   # under the server's socket timeout
-            except OSError as exc:           # ssl.SSLError, a timeout, a reset
+                self.socket.do_handshake()
+            except OSError as exc:           # ssl.SSLError, a timeout, a reset, a cut
                 log.debug("TLS handshake with %s failed: %s", self.remote_addr, exc)
                 return False                 # the worker closes the connection
+            finally:
+                if deadlines is not None:
+                    deadlines.disarm(self)
             self._handshaken = True
             self.ssl_env = self.server.ssl_adapter.get_environ(self.socket)
         return super().communicate()
