@@ -3,6 +3,7 @@ against a small WSGI app that echoes what it was given."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import select
@@ -99,20 +100,13 @@ def test_an_ordinary_request_still_passes(server):
     assert answer.status == 200 and answer.json()["token"] == "t"
 
 
-def test_a_request_whose_headers_trickle_in_is_cut_at_the_deadline(monkeypatch):
-    monkeypatch.setattr(httpd, "REQUEST_DEADLINE", 1.0)
-    srv = HTTPServer(_echo).start()
+@contextlib.contextmanager
+def _running(app=_echo, **options):
+    """An :class:`HTTPServer` with ``options``, started; its address for ``wire``; stopped
+    at the end, also on failure."""
+    srv = HTTPServer(app, **options).start()
     try:
-        with socket.create_connection(address(SimpleNamespace(broker_url=srv.url)), timeout=10) as sock:
-            sock.sendall(b"GET /v1/x HTTP/1.1\r\n")
-            start = time.monotonic()
-            with pytest.raises(OSError):     # a header line every 0.3 s: never finishes
-                for n in range(40):
-                    time.sleep(0.3)
-                    sock.sendall(b"X-Slow-%d: 1\r\n" % n)
-                    if time.monotonic() - start > 1.5 and sock.recv(1, socket.MSG_DONTWAIT) == b"":
-                        raise ConnectionResetError("closed")
-            assert time.monotonic() - start < 8     # cut near 1 s, well before the 12 s of lines
+        yield SimpleNamespace(broker_url=srv.url, server=srv)
     finally:
         srv.stop()
 
@@ -138,6 +132,25 @@ def _until_the_server_ends_it(sock: socket.socket, piece: bytes, every: float,
     return None, got
 
 
+def _assert_cut(sock: socket.socket, piece: bytes, what: str) -> None:
+    """Feeding ``piece`` every 0.3 s, the server (deadline 1 s) ends the request well
+    before the 12 s this would go on for, with a 408 if it could still answer."""
+    took, sent = _until_the_server_ends_it(sock, piece, every=0.3, at_most=12)
+    assert took is not None, f"{what} sent a byte at a time held its worker for 12 s"
+    assert took < 6                        # cut near 1 s; the margin is for slow CI
+    if sent:
+        answer, _ = read_answer(sock, sent)
+        assert "not received within 1 s" in assert_vault_error(answer, 408)[0]
+        assert answer.headers.get("connection") == "close"
+
+
+def test_a_request_whose_headers_trickle_in_is_cut_at_the_deadline():
+    with _running(request_deadline=1.0) as target:
+        with socket.create_connection(address(target), timeout=10) as sock:
+            sock.sendall(b"GET /v1/x HTTP/1.1\r\n")
+            _assert_cut(sock, b"X-Slow: 1\r\n", "a header line")
+
+
 TRICKLED_BODIES = {                        # the framing header, and one piece of the body
     "content-length": (b"Content-Length: 1000", b"x"),
     "chunked": (b"Transfer-Encoding: chunked", b"1\r\nx\r\n"),  # each chunk a whole read
@@ -145,43 +158,28 @@ TRICKLED_BODIES = {                        # the framing header, and one piece o
 
 
 @pytest.mark.parametrize("framing", sorted(TRICKLED_BODIES))
-def test_a_request_whose_body_trickles_in_is_cut_at_the_deadline(monkeypatch, framing):
-    monkeypatch.setattr(httpd, "REQUEST_DEADLINE", 1.0)
-    monkeypatch.setattr(httpd, "READERS", 0)
-    srv = HTTPServer(_echo, threads=2).start()        # one worker for the trickler, one free
-    try:
-        target = SimpleNamespace(broker_url=srv.url)
+def test_a_request_whose_body_trickles_in_is_cut_at_the_deadline(framing):
+    # One worker for the trickler, one free.
+    with _running(request_deadline=1.0, threads=2, spare_threads=0) as target:
         header, piece = TRICKLED_BODIES[framing]
         with socket.create_connection(address(target), timeout=10) as sock:
             sock.sendall(b"POST /v1/x HTTP/1.1\r\nHost: broker\r\n" + header + b"\r\n\r\n")
             sock.sendall(piece)
             health = send_raw(target, request_bytes("GET", b"/v1/sys/health", []), timeout=5)
             assert health.status == 200             # answered while the body trickles in
-            took, sent = _until_the_server_ends_it(sock, piece, every=0.3, at_most=12)
-            assert took is not None, "a body sent a byte at a time held its worker for 12 s"
-            assert took < 6                         # cut near 1 s; the margin is for slow CI
-            if sent:                                # nothing was answered yet: a 408, then close
-                answer, _ = read_answer(sock, sent)
-                assert_vault_error(answer, 408)
-                assert answer.headers.get("connection") == "close"
-    finally:
-        srv.stop()
+            _assert_cut(sock, piece, "a body")
 
 
-def test_a_tls_handshake_that_trickles_in_is_cut_at_the_deadline(monkeypatch, tmp_path):
+def test_a_tls_handshake_that_trickles_in_is_cut_at_the_deadline(tmp_path):
     trustme = pytest.importorskip("trustme")
     pem = tmp_path / "server.pem"
     trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
-    monkeypatch.setattr(httpd, "REQUEST_DEADLINE", 1.0)
-    srv = HTTPServer(_echo, tls_cert=str(pem), tls_key=str(pem)).start()
-    try:
-        with socket.create_connection(address(SimpleNamespace(broker_url=srv.url)), timeout=10) as sock:
+    with _running(request_deadline=1.0, tls_cert=str(pem), tls_key=str(pem)) as target:
+        with socket.create_connection(address(target), timeout=10) as sock:
             sock.sendall(b"\x16\x03\x01\x02\x00")  # a handshake record of 512 bytes, coming
             took, _ = _until_the_server_ends_it(sock, b"\x00", every=0.3, at_most=12)
         assert took is not None, "a handshake sent a byte at a time held its worker for 12 s"
         assert took < 6                             # cut near 1 s; the margin is for slow CI
-    finally:
-        srv.stop()
 
 
 def _slow(environ, start_response):
@@ -197,17 +195,31 @@ def _slow(environ, start_response):
     return pieces()
 
 
-def test_the_deadline_never_cuts_the_app_nor_its_answer(monkeypatch):
-    monkeypatch.setattr(httpd, "REQUEST_DEADLINE", 0.5)
-    srv = HTTPServer(_slow).start()
-    try:
-        conn = http.client.HTTPConnection(*address(SimpleNamespace(broker_url=srv.url)), timeout=10)
-        conn.request("POST", "/v1/x", body=b"abc")
-        resp = conn.getresponse()
-        assert resp.status == 200 and resp.read() == b"abcabc"
-        conn.close()
-    finally:
-        srv.stop()
+def test_the_deadline_never_cuts_the_app_nor_its_answer():
+    with _running(_slow, request_deadline=0.5) as target:
+        conn = http.client.HTTPConnection(*address(target), timeout=10)
+        try:
+            conn.request("POST", "/v1/x", body=b"abc")
+            resp = conn.getresponse()
+            assert resp.status == 200 and resp.read() == b"abcabc"
+        finally:
+            conn.close()
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout():
+    with _running(idle_timeout=1) as target:
+        with socket.create_connection(address(target), timeout=10) as sock:
+            sock.sendall(request_bytes("GET", b"/v1/x", []))
+            answer, rest = read_answer(sock)
+            assert answer.status == 200 and answer.headers.get("connection") != "close"
+            start = time.monotonic()
+            assert rest + sock.recv(1) == b""       # blocks until the server closes it
+            assert time.monotonic() - start < 6     # near 1 s; the margin is for slow CI
+
+
+def test_the_pool_has_the_spare_threads_beyond_the_workers():
+    with _running(threads=3, spare_threads=5) as target:
+        assert len(target.server._server.requests._threads) == 8
 
 
 def test_bodies_are_read_whole_and_the_connection_kept(server):

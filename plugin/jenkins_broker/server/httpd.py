@@ -20,9 +20,10 @@ log = logging.getLogger(__name__)
 MAX_HEADERS = 64 * 1024         # a Vault token is well under 1 kB
 MAX_BODY = 1024 * 1024          # the app's MAX_CONTENT_LENGTH; a larger body is refused here
 DRAIN_LIMIT = 16 * 1024 * 1024  # a refused body up to this size is read, so its sender sees the 413
+# The defaults of the settings JENKINS_BROKER_REQUEST_DEADLINE, _IDLE_TIMEOUT, _SPARE_THREADS:
 REQUEST_DEADLINE = 10.0         # seconds from a request's first byte to the end of its body
-IDLE_TIMEOUT = 10.0             # a connection with no request in progress is closed after this
-READERS = 100                   # threads beyond ``threads`` for clients still sending a request
+IDLE_TIMEOUT = 10               # seconds before a connection with no request in progress is closed
+SPARE_THREADS = 100             # threads beyond ``threads`` for clients still sending a request
 _TOO_LARGE = "request body too large (the limit is 1 MB)"
 
 
@@ -322,13 +323,14 @@ class HTTPServer:
     """Serves a WSGI app on ``host:port`` (0 = a free port) in a background thread.
 
     Slow and idle clients. cheroot keeps a connection with no request in progress in its
-    selector, not in a thread, and closes it after ``IDLE_TIMEOUT`` (new connections that
-    send nothing, and keep-alive ones between requests). A connection whose first byte has
-    arrived holds a worker thread while the request line, headers and body come in: the
-    whole request must arrive within ``REQUEST_DEADLINE`` (:class:`_Deadlines`; the body is
-    read before the app runs, :meth:`_Request.respond`), or it is answered 408 and closed.
-    ``READERS`` threads beyond ``threads`` are there so that up to about that many slow
-    senders leave the rest free. Figures: ``python -m benchmarks.slowclients``.
+    selector, not in a thread, and closes it after ``idle_timeout`` seconds (new connections
+    that send nothing, and keep-alive ones between requests); it is also the timeout of
+    each read and write. A connection whose first byte has arrived holds a worker thread
+    while the TLS handshake, request line, headers and body come in: the whole request must
+    arrive within ``request_deadline`` seconds (:class:`_Deadlines`; the body is read before
+    the app runs, :meth:`_Request.respond`), or it is answered 408 and closed.
+    ``spare_threads`` threads beyond ``threads`` are there so that up to about that many
+    slow senders leave the rest free. Figures: ``python -m benchmarks.slowclients``.
 
     Why cheroot still, not gunicorn with gthread workers: gthread also hands a connection
     to a thread once it is readable and parses the request there with a per-read timeout
@@ -339,10 +341,12 @@ class HTTPServer:
     """
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, threads: int = 16,
-                 tls_cert: str = "", tls_key: str = ""):
-        self._server = wsgi.Server((host, port), app, numthreads=threads + READERS,
+                 tls_cert: str = "", tls_key: str = "", request_deadline: float = REQUEST_DEADLINE,
+                 idle_timeout: int = IDLE_TIMEOUT, spare_threads: int = SPARE_THREADS):
+        self._server = wsgi.Server((host, port), app, numthreads=threads + spare_threads,
                                    server_name="jenkins-broker", shutdown_timeout=5,
-                                   timeout=int(IDLE_TIMEOUT))
+                                   timeout=idle_timeout)
+        self.request_deadline = request_deadline
         self._deadlines: _Deadlines | None = None
         # Bodies over MAX_BODY are refused by _Request (413 in Vault's shape) before the app.
         self._server.max_request_header_size = MAX_HEADERS
@@ -363,7 +367,7 @@ class HTTPServer:
 
     def start(self) -> "HTTPServer":
         """Bind and start serving; returns once the socket is listening."""
-        self._deadlines = _Deadlines(REQUEST_DEADLINE)
+        self._deadlines = _Deadlines(self.request_deadline)
         self._server.deadlines = self._deadlines  # type: ignore[attr-defined]
         self._server.prepare()  # binds; bind_addr then holds the real port
         self._thread = threading.Thread(target=self._server.serve, name="http-server", daemon=True)
