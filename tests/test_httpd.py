@@ -151,6 +151,13 @@ def test_a_request_whose_headers_trickle_in_is_cut_at_the_deadline():
             _assert_cut(sock, b"X-Slow: 1\r\n", "a header line")
 
 
+def test_a_new_connection_that_sends_nothing_is_cut_at_the_deadline():
+    # cheroot hands a new connection to a worker at once: it waits there, not in the selector.
+    with _running(request_deadline=1.0, idle_timeout=30) as target:
+        with socket.create_connection(address(target), timeout=10) as sock:
+            _assert_cut(sock, b"", "a silent connection")
+
+
 TRICKLED_BODIES = {                        # the framing header, and one piece of the body
     "content-length": (b"Content-Length: 1000", b"x"),
     "chunked": (b"Transfer-Encoding: chunked", b"1\r\nx\r\n"),  # each chunk a whole read

@@ -21,8 +21,8 @@ MAX_HEADERS = 64 * 1024         # a Vault token is well under 1 kB
 MAX_BODY = 1024 * 1024          # the app's MAX_CONTENT_LENGTH; a larger body is refused here
 DRAIN_LIMIT = 16 * 1024 * 1024  # a refused body up to this size is read, so its sender sees the 413
 # The defaults of the settings JENKINS_BROKER_REQUEST_DEADLINE, _IDLE_TIMEOUT, _SPARE_THREADS:
-REQUEST_DEADLINE = 10.0         # seconds from a request's first byte to the end of its body
-IDLE_TIMEOUT = 10               # seconds before a connection with no request in progress is closed
+REQUEST_DEADLINE = 10.0         # seconds a worker waits for a whole request (line, headers, body)
+IDLE_TIMEOUT = 10               # seconds before a kept-alive connection between requests is closed
 SPARE_THREADS = 100             # threads beyond ``threads`` for clients still sending a request
 _TOO_LARGE = "request body too large (the limit is 1 MB)"
 
@@ -58,7 +58,7 @@ class _Deadlines:
         self._thread.start()
 
     def arm(self, conn) -> None:
-        """Start the clock of a request on ``conn`` (its first byte is in)."""
+        """Start the clock of a request on ``conn`` (a worker has taken it up)."""
         with self._lock:
             self._armed[conn] = time.monotonic() + self.seconds
             self._cut.discard(conn)
@@ -301,8 +301,8 @@ class _TLSConnection(_Connection):
 
     def communicate(self):
         if not self._handshaken:
-            # Under the request deadline, which the handshake's first byte starts (Python
-            # bounds the whole handshake by the socket timeout, the idle timeout, too).
+            # Under the request deadline (Python bounds the whole handshake by the socket
+            # timeout, the idle timeout, too).
             deadlines = getattr(self.server, "deadlines", None)
             if deadlines is not None:
                 deadlines.arm(self)
@@ -322,15 +322,19 @@ class _TLSConnection(_Connection):
 class HTTPServer:
     """Serves a WSGI app on ``host:port`` (0 = a free port) in a background thread.
 
-    Slow and idle clients. cheroot keeps a connection with no request in progress in its
-    selector, not in a thread, and closes it after ``idle_timeout`` seconds (new connections
-    that send nothing, and keep-alive ones between requests); it is also the timeout of
-    each read and write. A connection whose first byte has arrived holds a worker thread
-    while the TLS handshake, request line, headers and body come in: the whole request must
-    arrive within ``request_deadline`` seconds (:class:`_Deadlines`; the body is read before
-    the app runs, :meth:`_Request.respond`), or it is answered 408 and closed.
-    ``spare_threads`` threads beyond ``threads`` are there so that up to about that many
-    slow senders leave the rest free. Figures: ``python -m benchmarks.slowclients``.
+    Slow and idle clients. cheroot hands a new connection to a worker thread as soon as it
+    accepts it, and a kept-alive one when the first byte of its next request arrives; a
+    kept-alive connection between requests waits in cheroot's selector, not in a thread,
+    and is closed after ``idle_timeout`` seconds (also the timeout of each read and write).
+    From then the worker holds the connection while the TLS handshake, request line,
+    headers and body come in: the whole request must arrive within ``request_deadline``
+    seconds (:class:`_Deadlines`; the body is read before the app runs,
+    :meth:`_Request.respond`), or it is answered 408 and closed; so is a new connection
+    that sends nothing. ``spare_threads`` threads beyond ``threads`` are there so that up
+    to about that many slow or silent clients leave the rest free. cheroot keeps
+    connections alive only while fewer than 10 wait in its selector
+    (``keep_alive_conn_limit``); past that each answer closes its connection. Figures:
+    ``python -m benchmarks.slowclients``.
 
     Why cheroot still, not gunicorn with gthread workers: gthread also hands a connection
     to a thread once it is readable and parses the request there with a per-read timeout

@@ -27,8 +27,8 @@ class BrokerSettings:
     shared_mount: str = "jenkins"         # [JENKINS_BROKER_SHARED_MOUNT] shared KV v1 mount
     threads: int = 16                     # [JENKINS_BROKER_THREADS] HTTP worker threads
     spare_threads: int = 100              # [JENKINS_BROKER_SPARE_THREADS] HTTP threads beyond THREADS for clients still sending
-    request_deadline: float = 10.0        # [JENKINS_BROKER_REQUEST_DEADLINE] s to send a whole request (line, headers, body)
-    idle_timeout: int = 10                # [JENKINS_BROKER_IDLE_TIMEOUT] whole s before an idle connection is closed
+    request_deadline: float = 10.0        # [JENKINS_BROKER_REQUEST_DEADLINE] s to send a whole request (TLS handshake, line, headers, body)
+    idle_timeout: int = 10                # [JENKINS_BROKER_IDLE_TIMEOUT] whole s before a kept-alive connection between requests is closed
     reap_workers: int = 8                 # [JENKINS_BROKER_REAP_WORKERS] parallel revocations
     resync_interval: float = 60.0         # [JENKINS_BROKER_RESYNC_INTERVAL] s between index resyncs
     reconcile_interval: float = 60.0      # [JENKINS_BROKER_RECONCILE_INTERVAL] s between scans of the roles' Jenkins users
