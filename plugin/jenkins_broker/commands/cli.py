@@ -51,7 +51,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = build_services(settings, VaultSettings.from_env())
     services.start()
     server = HTTPServer(create_app(services), settings.host, settings.port, threads=settings.threads,
-                        tls_cert=settings.tls_cert, tls_key=settings.tls_key).start()
+                        tls_cert=settings.tls_cert, tls_key=settings.tls_key,
+                        request_deadline=settings.request_deadline, idle_timeout=settings.idle_timeout,
+                        spare_threads=settings.spare_threads).start()
     log.info("jenkins-broker %s serving on %s; loading the lease records in the background",
              __version__, server.url)
     try:

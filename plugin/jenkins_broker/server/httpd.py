@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -10,54 +11,90 @@ import threading
 import time
 
 from cheroot import wsgi
-from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
+from cheroot.errors import MaxSizeExceeded
+from cheroot.server import ChunkedRFile, HeaderReader, HTTPConnection, HTTPRequest, KnownLengthRFile
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 log = logging.getLogger(__name__)
 
 MAX_HEADERS = 64 * 1024         # a Vault token is well under 1 kB
-REQUEST_DEADLINE = 10.0         # seconds from a request's first byte to the end of its headers
-IDLE_TIMEOUT = 10.0             # a connection with no request in progress is closed after this
-READERS = 100                   # threads beyond ``threads`` for clients still sending a request
+MAX_BODY = 1024 * 1024          # the app's MAX_CONTENT_LENGTH; a larger body is refused here
+DRAIN_LIMIT = 16 * 1024 * 1024  # a refused body up to this size is read, so its sender sees the 413
+# The defaults of the settings JENKINS_BROKER_REQUEST_DEADLINE, _IDLE_TIMEOUT, _SPARE_THREADS:
+REQUEST_DEADLINE = 10.0         # seconds a worker waits for a whole request (line, headers, body)
+IDLE_TIMEOUT = 10               # seconds before a kept-alive connection between requests is closed
+SPARE_THREADS = 100             # threads beyond ``threads`` for clients still sending a request
+_TOO_LARGE = "request body too large (the limit is 1 MB)"
+
+
+def _shutdown(conn, how: int) -> None:
+    # socket.socket's own shutdown, not SSLSocket's: that one drops the TLS state, and a
+    # worker in the middle of a TLS read would go on reading the raw socket.
+    try:
+        socket.socket.shutdown(conn.socket, how)
+    except OSError:
+        pass
 
 
 class _Deadlines:
-    """One thread that cuts the connections whose request line and headers are not in by
-    their deadline: the socket is shut down, so the worker's blocked read ends at once
-    (cheroot's own timeout applies per read, and a line every few seconds renews it)."""
+    """One thread that cuts the connections whose request (line, headers and body) is not
+    in by its deadline. cheroot's own timeout applies per read, and a byte every few
+    seconds renews it; here the read side of the socket is shut down, so the worker's
+    blocked read ends at once and it answers 408 (:meth:`_Request.simple_response`).
+    A worker still reading :data:`_GRACE` seconds later has the whole socket shut down.
 
-    def __init__(self):
+    Only the receiving of a request is armed: the deadline never runs while the app works
+    or an answer is written, and shutting the read side down leaves writing possible."""
+
+    _GRACE = 1.0
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
         self._lock = threading.Lock()
         self._armed: dict[object, float] = {}
+        self._cut: set[object] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
         self._thread.start()
 
-    def arm(self, conn, seconds: float) -> None:
+    def arm(self, conn) -> None:
+        """Start the clock of a request on ``conn`` (a worker has taken it up)."""
         with self._lock:
-            self._armed[conn] = time.monotonic() + seconds
+            self._armed[conn] = time.monotonic() + self.seconds
+            self._cut.discard(conn)
 
     def disarm(self, conn) -> None:
         with self._lock:
             self._armed.pop(conn, None)
+            self._cut.discard(conn)
+
+    def was_cut(self, conn) -> bool:
+        """True when the request on ``conn`` ran out of time (until :meth:`disarm`)."""
+        with self._lock:
+            return conn in self._cut
 
     def _run(self) -> None:
-        while not self._stop.wait(0.2):
+        while not self._stop.wait(0.1):
             now = time.monotonic()
             with self._lock:
-                late = [conn for conn, deadline in self._armed.items() if deadline <= now]
-                for conn in late:
-                    del self._armed[conn]
-                    try:
-                        conn.socket.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
-                    except OSError:
-                        pass
-                    log.debug("request from %s not received within %ss: connection closed",
-                              getattr(conn, "remote_addr", "?"), REQUEST_DEADLINE)
+                for conn, deadline in list(self._armed.items()):
+                    if deadline > now:
+                        continue
+                    if conn in self._cut:       # the worker did not let go: both ways
+                        del self._armed[conn]
+                        _shutdown(conn, socket.SHUT_RDWR)
+                        continue
+                    self._cut.add(conn)
+                    self._armed[conn] = now + self._GRACE
+                    _shutdown(conn, socket.SHUT_RD)
+                    log.debug("request from %s not received within %ss: cut",
+                              getattr(conn, "remote_addr", "?"), self.seconds)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(2)
+
+
 # Headers a request may carry once: two tokens, or two lengths, are ambiguous
 # (Vault takes the first token; the HTTP layer here would take the last).
 # Two Hosts are refused too (RFC 9112 section 3.2).
@@ -111,14 +148,16 @@ class _Request(HTTPRequest):
     header_reader = _StrictHeaders()
 
     def parse_request(self):
+        # The deadline covers the request line, the headers and the body (:meth:`respond`).
         deadlines = getattr(self.server, "deadlines", None)
         if deadlines is None:
             return super().parse_request()
-        deadlines.arm(self.conn, REQUEST_DEADLINE)
+        deadlines.arm(self.conn)
         try:
             return super().parse_request()
         finally:
-            deadlines.disarm(self.conn)
+            if not self.ready:          # refused or cut: no body follows
+                deadlines.disarm(self.conn)
 
     def read_request_headers(self):
         if not super().read_request_headers():
@@ -138,31 +177,103 @@ class _Request(HTTPRequest):
             if coding.strip().lower() != b"chunked":   # no lists ("chunked, chunked"), no others
                 self.simple_response("400 Bad Request", "the only Transfer-Encoding accepted is chunked")
                 return False
+            if self.response_protocol != "HTTP/1.1":
+                # cheroot ignores the header in HTTP/1.0 and would take the body for a next
+                # request on a kept-alive connection; RFC 9112 section 6.1: faulty framing.
+                self.simple_response("400 Bad Request", "Transfer-Encoding is not HTTP/1.0")
+                return False
         return True
 
     def respond(self):
-        super().respond()
-        if self.chunked_read and not self.rfile.closed:
-            # The handler did not read the whole chunked body: what is left must not be
-            # parsed as a next request on this connection.
+        """cheroot's ``respond``, with the body received whole before the app runs.
+
+        The body is read here, under the request's deadline, and the app reads it from
+        memory: so a client trickling a body holds a worker no longer than the deadline,
+        and the deadline never runs while the app works (it may read the body late, after
+        calls to Vault) or while the answer is written. Nothing is left unread on the
+        connection, so no remainder of a body can be taken for a next request."""
+        deadlines = getattr(self.server, "deadlines", None)
+        try:
+            body = self._receive_body()
+        finally:
+            if deadlines is not None:
+                deadlines.disarm(self.conn)
+        if body is None:                # refused or cut, and answered if it could be
             self.close_connection = True
+            return
+        self.rfile = KnownLengthRFile(io.BytesIO(body), len(body))
+        self.server.gateway(self).respond()
+        if self.ready:
+            self.ensure_headers_sent()
+        if self.chunked_write:
+            self.conn.wfile.write(b"0\r\n\r\n")
+
+    def _receive_body(self) -> bytes | None:
+        """The whole body (b"" if none), or None once answered with an error."""
+        if self.chunked_read:
+            return self._receive_chunked()
+        length = int(self.inheaders.get(b"Content-Length") or 0)   # digits: read_request_headers
+        if length > MAX_BODY:
+            # Read (and drop) a refused body of a sane size, so the sender reads the 413
+            # rather than a reset; the deadline bounds that too.
+            left = length if length <= DRAIN_LIMIT else 0
+            while left > 0:
+                chunk = self.conn.rfile.read(min(left, 64 * 1024))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            self.simple_response("413 Request Entity Too Large", _TOO_LARGE)
+            return None
+        body = self.conn.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.simple_response("400 Bad Request", "the request body ended before its Content-Length")
+            return None
+        return body
+
+    def _receive_chunked(self) -> bytes | None:
+        # The limit counts the chunk-size lines too; it also keeps one chunk from asking
+        # for more memory than a whole body may take.
+        stream = ChunkedRFile(self.conn.rfile, 2 * MAX_BODY)
+        try:
+            body = stream.read()
+            # Trailers, up to the blank line that ends them (a generator; the stub says None).
+            for _ in stream.read_trailer_lines():  # type: ignore[func-returns-value,attr-defined]
+                pass
+        except ValueError as exc:       # a bad size line or CRLF, or the end of the stream
+            self.simple_response("400 Bad Request", f"malformed chunked body: {exc}")
+            return None
+        except (MaxSizeExceeded, OSError) as exc:
+            if isinstance(exc, OSError) and exc.args != ("Request Entity Too Large",):
+                raise                   # a socket error: cheroot's communicate handles it
+            self.simple_response("413 Request Entity Too Large", _TOO_LARGE)
+            return None
+        if len(body) > MAX_BODY:
+            self.simple_response("413 Request Entity Too Large", _TOO_LARGE)
+            return None
+        return body
 
     def simple_response(self, status, msg=""):
         status = str(status)
-        if status.startswith("501"):  # an unknown Transfer-Encoding is the caller's mistake
+        deadlines = getattr(self.server, "deadlines", None)
+        if deadlines is not None and deadlines.was_cut(self.conn):
+            # Whatever the reader made of a request cut short, it was not sent in time.
+            status = "408 Request Timeout"
+            msg = f"the request was not received within {deadlines.seconds:g} s"
+        elif status.startswith("501"):  # an unknown Transfer-Encoding is the caller's mistake
             status, msg = "400 Bad Request", msg or "unsupported Transfer-Encoding"
-        elif status.startswith("413"):
+        elif status.startswith("413") and not self.ready:   # cheroot's, on the headers
             msg = "request headers too large (the limit is 64 kB)"
         body = json.dumps({"errors": [str(msg) or status[4:]]}).encode()
         head = [f"{self.server.protocol} {status}", "Content-Type: application/json",
                 f"Content-Length: {len(body)}"]
-        if status[:3] in ("400", "413", "414", "431"):
+        if status[:3] in ("400", "408", "413", "414", "431"):
             self.close_connection = True
             head.append("Connection: close")
         try:
             self.conn.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         except OSError as exc:
-            if not isinstance(exc, (socket.timeout, ConnectionError, BrokenPipeError)):
+            cut = deadlines is not None and deadlines.was_cut(self.conn)   # e.g. TLS after EOF
+            if not cut and not isinstance(exc, (socket.timeout, ConnectionError, BrokenPipeError)):
                 raise
 
 
@@ -190,11 +301,19 @@ class _TLSConnection(_Connection):
 
     def communicate(self):
         if not self._handshaken:
+            # Under the request deadline (Python bounds the whole handshake by the socket
+            # timeout, the idle timeout, too).
+            deadlines = getattr(self.server, "deadlines", None)
+            if deadlines is not None:
+                deadlines.arm(self)
             try:
-                self.socket.do_handshake()   # under the server's socket timeout
-            except OSError as exc:           # ssl.SSLError, a timeout, a reset
+                self.socket.do_handshake()
+            except OSError as exc:           # ssl.SSLError, a timeout, a reset, a cut
                 log.debug("TLS handshake with %s failed: %s", self.remote_addr, exc)
                 return False                 # the worker closes the connection
+            finally:
+                if deadlines is not None:
+                    deadlines.disarm(self)
             self._handshaken = True
             self.ssl_env = self.server.ssl_adapter.get_environ(self.socket)
         return super().communicate()
@@ -203,13 +322,19 @@ class _TLSConnection(_Connection):
 class HTTPServer:
     """Serves a WSGI app on ``host:port`` (0 = a free port) in a background thread.
 
-    Slow and idle clients. cheroot keeps a connection with no request in progress in its
-    selector, not in a thread, and closes it after ``IDLE_TIMEOUT`` (new connections that
-    send nothing, and keep-alive ones between requests). A connection whose first byte has
-    arrived holds a worker thread while the request line and headers come in: those must
-    all arrive within ``REQUEST_DEADLINE`` (:class:`_Deadlines`), and ``READERS`` threads
-    beyond ``threads`` are there so that up to about that many slow senders leave the rest
-    free. Figures: ``python -m benchmarks.slowclients``.
+    Slow and idle clients. cheroot hands a new connection to a worker thread as soon as it
+    accepts it, and a kept-alive one when the first byte of its next request arrives; a
+    kept-alive connection between requests waits in cheroot's selector, not in a thread,
+    and is closed after ``idle_timeout`` seconds (also the timeout of each read and write).
+    From then the worker holds the connection while the TLS handshake, request line,
+    headers and body come in: the whole request must arrive within ``request_deadline``
+    seconds (:class:`_Deadlines`; the body is read before the app runs,
+    :meth:`_Request.respond`), or it is answered 408 and closed; so is a new connection
+    that sends nothing. ``spare_threads`` threads beyond ``threads`` are there so that up
+    to about that many slow or silent clients leave the rest free. cheroot keeps
+    connections alive only while fewer than 10 wait in its selector
+    (``keep_alive_conn_limit``); past that each answer closes its connection. Figures:
+    ``python -m benchmarks.slowclients``.
 
     Why cheroot still, not gunicorn with gthread workers: gthread also hands a connection
     to a thread once it is readable and parses the request there with a per-read timeout
@@ -220,12 +345,14 @@ class HTTPServer:
     """
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, threads: int = 16,
-                 tls_cert: str = "", tls_key: str = ""):
-        self._server = wsgi.Server((host, port), app, numthreads=threads + READERS,
+                 tls_cert: str = "", tls_key: str = "", request_deadline: float = REQUEST_DEADLINE,
+                 idle_timeout: int = IDLE_TIMEOUT, spare_threads: int = SPARE_THREADS):
+        self._server = wsgi.Server((host, port), app, numthreads=threads + spare_threads,
                                    server_name="jenkins-broker", shutdown_timeout=5,
-                                   timeout=int(IDLE_TIMEOUT))
+                                   timeout=idle_timeout)
+        self.request_deadline = request_deadline
         self._deadlines: _Deadlines | None = None
-        # Bodies over 1 MB are refused by the app (413 in Vault's shape), which reads none of it.
+        # Bodies over MAX_BODY are refused by _Request (413 in Vault's shape) before the app.
         self._server.max_request_header_size = MAX_HEADERS
         self._server.ConnectionClass = _Connection
         if tls_cert:
@@ -244,7 +371,7 @@ class HTTPServer:
 
     def start(self) -> "HTTPServer":
         """Bind and start serving; returns once the socket is listening."""
-        self._deadlines = _Deadlines()
+        self._deadlines = _Deadlines(self.request_deadline)
         self._server.deadlines = self._deadlines  # type: ignore[attr-defined]
         self._server.prepare()  # binds; bind_addr then holds the real port
         self._thread = threading.Thread(target=self._server.serve, name="http-server", daemon=True)

@@ -26,6 +26,9 @@ class BrokerSettings:
     kv_mount: str = "jenkins-broker"      # [JENKINS_BROKER_KV_MOUNT] private KV v2 mount
     shared_mount: str = "jenkins"         # [JENKINS_BROKER_SHARED_MOUNT] shared KV v1 mount
     threads: int = 16                     # [JENKINS_BROKER_THREADS] HTTP worker threads
+    spare_threads: int = 100              # [JENKINS_BROKER_SPARE_THREADS] HTTP threads beyond THREADS for clients still sending
+    request_deadline: float = 10.0        # [JENKINS_BROKER_REQUEST_DEADLINE] s to send a whole request (TLS handshake, line, headers, body)
+    idle_timeout: int = 10                # [JENKINS_BROKER_IDLE_TIMEOUT] whole s before a kept-alive connection between requests is closed
     reap_workers: int = 8                 # [JENKINS_BROKER_REAP_WORKERS] parallel revocations
     resync_interval: float = 60.0         # [JENKINS_BROKER_RESYNC_INTERVAL] s between index resyncs
     reconcile_interval: float = 60.0      # [JENKINS_BROKER_RECONCILE_INTERVAL] s between scans of the roles' Jenkins users
@@ -65,9 +68,14 @@ class BrokerSettings:
                     values[f.name] = parse_bool(raw)
                 except ValueError:
                     raise ConfigError(f"{PREFIX}{f.name.upper()} must be true or false, not {raw!r}") from None
-            elif f.type in ("int", "float"):
+            elif f.type == "int":
                 try:
-                    values[f.name] = (int if f.type == "int" else float)(raw)
+                    values[f.name] = int(raw)
+                except ValueError:
+                    raise ConfigError(f"{PREFIX}{f.name.upper()} must be a whole number, not {raw!r}") from None
+            elif f.type == "float":
+                try:
+                    values[f.name] = float(raw)
                 except ValueError:
                     raise ConfigError(f"{PREFIX}{f.name.upper()} must be a number, not {raw!r}") from None
             else:
@@ -85,6 +93,12 @@ class BrokerSettings:
         for name in ("threads", "reap_workers"):
             if not 1 <= getattr(self, name) <= 512:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be between 1 and 512")
+        if not 0 <= self.spare_threads <= 1024:
+            raise ConfigError(f"{PREFIX}SPARE_THREADS must be between 0 and 1024")
+        if not 0 < self.request_deadline <= 600:       # also refuses nan and inf
+            raise ConfigError(f"{PREFIX}REQUEST_DEADLINE must be more than 0 and at most 600 seconds")
+        if not 1 <= self.idle_timeout <= 3600:
+            raise ConfigError(f"{PREFIX}IDLE_TIMEOUT must be between 1 and 3600 seconds")
         for name in ("resync_interval", "reconcile_interval", "retry_base", "retry_cap",
                      "claim_timeout", "token_check_interval", "token_check_rate",
                      "credential_check_interval"):
