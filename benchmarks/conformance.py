@@ -129,7 +129,9 @@ def renewal_cadence(running, work: Path, window: float) -> dict:
 def forwarded_latency(running, calls: int) -> dict:
     token = running.token()
     headers = {"X-Vault-Token": token}
-    through, direct, statuses = [], [], Counter()
+    through: list[float] = []
+    direct: list[float] = []
+    statuses: Counter[int] = Counter()
     with requests.Session() as via_front, requests.Session() as to_bao:
         for n in range(calls + 5):
             for session, base, sink in ((via_front, running.addr, through), (to_bao, running.bao.addr, direct)):

@@ -43,6 +43,10 @@ def test_they_are_read_from_the_environment():
     ("SPARE_THREADS", "-1", "between 0 and 1024"),
     ("SPARE_THREADS", "1025", "between 0 and 1024"),
     ("SPARE_THREADS", "many", "must be a whole number, not 'many'"),
+    ("FORWARD_MAX_BODY", "-1", "between 0 and 1073741824 bytes"),
+    ("FORWARD_MAX_BODY", "32MB", "must be a whole number, not '32MB'"),
+    ("FORWARD_TIMEOUT", "0", "more than 0 and at most 3600 seconds"),
+    ("FORWARD_TIMEOUT", "nan", "more than 0 and at most 3600 seconds"),
 ])
 def test_bad_values_are_refused_naming_the_variable(name, value, message):
     with pytest.raises(ConfigError, match=re.escape(f"JENKINS_BROKER_{name} ") + ".*" + re.escape(message)):
@@ -51,7 +55,8 @@ def test_bad_values_are_refused_naming_the_variable(name, value, message):
 
 @pytest.mark.parametrize("name,value", [("REQUEST_DEADLINE", "0.1"), ("REQUEST_DEADLINE", "600"),
                                         ("IDLE_TIMEOUT", "1"), ("IDLE_TIMEOUT", "3600"),
-                                        ("SPARE_THREADS", "1024")])
+                                        ("SPARE_THREADS", "1024"), ("FORWARD_MAX_BODY", "0"),
+                                        ("FORWARD_TIMEOUT", "3600")])
 def test_the_bounds_themselves_are_accepted(name, value):
     BrokerSettings.from_env({f"JENKINS_BROKER_{name}": value})
 

@@ -34,6 +34,12 @@ path "sys/leases/revoke-prefix/jenkins/creds/*" {
   capabilities = ["update", "sudo"]
 }
 
+# Vault's revoke-force: the records go even if Jenkins refuses; reconciliation revokes
+# such tokens as orphans.
+path "sys/leases/revoke-force/jenkins/creds/*" {
+  capabilities = ["update", "sudo"]
+}
+
 # Lease records in the broker's KV mount, for `jenkins-broker leases` without a broker.
 # Read only: revoking goes through the broker, which holds the Jenkins credentials.
 path "jenkins-broker/data/leases/*" {

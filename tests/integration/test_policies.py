@@ -95,6 +95,8 @@ MATRIX = {
         "sys/leases/lookup/jenkins/creds": {"list", "sudo"},
         "sys/leases/revoke": {"update"},
         "sys/leases/revoke-prefix/jenkins/creds/ci-bot": {"update", "sudo"},
+        "sys/leases/revoke-force/jenkins/creds/ci-bot": {"update", "sudo"},
+        "sys/leases/revoke-force/database/creds/app": DENY,
         "jenkins-broker/data/leases/ci-bot/x": {"read"},
         "jenkins-broker/metadata/leases/ci-bot": {"list"},
         "jenkins/creds/ci-bot": DENY,

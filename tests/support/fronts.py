@@ -94,10 +94,10 @@ class Front:
         client = self.bao.client()
         if "approle/" not in client.sys.list_auth_methods()["data"]:
             client.sys.enable_auth_method("approle")
-        client.write(f"auth/approle/role/{name}", token_policies=["conformance-client"], token_ttl="1h",
-                     token_max_ttl="2h")
-        role_id = client.read(f"auth/approle/role/{name}/role-id")["data"]["role_id"]
-        secret_id = client.write(f"auth/approle/role/{name}/secret-id")["data"]["secret_id"]
+        client.write_data(f"auth/approle/role/{name}", data={
+            "token_policies": ["conformance-client"], "token_ttl": "1h", "token_max_ttl": "2h"})
+        role_id = client.auth.approle.read_role_id(name)["data"]["role_id"]
+        secret_id = client.auth.approle.generate_secret_id(name)["data"]["secret_id"]
         return role_id, secret_id
 
     def lease(self, lease_id: str) -> dict | None:
@@ -187,10 +187,12 @@ def plugin_front() -> Iterator[Front]:
         try:
             bao.start()
             client = bao.client()
-            client.write("sys/plugins/catalog/secret/jenkins", command=build.path.name, sha256=build.sha256)
+            client.write_data("sys/plugins/catalog/secret/jenkins",
+                              data={"command": build.path.name, "sha256": build.sha256})
             client.sys.enable_secrets_engine("jenkins", path="jenkins")
             _, bootstrap = jenkins.add_token("ci-bot", "bootstrap")
-            client.write("jenkins/config", url=jenkins.url, username="ci-bot", token=bootstrap)
+            client.write_data("jenkins/config",
+                              data={"url": jenkins.url, "username": "ci-bot", "token": bootstrap})
             _prepare_policies(bao)
 
             def write_role(name, **fields):

@@ -223,6 +223,7 @@ def build_services(settings: BrokerSettings, vault_settings: Any) -> Services:
                                     cert=vault_settings.cert or None, pool_size=settings.threads)
     except transport.TransportError as exc:
         raise ConfigError(f"Vault TLS settings cannot be used: {exc.reason}") from None
-    upstream = Upstream(session, namespace=vault_settings.namespace or "")
+    upstream = Upstream(session, namespace=vault_settings.namespace or "",
+                        max_body=settings.forward_max_body, timeout=settings.forward_timeout)
     return Services(store, JenkinsGateway(store), authorizer, settings=settings, renewer=renewer,
                     closers=(authorizer.close, client.close), upstream=upstream)

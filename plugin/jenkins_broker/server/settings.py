@@ -45,6 +45,8 @@ class BrokerSettings:
     log_level: str = "INFO"               # [JENKINS_BROKER_LOG_LEVEL]
     engine_shares_users: bool = False     # [JENKINS_BROKER_ENGINE_SHARES_USERS] the secrets engine mints for the same Jenkins users
     metrics_unauthenticated: bool = False  # [JENKINS_BROKER_METRICS_UNAUTHENTICATED] serve /metrics without a token
+    forward_max_body: int = 33554432      # [JENKINS_BROKER_FORWARD_MAX_BODY] largest body, bytes, passed on to Vault (Vault's own default, 32 MiB)
+    forward_timeout: float = 60.0         # [JENKINS_BROKER_FORWARD_TIMEOUT] s Vault may take to answer a request passed on
 
     @property
     def host(self) -> str:
@@ -99,6 +101,10 @@ class BrokerSettings:
             raise ConfigError(f"{PREFIX}REQUEST_DEADLINE must be more than 0 and at most 600 seconds")
         if not 1 <= self.idle_timeout <= 3600:
             raise ConfigError(f"{PREFIX}IDLE_TIMEOUT must be between 1 and 3600 seconds")
+        if not 0 <= self.forward_max_body <= 1024 ** 3:
+            raise ConfigError(f"{PREFIX}FORWARD_MAX_BODY must be between 0 and 1073741824 bytes")
+        if not 0 < self.forward_timeout <= 3600:       # also refuses nan and inf
+            raise ConfigError(f"{PREFIX}FORWARD_TIMEOUT must be more than 0 and at most 3600 seconds")
         for name in ("resync_interval", "reconcile_interval", "retry_base", "retry_cap",
                      "claim_timeout", "token_check_interval", "token_check_rate",
                      "credential_check_interval"):

@@ -65,7 +65,7 @@ def health():
     except BrokerError as exc:
         log.info("health: Vault cannot be asked: %s", type(exc).__name__)
         status, vault = 503, None
-    ready = bool(vault) and bool(vault.get("initialized")) and not vault.get("sealed")
+    ready = vault is not None and bool(vault.get("initialized")) and not vault.get("sealed")
     answer: dict[str, Any] = dict(vault) if vault else {
         "initialized": True, "sealed": True, "standby": False}  # as far as the broker can tell
     if not ready and status < 500:
