@@ -163,7 +163,7 @@ def test_read_without_a_token_is_refused_as_vault_refuses_it(vault_front):
     out = vault_front.cli("read", "jenkins/creds/ci-bot", token="", check=False)
     assert out.returncode == 2
     assert "Code: 403" in out.stderr and "permission denied" in out.stderr, redact(out.stderr)
-    assert vault_front.token_uuids() == before
+    assert not vault_front.token_uuids() - before  # nothing minted (others' may have expired)
 
 
 def test_head_mints_nothing(vault_front, client_token):
@@ -171,4 +171,4 @@ def test_head_mints_nothing(vault_front, client_token):
     answer = requests.head(f"{vault_front.addr}/v1/jenkins/creds/ci-bot",
                            headers={"X-Vault-Token": client_token}, timeout=10)
     assert answer.status_code >= 400 and not answer.content
-    assert vault_front.token_uuids() == before
+    assert not vault_front.token_uuids() - before  # nothing minted (others' may have expired)

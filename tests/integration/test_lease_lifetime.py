@@ -321,14 +321,14 @@ def test_a_holder_revoking_the_brokers_credential_is_noticed_at_once(lstack, cap
     ci = lstack.consumer(role)
     leased = lstack.mint(role, ci).json()["data"]["token"]
     caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
-    wait_for(lambda: health(lstack)["credentials"].get("ci-bot-token") == "ok", what="a first check")
+    wait_for(lambda: health(lstack)["broker"]["credentials"].get("ci-bot-token") == "ok", what="a first check")
     # The user's token list shows every uuid; the holder revokes the broker's credential.
     credential = lstack.admin_store.get_credential("ci-bot-token")
     killed = requests.post(f"{lstack.jenkins.url}user/ci-bot/descriptorByName/jenkins.security."
                            "ApiTokenProperty/revoke", data={"tokenUuid": credential.token_uuid},
                            auth=("ci-bot", leased), timeout=5)
     assert killed.status_code == 200
-    wait_for(lambda: health(lstack)["credentials"]["ci-bot-token"] == "rejected", timeout=10,
+    wait_for(lambda: health(lstack)["broker"]["credentials"]["ci-bot-token"] == "rejected", timeout=10,
              what="the health detail to say so")
     metrics = requests.get(f"{lstack.broker_url}/metrics", headers={"X-Vault-Token": lstack.bao.root_token}, timeout=5).text
     assert 'jenkins_broker_credential_ok{credential="ci-bot-token"} 0.0' in metrics
@@ -343,7 +343,7 @@ def test_a_holder_revoking_the_brokers_credential_is_noticed_at_once(lstack, cap
     result = written.json()["data"]
     assert result["rotated"] and result["previous_token_uuid"] == uuid and result["previous_revoked"]
     assert fresh not in written.text and whoami(lstack, fresh) == 401
-    wait_for(lambda: health(lstack)["credentials"]["ci-bot-token"] == "ok", timeout=10,
+    wait_for(lambda: health(lstack)["broker"]["credentials"]["ci-bot-token"] == "ok", timeout=10,
              what="the credential to be accepted again")
     assert lstack.mint(role, ci).status_code == 200
 

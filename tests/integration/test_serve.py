@@ -35,7 +35,7 @@ def test_serve_from_the_environment_then_stop_on_sigterm(stack, tmp_path):
         resp = requests.get(f"{url}/v1/jenkins/creds/served", timeout=10,
                             headers={"X-Vault-Token": stack.consumer("served")})
         assert resp.status_code == 200 and resp.json()["data"]["username"] == "ci-bot"
-        assert requests.get(f"{url}/v1/jenkins/creds/served", timeout=10).status_code == 401
+        assert requests.get(f"{url}/v1/jenkins/creds/served", timeout=10).status_code == 403
     finally:
         stop_process(proc, 20)
     log.seek(0)
