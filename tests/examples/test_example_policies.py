@@ -7,12 +7,11 @@ else of the broker's; the optional self-revoke policy of the shell example grant
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 
 from jenkins_broker.vault import find_bao_binary
-from tests.support.ci_examples import EXAMPLES, ROOT, SETUP_SCRIPTS
+from tests.support.ci_examples import EXAMPLES, ROOT, SETUP_SCRIPTS, run_script
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +40,9 @@ def test_every_policy_file_of_the_examples_is_checked():
 def test_policy_loads_and_grants_only_what_it_says(vault_sandbox, policy):
     name = vault_sandbox.name(policy.stem)
     vault_sandbox.policies.append(name)
-    done = subprocess.run([find_bao_binary(), "policy", "write", name, str(policy)], capture_output=True,
-                          text=True, timeout=30,
-                          env={"VAULT_ADDR": vault_sandbox.addr, "VAULT_TOKEN": vault_sandbox.root_token,
-                               "HOME": "/nonexistent", "PATH": "/usr/bin:/bin"})
+    done = run_script([str(find_bao_binary()), "policy", "write", name, str(policy)],
+                      {"VAULT_ADDR": vault_sandbox.addr, "VAULT_TOKEN": vault_sandbox.root_token,
+                       "HOME": "/nonexistent", "PATH": "/usr/bin:/bin"}, timeout=30)
     assert done.returncode == 0, done.stderr
     token = vault_sandbox.token([name])["client_token"]
     answer = vault_sandbox.client.adapter.post("/v1/sys/capabilities", json={"token": token, "paths": PATHS})

@@ -77,7 +77,7 @@ def test_a_stopped_script_revokes_its_lease(ex_stack, env_for, tmp_path, revokin
     """SIGTERM to the script's process group (as a CI system cancelling a job sends it)."""
     env = env_for(VAULT_ADDR=ex_stack.broker_url, VAULT_TOKEN=revoking_token, OUT=str(tmp_path))
     proc = subprocess.Popen([str(SHELL_SCRIPT), "sh", "-c", KEEP + "; exec sleep 60"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         wait_for(lambda: (tmp_path / "user").exists(), timeout=30, what="the command to start")

@@ -20,6 +20,7 @@ as far as that system's documented behaviour goes:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ from typing import Any
 
 from jenkins_broker.vault import find_bao_binary
 from tests.support.fronts import redact
+from tests.support.processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -74,10 +76,18 @@ def clean_env(tools: Path, home: Path, **values: str) -> dict[str, str]:
 
 def run_script(argv: list[str], env: dict[str, str], *, stdin: str | None = None,
                timeout: float = 90) -> subprocess.CompletedProcess:
-    """Run ``argv`` with exactly ``env``; its output, with anything token-shaped masked, is in
-    the assertion message of a caller that uses :func:`shown`."""
-    return subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True,
-                          timeout=timeout)
+    """Run ``argv`` with exactly ``env`` (no standard input unless ``stdin``, as in CI) in a
+    session of its own, and stop that whole process group by its pid when it is done or on
+    any failure (a timeout included), so nothing it started outlives the test. Its output,
+    with anything token-shaped masked, goes into assertion messages through :func:`shown`."""
+    proc = subprocess.Popen(argv, env=env, text=True, start_new_session=True,
+                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    finally:
+        stop_process(proc)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def shown(done: subprocess.CompletedProcess, *secrets: str) -> str:
@@ -136,6 +146,20 @@ def bound_variables(jenkinsfile: str) -> set[str]:
         names |= set(re.findall(r"""["']([A-Za-z_]\w*)=""", entries))
     names |= set(re.findall(r"\benvVar:\s*'([A-Za-z_]\w*)'", jenkinsfile))
     return names
+
+
+def groovy_reading(path: Path) -> dict[str, Any] | None:
+    """What Groovy itself makes of a Jenkinsfile (``jenkinsfile_dsl.groovy``): its ``sh``
+    scripts, environment block and ``withVault`` arguments; None when Groovy or Java is
+    not installed (Debian's ``groovy`` package brings both)."""
+    groovy, java = shutil.which("groovy"), shutil.which("java")
+    if not groovy or not java:
+        return None
+    java_home = os.environ.get("JAVA_HOME") or str(Path(os.path.realpath(java)).parent.parent)
+    done = run_script([groovy, str(Path(__file__).with_name("jenkinsfile_dsl.groovy")), str(path)],
+                      {"PATH": "/usr/bin:/bin", "JAVA_HOME": java_home, "HOME": "/tmp"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def with_vault(jenkinsfile: str) -> dict[str, Any]:
