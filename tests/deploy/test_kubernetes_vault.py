@@ -27,7 +27,7 @@ from tests.support import free_port, stop_process, wait_for
 from tests.support.baoprocs import BaoProcess, hcl, template_stanza, vault_stanza
 from tests.support.ci_examples import clean_env, run_script, shown, tool_dir
 from tests.support.kube_manifests import INJECTOR, KUBE, broker_container, one, pod_environment
-from tests.support.kubeapi import FakeKubeAPI
+from tests.support.kubeapi import KubeAPIStandIn
 from tests.support.stack import standard_stack
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ def kstack():
 def kube_api(kstack, tmp_path_factory):
     """The stand-in API server, and vault-setup.sh run against the stack's Vault (twice)."""
     where = tmp_path_factory.mktemp("k8s-setup")
-    with FakeKubeAPI().running() as api:
+    with KubeAPIStandIn().running() as api:
         ca = where / "cluster-ca.pem"
         ca.write_text(api.ca_pem)
         env = clean_env(tool_dir(where / "bin"), where / "home", VAULT_ADDR=kstack.bao.addr,
@@ -152,7 +152,7 @@ def test_ci_pod_injector_flow(kstack, kube_api, pod_broker, tmp_path, mode):
     token_path = tmp_path / "sa-token"
     token_path.write_text(kube_api.service_account_token(pod["metadata"]["namespace"],
                                                          pod["spec"]["serviceAccountName"],
-                                                         [FakeKubeAPI.ISSUER]))
+                                                         [KubeAPIStandIn.ISSUER]))
     secrets = tmp_path / "vault-secrets"
     secrets.mkdir()
     address = pod_broker[0] if mode == "broker" else kstack.bao.addr

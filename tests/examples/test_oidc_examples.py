@@ -32,7 +32,7 @@ from tests.support.ci_examples import (
     tool_dir,
     vault_action_secrets,
 )
-from tests.support.oidc import FakeIssuer
+from tests.support.oidc import IssuerStandIn
 
 pytestmark = pytest.mark.integration
 yaml = pytest.importorskip("yaml")
@@ -47,7 +47,7 @@ def whoami(st, token: str) -> int:
 
 @pytest.fixture(scope="module")
 def issuer():
-    with FakeIssuer().running() as fake:
+    with IssuerStandIn().running() as fake:
         yield fake
 
 

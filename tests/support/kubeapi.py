@@ -2,7 +2,7 @@
 ``POST /apis/authentication.k8s.io/v1/tokenreviews``.
 
 Vault checks a service-account JWT by asking the API server to review it (TokenReview).
-:class:`FakeKubeAPI` answers for the tokens it issued (:meth:`service_account_token`, a JWT
+:class:`KubeAPIStandIn` answers for the tokens it issued (:meth:`service_account_token`, a JWT
 shaped like a projected service-account token: ``sub``, ``aud`` and the ``kubernetes.io``
 claims, signed with a key of its own) and refuses any other, so a test can run Vault's
 Kubernetes auth, the broker's Kubernetes login and ``deploy/kubernetes/vault-setup.sh``
@@ -20,17 +20,17 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from tests.support.oidc import FakeIssuer
+from tests.support.oidc import IssuerStandIn
 from tests.support.processes import serving
 
 
-class FakeKubeAPI:
+class KubeAPIStandIn:
     """The TokenReview API of a cluster, for the service-account tokens it issued."""
 
     ISSUER = "https://kubernetes.default.svc.cluster.local"
 
     def __init__(self) -> None:
-        self._signer = FakeIssuer()
+        self._signer = IssuerStandIn()
         self._issued: dict[str, dict[str, Any]] = {}
         self.reviews: list[dict[str, Any]] = []   # the review requests received, in order
         self.url = ""
@@ -69,7 +69,7 @@ class FakeKubeAPI:
                 "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
 
     @contextlib.contextmanager
-    def running(self) -> Iterator[FakeKubeAPI]:
+    def running(self) -> Iterator[KubeAPIStandIn]:
         """Serve HTTPS on a free loopback port for the block, with a certificate for
         127.0.0.1 from a CA of its own (``ca_pem``), as an API server has."""
         import trustme

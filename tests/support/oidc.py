@@ -1,7 +1,7 @@
 """A stand-in OIDC issuer on loopback, for the JWT logins of the CI examples.
 
 GitHub Actions and GitLab CI hand a job a JWT signed by their OIDC issuer; Vault's JWT
-auth checks it against the issuer's discovery document and keys. :class:`FakeIssuer`
+auth checks it against the issuer's discovery document and keys. :class:`IssuerStandIn`
 serves both (``/.well-known/openid-configuration`` and ``/jwks``) for one RSA key of its
 own, on a free loopback port, and signs JWTs with it (RS256, as both CI systems do), so
 the examples' ``vault-setup.sh`` scripts can point Vault at it instead of the real issuer,
@@ -33,7 +33,7 @@ def _uint(value: int) -> str:
     return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
 
-class FakeIssuer:
+class IssuerStandIn:
     """An OIDC issuer: its URL is the ``iss`` of the JWTs it signs (:meth:`jwt`)."""
 
     KID = "test-key-1"
@@ -66,7 +66,7 @@ class FakeIssuer:
         return f"{signing_input}.{_b64url(signature)}"
 
     @contextlib.contextmanager
-    def running(self) -> Iterator[FakeIssuer]:
+    def running(self) -> Iterator[IssuerStandIn]:
         """Serve on a free loopback port for the block (stopped at the end, failed or not)."""
         issuer = self
 
