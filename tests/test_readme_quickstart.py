@@ -50,7 +50,7 @@ def demo_exports() -> set[str]:
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_hand_over":
             exports = node.args[1]
             assert isinstance(exports, ast.Dict)
-            return {key.value for key in exports.keys if isinstance(key, ast.Constant)}
+            return {str(key.value) for key in exports.keys if isinstance(key, ast.Constant)}
     raise AssertionError("demo.py no longer calls _hand_over: update this test")
 
 

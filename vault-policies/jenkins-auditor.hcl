@@ -30,6 +30,11 @@ path "sys/leases/revoke" {
   capabilities = ["update"]
 }
 
+# The same with the lease id in the path (PUT sys/leases/revoke/<id>): Vault checks that path.
+path "sys/leases/revoke/jenkins/creds/*" {
+  capabilities = ["update"]
+}
+
 path "sys/leases/revoke-prefix/jenkins/creds/*" {
   capabilities = ["update", "sudo"]
 }

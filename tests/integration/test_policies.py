@@ -96,6 +96,7 @@ MATRIX = {
         "sys/leases/revoke": {"update"},
         "sys/leases/revoke-prefix/jenkins/creds/ci-bot": {"update", "sudo"},
         "sys/leases/revoke-force/jenkins/creds/ci-bot": {"update", "sudo"},
+        "sys/leases/revoke/jenkins/creds/ci-bot/abc": {"update"},
         "sys/leases/revoke-force/database/creds/app": DENY,
         "jenkins-broker/data/leases/ci-bot/x": {"read"},
         "jenkins-broker/metadata/leases/ci-bot": {"list"},

@@ -259,3 +259,18 @@ def test_the_api_error_table():
                 (e.ConfigError("x"), 503), (e.BrokerError("x"), 500), (ValueError("x"), 500)]
     assert [(type(exc).__name__, status_for(exc)) for exc, _ in expected] == \
         [(type(exc).__name__, status) for exc, status in expected]
+
+
+def test_a_lease_named_in_the_path_needs_the_capability_on_that_path_as_in_vault(client, services):
+    """Vault checks the request's own path: ``PUT sys/leases/revoke/<id>`` needs ``update`` on
+    ``sys/leases/revoke/<id>``, and the bare ``sys/leases/revoke`` grants only the body form."""
+    lease = client.get("/v1/jenkins/creds/ci-bot", headers=as_("ci")).json["lease_id"]
+    services.authorizer.table["by-path"] = {"sys/leases/revoke/jenkins/creds/ci-bot/*": ["update"],
+                                            "sys/leases/renew/jenkins/creds/ci-bot/*": ["update"]}
+    services.authorizer.table["bare"] = {"sys/leases/revoke": ["update"], "sys/leases/renew": ["update"]}
+    assert client.put(f"/v1/sys/leases/renew/{lease}", headers=as_("bare")).status_code == 403
+    assert client.put(f"/v1/sys/leases/renew/{lease}", headers=as_("by-path")).status_code == 200
+    assert client.put("/v1/sys/leases/renew", json={"lease_id": lease},
+                      headers=as_("by-path")).status_code == 403
+    assert client.put(f"/v1/sys/leases/revoke/{lease}", headers=as_("bare")).status_code == 403
+    assert client.put(f"/v1/sys/leases/revoke/{lease}", headers=as_("by-path")).status_code == 204

@@ -36,7 +36,9 @@ def _lease_id(given: str | None) -> str:
 @bp.route("/v1/sys/leases/renew/<path:lease_id>", methods=["PUT", "POST"])
 def renew(lease_id: str | None = None):
     """Extend a lease by ``increment`` (default: the role's ttl), never past its max_ttl."""
-    require("sys/leases/renew", "update")
+    # Vault checks the request's own path: the bare path for the body form, and
+    # sys/leases/renew/<id> when the id is in the path.
+    require(f"sys/leases/renew/{lease_id}" if lease_id else "sys/leases/renew", "update")
     lease_id = _lease_id(lease_id)
     increment = duration_param(body(), "increment")
     record, warnings = _manager().renew(lease_id, increment)
@@ -51,7 +53,8 @@ def revoke(lease_id: str | None = None):
     With ``sync=false`` a Jenkins failure still answers 202: the revocation is
     queued and retried, as Vault does.
     """
-    actor = identify("sys/leases/revoke", "update").requester
+    actor = identify(f"sys/leases/revoke/{lease_id}" if lease_id else "sys/leases/revoke",
+                     "update").requester
     lease_id = _lease_id(lease_id)
     sync = request_flag("sync", body().get("sync", True))
     try:
