@@ -35,6 +35,13 @@ EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
 )
 #: Anything else is a bug: one line too ("unexpected ..."), the traceback logged at DEBUG.
 UNEXPECTED = 1
+#: What each exit status means, for ``--help`` (and anyone reading this table).
+EXIT_MEANINGS = {
+    0: "done",
+    1: "failed; the one line on stderr says why and what to do",
+    2: "a usage mistake (the command's usage is printed)",
+    130: "interrupted (Ctrl-C)",
+}
 
 
 # -- commands ----------------------------------------------------------------------
@@ -102,7 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     and those that act on leases, in that order in ``--help``."""
     parser = argparse.ArgumentParser(
         prog="jenkins-broker",
-        description="Short-lived Jenkins API tokens, leased through Vault / OpenBao.")
+        description="Short-lived Jenkins API tokens, leased through Vault / OpenBao.",
+        epilog="Run `jenkins-broker COMMAND --help` for what a command takes.\n\nExit status:\n"
+               + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_MEANINGS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"jenkins-broker {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -121,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_running_commands(sub: Any, add: Add) -> None:
     """serve, demo, fake-jenkins, plugin."""
-    add("serve", cmd_serve, "run the broker (settings from the environment; see the README)")
+    from .usage import serve_epilog
+    add("serve", cmd_serve, "run the broker (settings from the environment, listed below)",
+        epilog=serve_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
 
     p = add("demo", cmd_demo, "start OpenBao, a fake Jenkins and the broker on loopback, "
                               "with a ci-bot role; print the export lines")
@@ -157,9 +169,13 @@ def _add_setup_commands(add: Add) -> None:
     add("check", cmd_check, "check Vault, the mounts, Jenkins and every role's credential")
 
     p = add("config", cmd_config, "read or write the Jenkins connection")
-    p.add_argument("action", choices=["read", "write"])
+    p.add_argument("action", choices=["read", "write"], help="read the stored connection, or write it")
     p.add_argument("--url", help="Jenkins root URL")
-    p.add_argument("--kind", choices=JENKINS_KINDS)
+    p.add_argument("--kind", choices=JENKINS_KINDS,
+                   help="what answers at the URL: jenkins (the default), the Operations Center of "
+                        "CloudBees CI (cloudbees-operations-center), or a CloudBees CI controller "
+                        "(cloudbees-controller: refused for minting, the Operations Center would "
+                        "overwrite its tokens; point the broker at the Operations Center)")
     p.add_argument("--timeout", type=float, help="seconds per Jenkins call (default 10)")
     p.add_argument("--ca-bundle", help="PEM file of CAs to trust for Jenkins' certificate")
     p.add_argument("--insecure", action="store_true", help="do not verify Jenkins' certificate")
@@ -168,8 +184,9 @@ def _add_setup_commands(add: Add) -> None:
             "manage stored Jenkins credentials (a token is rotated when written: the broker "
             "mints its own with it and revokes it). Secrets are written, never read back; "
             "`rotate` goes through the broker when JENKINS_BROKER_ADDR is set")
-    p.add_argument("action", choices=["list", "read", "write", "delete", "rotate"])
-    p.add_argument("name", nargs="?")
+    p.add_argument("action", choices=["list", "read", "write", "delete", "rotate"],
+                   help="what to do; all but list need NAME")
+    p.add_argument("name", nargs="?", help="the credential's name (roles refer to it)")
     p.add_argument("--username", help="the Jenkins user this credential logs in as")
     p.add_argument("--no-rotate", action="store_true",
                    help="store a token as given (the broker cannot then tell it from a foreign token)")
@@ -178,8 +195,9 @@ def _add_setup_commands(add: Add) -> None:
         p.add_argument(f"--{what}-stdin", action="store_true", help=f"read the {what} from standard input")
 
     p = add("roles", cmd_roles, "manage roles (write takes key=value fields, as Vault does)")
-    p.add_argument("action", choices=["list", "read", "write", "delete"])
-    p.add_argument("name", nargs="?")
+    p.add_argument("action", choices=["list", "read", "write", "delete"],
+                   help="what to do; all but list need NAME")
+    p.add_argument("name", nargs="?", help="the role's name (read jenkins/creds/NAME mints for it)")
     p.add_argument("fields", nargs="*", metavar="KEY=VALUE",
                    help="jenkins_user, strategy, credential, ttl, max_ttl, shared, rotation_period, "
                         "max_live_tokens, token_name_prefix, description, disabled, foreign_tokens")
@@ -188,14 +206,14 @@ def _add_setup_commands(add: Add) -> None:
 def _add_lease_commands(add: Add) -> None:
     """mint, leases, revoke, reap."""
     p = add("mint", cmd_mint, "mint a token for a role now (prints the token)")
-    p.add_argument("role")
+    p.add_argument("role", help="the role to mint for")
     p.add_argument("--ttl", help="lease ttl, e.g. 10m (capped at the role's max_ttl)")
 
     p = add("leases", cmd_leases, "list live leases: who asked, and when each dies")
     p.add_argument("role", nargs="?", help="only this role")
 
     p = add("revoke", cmd_revoke, "revoke one lease, or every lease of a role (the incident button)")
-    p.add_argument("lease_id", nargs="?")
+    p.add_argument("lease_id", nargs="?", help="the lease to revoke (jenkins/creds/ROLE/ID)")
     p.add_argument("--role", help="revoke every lease of this role")
     p.add_argument("--requester", help="with --role: only leases of this accessor, entity id or name")
     p.add_argument("--suspend", action="store_true",
@@ -208,20 +226,37 @@ def _add_lease_commands(add: Add) -> None:
                    help="with --reconcile: seconds before an unrecorded token counts as orphaned")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line parsed and checked; a mistake exits 2 with the usage of the command
+    it was made in (``config``'s, not the top level's), and no command at all with the full
+    help, which lists the commands."""
+    from .usage import innermost
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help(sys.stderr)
+        parser.exit(2)
+    args, unknown = parser.parse_known_args(argv)
+    usage = innermost(parser, args)
+    if unknown:
+        usage.error(f"unrecognized arguments: {' '.join(unknown)}")
     needs_name = {"credentials": ("read", "write", "delete", "rotate"), "roles": ("read", "write", "delete")}
     if args.command in needs_name and args.action in needs_name[args.command] and not args.name:
-        parser.error(f"{args.command} {args.action} needs a name")
+        usage.error(f"{args.command} {args.action} needs a name")
     if args.command == "config" and args.action == "write" and not args.url:
-        parser.error("config write needs --url")
+        usage.error("config write needs --url")
     if args.command == "credentials" and args.action == "write" and not args.username:
-        parser.error("credentials write needs --username")
+        usage.error("credentials write needs --username")
     if args.command == "revoke" and bool(args.lease_id) == bool(args.role):
-        parser.error("revoke needs a lease id or --role (not both)")
+        usage.error("revoke needs a lease id or --role (not both)")
     if args.command == "revoke" and args.suspend and (args.requester or not args.role):
-        parser.error("--suspend goes with --role, without --requester")
+        usage.error("--suspend goes with --role, without --requester")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     if args.command not in ("serve", "demo", "fake-jenkins", "plugin"):
         setup_logging("WARNING")
     try:
