@@ -9,6 +9,7 @@ with ``--json``; a failure is one line on stderr and an exit status (:data:`EXIT
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from typing import Any, Callable
@@ -77,11 +78,36 @@ def cmd_fake_jenkins(args: argparse.Namespace) -> int:
     return run(args)
 
 
+#: The modules of pyproject.toml's ``plugin`` extra (import name -> distribution), which plugin
+#: mode needs and a plain ``pip install jenkins-broker`` does not bring.
+PLUGIN_EXTRA = {"grpclib": "grpclib", "google.protobuf": "protobuf", "ecdsa": "ecdsa"}
+
+
+def _missing_plugin_extra() -> list[str]:
+    """The distributions of the plugin extra that cannot be imported here."""
+    missing = []
+    for module, dist in PLUGIN_EXTRA.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a parent package missing (google), or half there
+            found = False
+        if not found:
+            missing.append(dist)
+    return missing
+
+
 def cmd_plugin(args: argparse.Namespace) -> int:
-    if getattr(args, "plugin_missing", False):
-        raise BrokerError("plugin mode needs the plugin extra: pip install 'jenkins-broker[plugin]'")
+    missing = _missing_plugin_extra()
+    if missing or getattr(args, "plugin_missing", False):
+        raise BrokerError(f"plugin mode needs the plugin extra, which is not installed here "
+                          f"(missing: {', '.join(missing) or 'part of it'}): pip install "
+                          f"'jenkins-broker[plugin]' into the environment jenkins-broker runs "
+                          f"from ({sys.prefix})")
     from ..vaultplugin.command import run
-    return run(args)
+    try:
+        return run(args)
+    except RuntimeError as exc:  # build: a dependency or the interpreter cannot be used
+        raise BrokerError(f"plugin {args.plugin_command}: {exc}") from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
