@@ -4,6 +4,7 @@
 import pytest
 
 from jenkins_broker.commands import admin, cli
+from jenkins_broker.domain.jenkins_config import StoredCredential
 from jenkins_broker.errors import BrokerError
 from tests.fakes import MemoryStore
 
@@ -77,6 +78,7 @@ def test_config_write_of_a_url_with_a_query_is_refused_and_nothing_stored(capsys
 @pytest.mark.parametrize("word,meaning", [("on", True), ("T", True), ("yes", True), ("1", True),
                                           ("off", False), ("f", False), ("no", False), ("0", False)])
 def test_roles_write_reads_booleans_as_every_front_door_does(capsys, store, word, meaning):
+    store.put_credential(StoredCredential("c", "u", "token", "s"))  # a role names a stored one
     code, _, err = run(capsys, "roles", "write", "r", "jenkins_user=u", "strategy=user-token", "credential=c",
                        f"shared={word}", f"disabled={word}")
     assert code == 0, err

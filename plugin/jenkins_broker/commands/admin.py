@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import sys
 import time
 from typing import Any, Callable
@@ -52,20 +53,46 @@ def open_manager(scheduler=None):
     return LeaseManager(store, gateway, scheduler=scheduler), store, gateway
 
 
+#: What people type where a secret goes until they have the real one: ellipses, x's and stars,
+#: <anything>, ${VAR} / $VAR / {{ var }} left unexpanded, and a few words.
+_PLACEHOLDER = re.compile(
+    r"[.…*]+|[xX]{3,}|<[^<>]*>|\$\{?\w+\}?|\{\{.*\}\}|\[[^\[\]]*\]"
+    r"|(?i:(?:your|my|the|jenkins|api)?[-_ ]?(?:token|password|passwd|secret|api[-_ ]?token)(?:[-_ ]?here)?"
+    r"|change[-_ ]?me|replace[-_ ]?me|placeholder|todo|tbd|fixme|redacted|none|null|undefined|example)")
+
+
+def is_placeholder(value: str, variable: str = "") -> bool:
+    """True for a value that stands where a secret should be (``...``, ``<token>``,
+    ``changeme``, ``TOKEN``, the variable's own name, ``$VAR`` unexpanded): never a secret
+    anyone chose, and what a copied example line leaves behind."""
+    text = value.strip()
+    return bool(_PLACEHOLDER.fullmatch(text)) or (bool(variable) and text.lstrip("$") == variable)
+
+
 def read_secret(args: argparse.Namespace, what: str) -> str | None:
-    """A secret from ``--<what>-env VAR`` or ``--<what>-stdin``; never from the command line."""
+    """A secret from ``--<what>-env VAR`` or ``--<what>-stdin``; never from the command line.
+    A placeholder (:func:`is_placeholder`) is refused: stored, it would fail at the first mint."""
     env_name = getattr(args, f"{what}_env", None)
     if env_name:
         value = os.environ.get(env_name, "")
         if not value:
             raise BrokerError(f"--{what}-env: the environment variable {env_name} is empty or unset")
-        return value
-    if getattr(args, f"{what}_stdin", False):
+        where = f"--{what}-env: {env_name} holds"
+    elif getattr(args, f"{what}_stdin", False):
         value = getpass.getpass(f"{what}: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
         if not value:
             raise BrokerError(f"--{what}-stdin: nothing was read from standard input")
-        return value
-    return None
+        where = f"--{what}-stdin: standard input holds"
+    else:
+        return None
+    if is_placeholder(value, env_name or ""):
+        # A placeholder is no secret, but it is not echoed either: a long one may be a paste.
+        shown = f" ({value.strip()!r})" if len(value.strip()) <= 24 else ""
+        real = ("the user's API token (Jenkins: User > Security > API Token > Add new Token)"
+                if what == "token" else "the Jenkins user's password")
+        raise BrokerError(f"{where} a placeholder{shown}, not {'an API token' if what == 'token' else 'a password'}: "
+                          f"put {real} there and run the command again")
+    return value
 
 
 def read_text(path: str, option: str) -> str:
@@ -155,10 +182,13 @@ def cmd_credentials(args: argparse.Namespace) -> int:
             result = rotate(store, JenkinsGateway(store), args.name)
         emit(args, result, title=f"Credential {args.name} rotated:")
         return 0
+    # The secret is read and checked before Vault is asked anything.
+    secrets = ((read_secret(args, "password"), read_secret(args, "token")) if args.action == "write"
+               else (None, None))
     store = open_store()
 
     def write():
-        password, token = read_secret(args, "password"), read_secret(args, "token")
+        password, token = secrets
         credential = build_credential(args.name, {"username": args.username,
                                                   "password": password, "token": token})
         result = write_token_credential(store, JenkinsGateway(store), credential,
@@ -175,7 +205,16 @@ def cmd_roles(args: argparse.Namespace) -> int:
     store = open_store()
 
     def write():
-        role = build_role(args.name, parse_pairs(args.fields), store.get_role(args.name))
+        fields = parse_pairs(args.fields)
+        existing = store.get_role(args.name)
+        role = build_role(args.name, fields, existing)
+        if (existing is None or "credential" in fields) and store.get_credential_info(role.credential) is None:
+            stored = store.list_credentials()
+            raise BrokerError(
+                f"credential: no credential named {role.credential!r} is stored "
+                f"(stored: {', '.join(stored) or 'none yet'}); write it first with `jenkins-broker "
+                f"credentials write {role.credential} --username JENKINS_USER --token-env VAR` "
+                "(or --password-env VAR), or name a stored one")
         store.put_role(role)
         return role
 
