@@ -134,9 +134,29 @@ def cmd_config(args: argparse.Namespace) -> int:
     build_config(data)  # what was given, checked before anything is asked of Vault
     store = open_store()
     config = build_config(data, store.get_jenkins_config())
+    title = "Jenkins connection written (not checked: --no-check):"
+    if not args.no_check:
+        title = f"Jenkins connection written ({config.url} answers as Jenkins {probe_jenkins(config)}):"
     store.put_jenkins_config(config)
-    emit(args, config.to_api(), title="Jenkins connection written:")
+    emit(args, config.to_api(), title=title)
     return 0
+
+
+def probe_jenkins(config: Any) -> str:
+    """The version of the Jenkins ``config`` points at; ``BrokerError`` saying what answered
+    instead, or that nothing did, and that ``--no-check`` stores the URL anyway."""
+    from ..errors import JenkinsError
+    from ..jenkins.client import open_client
+    from .check import NotJenkins, jenkins_version
+
+    anyway = "To store the URL anyway (Jenkins is not up yet, say), add --no-check."
+    with open_client(config) as client:
+        try:
+            return jenkins_version(client)
+        except NotJenkins as exc:
+            raise BrokerError(f"--url: {exc} {anyway}") from None
+        except JenkinsError as exc:
+            raise BrokerError(f"--url: nothing answers as Jenkins at {config.url}: {exc} {anyway}") from None
 
 
 def _manage(args: argparse.Namespace, what: str, *, lister: Callable, getter: Callable,
@@ -191,13 +211,41 @@ def cmd_credentials(args: argparse.Namespace) -> int:
         password, token = secrets
         credential = build_credential(args.name, {"username": args.username,
                                                   "password": password, "token": token})
-        result = write_token_credential(store, JenkinsGateway(store), credential,
-                                        rotate_it=not args.no_rotate)
+        gateway = JenkinsGateway(store)
+        if credential.kind == "password" or args.no_rotate:
+            # Stored as given: asked of Jenkins first (a token being rotated is, by rotating).
+            accepted_by_jenkins(gateway, credential)
+        result = write_token_credential(store, gateway, credential, rotate_it=not args.no_rotate)
         return {**store.get_credential_info(args.name).to_api(), **result}
 
     return _manage(args, "credential", lister=store.list_credentials,
                    getter=store.get_credential_info,
                    deleter=store.delete_credential, writer=write)
+
+
+def accepted_by_jenkins(gateway: Any, credential: Any) -> None:
+    """Raise ``BrokerError`` unless Jenkins accepts ``credential`` as its user (``whoAmI``), so
+    that a wrong, revoked or mistyped secret is refused now rather than at the first mint.
+    Nothing is asked while Jenkins is not configured (the credential is bound to the Jenkins
+    configured at its first use then)."""
+    from dataclasses import replace
+
+    from ..domain.jenkins_config import jenkins_origin
+    from ..errors import ConfigError, JenkinsError
+
+    try:
+        origin = jenkins_origin(gateway.jenkins_url)
+    except ConfigError:
+        return
+    what = credential.kind
+    try:
+        accepted = gateway.check_credential(replace(credential, origin=credential.origin or origin))
+    except JenkinsError as exc:
+        raise BrokerError(f"{what}: cannot ask Jenkins whether it accepts it: {exc} Retry once "
+                          "Jenkins answers.") from None
+    if not accepted:
+        raise BrokerError(f"{what}: Jenkins refuses it for user {credential.username!r} (401): check "
+                          f"the user id and that the {what} is current")
 
 
 def cmd_roles(args: argparse.Namespace) -> int:

@@ -205,6 +205,10 @@ def _add_setup_commands(add: Add) -> None:
     p.add_argument("--timeout", type=float, help="seconds per Jenkins call (default 10)")
     p.add_argument("--ca-bundle", help="PEM file of CAs to trust for Jenkins' certificate")
     p.add_argument("--insecure", action="store_true", help="do not verify Jenkins' certificate")
+    p.add_argument("--no-check", action="store_true",
+                   help="write: store the URL without asking it first (by default it must answer "
+                        "as Jenkins does, with an X-Jenkins header; use this when Jenkins is not "
+                        "up yet)")
 
     p = add("credentials", cmd_credentials,
             "manage stored Jenkins credentials (a token is rotated when written: the broker "
