@@ -95,3 +95,17 @@ def test_every_option_of_every_command_says_what_it_is_for(capsys):
     assert "cloudbees-controller" in kind.split("--kind", 2)[2]
     serve = help_text(capsys, "plugin", "serve")
     assert "OpenBao" in serve and "plugin build" in serve
+
+
+def test_the_exit_status_table_has_one_for_a_lease_that_does_not_exist(capsys):
+    from jenkins_broker.errors import LeaseNotFound
+    statuses = dict(cli.EXIT_STATUS)
+    assert statuses[LeaseNotFound] == 3
+    # Listed before BrokerError, its base: the first match wins.
+    order = [cls for cls, _ in cli.EXIT_STATUS]
+    assert order.index(LeaseNotFound) < order.index(cli.BrokerError)
+    # And --help says so, with the others.
+    text = " ".join(help_text(capsys).split())
+    assert "exit status" in text.lower()
+    for code in ("0", "1", "2", "3", "130"):
+        assert re.search(rf"\b{code}\b", text.lower().split("exit status", 1)[1]), text

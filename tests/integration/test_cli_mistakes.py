@@ -204,3 +204,35 @@ def test_credentials_write_refuses_a_secret_that_logs_in_as_another_user(cli, st
     assert code == 1
     assert error_line(err).startswith("token: Jenkins refuses it for user 'ci-bot' (401)")
     assert stack.admin_store.get_credential_info("mixed-up") is None
+
+
+# -- revoke: a lease that does not exist ---------------------------------------------------
+
+UNKNOWN = "jenkins/creds/ci-bot/000000000000000000000000"
+
+
+def test_revoke_of_an_unknown_lease_says_so_and_exits_3(cli, stack):
+    """It printed "revoked False" (or, through the broker, "revoked True") and exited 0."""
+    for lease_id in (UNKNOWN, "jenkins/creds/no-such-role/abc", "not-even-a-lease-id"):
+        code, out, err = cli("revoke", lease_id)
+        assert code == 3 and out == "", err
+        assert error_line(err) == (
+            f"no such lease {lease_id!r}: already revoked or expired, or a typo; nothing was "
+            "revoked (`jenkins-broker leases` lists the live ones)")
+
+
+def test_revoke_of_an_unknown_lease_through_the_broker_says_so_and_exits_3(stack, monkeypatch, capsys):
+    role = stack.role("revoke-through")
+    monkeypatch.setenv("JENKINS_BROKER_ADDR", stack.broker_url)
+    monkeypatch.setenv("VAULT_TOKEN", stack.token("jenkins-auditor"))
+    for lease_id in (f"jenkins/creds/{role}/000000000000000000000000", "jenkins/creds/nope/abc"):
+        code = main(["revoke", lease_id])
+        out, err = capsys.readouterr()
+        assert code == 3 and out == "" and "Traceback" not in err, err
+        assert error_line(err).startswith(f"no such lease {lease_id!r}: already revoked or expired")
+    # A live one is revoked as before; then it is gone.
+    lease_id = stack.mint(role, stack.consumer(role)).json()["lease_id"]
+    assert main(["revoke", lease_id]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["revoke", lease_id]) == 3
+    assert "no such lease" in capsys.readouterr().err

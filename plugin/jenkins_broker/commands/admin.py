@@ -317,11 +317,27 @@ def cmd_leases(args: argparse.Namespace) -> int:
     return 0
 
 
+def no_such_lease(lease_id: str) -> BrokerError:
+    """What ``revoke`` of a lease that does not exist says (exit status 3, cli.EXIT_STATUS)."""
+    from ..errors import LeaseNotFound
+    return LeaseNotFound(f"no such lease {lease_id!r}: already revoked or expired, or a typo; "
+                         "nothing was revoked (`jenkins-broker leases` lists the live ones)")
+
+
 def cmd_revoke(args: argparse.Namespace) -> int:
-    from .api import BrokerAPI
+    from ..errors import InvalidRequest, LeaseNotFound
+    from .api import BrokerAPI, BrokerAPIError
     api = BrokerAPI.from_env()
     if api is not None:  # through the broker: auditors may revoke without Jenkins credentials
         if args.lease_id:
+            # The broker answers 204 to revoking an unknown lease, as Vault does: look it up first
+            # (Vault and the broker answer 400 for a lease they do not hold).
+            try:
+                api.answer("PUT", "sys/leases/lookup", {"lease_id": args.lease_id})
+            except BrokerAPIError as exc:
+                if exc.status == 400:
+                    raise no_such_lease(args.lease_id) from None
+                raise
             api.call("PUT", "sys/leases/revoke", {"lease_id": args.lease_id})
             emit(args, {"lease_id": args.lease_id, "revoked": True})
         else:
@@ -332,9 +348,13 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         return 0
     manager, _, _ = open_manager()
     if args.lease_id:
+        try:
+            manager.lookup(args.lease_id)
+        except (LeaseNotFound, InvalidRequest):
+            raise no_such_lease(args.lease_id) from None
         done = manager.revoke(args.lease_id, cause="cli")
         emit(args, {"lease_id": args.lease_id, "revoked": done,
-                    "note": "" if done else "no such lease (already revoked or expired)"})
+                    "note": "" if done else "another broker is revoking it right now"})
     elif args.suspend:
         emit(args, manager.suspend(args.role))
     else:

@@ -15,6 +15,14 @@ from .. import transport
 from ..errors import BrokerError, ConfigError, redact
 
 
+class BrokerAPIError(BrokerError):
+    """The broker answered with an error status (``status``); the message carries its errors."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class BrokerAPI:
     """Calls ``/v1/...`` on a running broker with the caller's Vault token."""
 
@@ -45,7 +53,7 @@ class BrokerAPI:
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Send one request; return the JSON answer (None for 204/404 on LIST).
 
-        Raises ``BrokerError`` with the broker's own error messages.
+        Raises ``BrokerAPIError`` (its ``status``) with the broker's own error messages.
         """
         url = f"{self.addr}/v1/{path.lstrip('/')}"
         try:
@@ -60,8 +68,8 @@ class BrokerAPI:
             data = {}
         if resp.status >= 400:
             errors = "; ".join(str(e) for e in data.get("errors") or []) or resp.reason
-            raise BrokerError(f"the broker answered {resp.status} for {method} /v1/{path}: "
-                              f"{redact(errors)}")
+            raise BrokerAPIError(f"the broker answered {resp.status} for {method} /v1/{path}: "
+                                 f"{redact(errors)}", resp.status)
         return data
 
     def answer(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

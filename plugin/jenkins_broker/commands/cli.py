@@ -15,7 +15,7 @@ import sys
 from typing import Any, Callable
 
 from .. import __version__
-from ..errors import BrokerError, redact
+from ..errors import BrokerError, LeaseNotFound, redact
 from ..server.runtime import setup_logging, wait_for_signal
 from ..values import JENKINS_KINDS
 from .admin import cmd_config, cmd_credentials, cmd_leases, cmd_mint, cmd_reap, cmd_revoke, cmd_roles
@@ -27,9 +27,12 @@ log = logging.getLogger("jenkins_broker")
 #: the HTTP API's and the engine's tables on purpose: a command has one caller, the person or
 #: script that ran it, who acts on "it failed" and reads the line for why; a status per cause
 #: would be one more vocabulary to learn. So every failure is 1; a usage mistake is 2,
-#: argparse's (before anything runs); an interrupt is 130, as shells report SIGINT.
+#: argparse's (before anything runs); an interrupt is 130, as shells report SIGINT. One
+#: exception: 3 for "no such lease" from ``revoke LEASE_ID``, so that a script revoking a
+#: list of leases in an incident can tell "already gone" (or a typo) from "could not revoke".
 EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (KeyboardInterrupt, 130),
+    (LeaseNotFound, 3),  # revoke LEASE_ID: no such lease (already gone, or a typo); nothing done
     (BrokerError, 1),   # ours: the message names the setting, field or system
     (ValueError, 1),    # a value the command parsed itself (a duration such as --ttl abc)
     (OSError, 1),       # a file it could not read (--ca-bundle /missing)
@@ -41,6 +44,7 @@ EXIT_MEANINGS = {
     0: "done",
     1: "failed; the one line on stderr says why and what to do",
     2: "a usage mistake (the command's usage is printed)",
+    3: "revoke LEASE_ID: no such lease (already revoked or expired, or a typo); nothing was revoked",
     130: "interrupted (Ctrl-C)",
 }
 
