@@ -9,13 +9,14 @@ with ``--json``; a failure is one line on stderr and an exit status (:data:`EXIT
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 import logging
 import sys
 from typing import Any, Callable
 
 from .. import __version__
-from ..errors import BrokerError, LeaseNotFound, redact
+from ..errors import BrokerError, ConfigError, LeaseNotFound, redact
 from ..server.runtime import setup_logging, wait_for_signal
 from ..values import JENKINS_KINDS
 from .admin import cmd_config, cmd_credentials, cmd_leases, cmd_mint, cmd_reap, cmd_revoke, cmd_roles
@@ -62,10 +63,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level)
     services = build_services(settings, VaultSettings.from_env())
     services.start()
-    server = HTTPServer(create_app(services), settings.host, settings.port, threads=settings.threads,
-                        tls_cert=settings.tls_cert, tls_key=settings.tls_key,
-                        request_deadline=settings.request_deadline, idle_timeout=settings.idle_timeout,
-                        spare_threads=settings.spare_threads).start()
+    try:
+        server = HTTPServer(create_app(services), settings.host, settings.port, threads=settings.threads,
+                            tls_cert=settings.tls_cert, tls_key=settings.tls_key,
+                            request_deadline=settings.request_deadline, idle_timeout=settings.idle_timeout,
+                            spare_threads=settings.spare_threads).start()
+    except OSError as exc:
+        services.stop()
+        raise cannot_listen(exc, settings.host, settings.port) from None
     log.info("jenkins-broker %s serving on %s; loading the lease records in the background",
              __version__, server.url)
     try:
@@ -75,6 +80,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.stop()
         services.stop()
     return 0
+
+
+def cannot_listen(exc: OSError, host: str, port: int) -> ConfigError:
+    """What ``serve`` says when it cannot listen where JENKINS_BROKER_LISTEN says. cheroot
+    reports the socket error inside its own text ("No socket could be created -- ...")."""
+    text = str(exc)
+    if exc.errno == errno.EADDRINUSE or "Address already in use" in text:
+        return ConfigError(f"port {port} on {host} is in use (another broker, or another program, "
+                           "listens there): stop it, or set JENKINS_BROKER_LISTEN to a free host:port")
+    if exc.errno == errno.EACCES or "Permission denied" in text:
+        return ConfigError(f"not allowed to listen on port {port} of {host} (ports below 1024 need "
+                           "privileges): set JENKINS_BROKER_LISTEN to a port above 1023")
+    if exc.errno == errno.EADDRNOTAVAIL or "Cannot assign requested address" in text:
+        return ConfigError(f"{host} is not an address of this machine: set JENKINS_BROKER_LISTEN "
+                           "to one of its addresses (or 0.0.0.0), with a port")
+    return ConfigError(f"cannot listen on {host}:{port} ({redact(text)}): check JENKINS_BROKER_LISTEN")
 
 
 def cmd_fake_jenkins(args: argparse.Namespace) -> int:
