@@ -43,3 +43,53 @@ def test_serve_on_a_port_in_use_says_which_and_what_to_set(stack, tmp_path):
     assert last == (f"Error: port {port} on 127.0.0.1 is in use (another broker, or another "
                     f"program, listens there): stop it, or set JENKINS_BROKER_LISTEN to a free "
                     f"host:port"), err
+
+
+# -- VAULT_ADDR: the wrong server, the wrong scheme ---------------------------------------
+
+@pytest.fixture
+def run(monkeypatch, capsys):
+    """``jenkins-broker <argv>`` in this process with ``env`` as its Vault settings; returns
+    (exit status, stdout, the one error line or "")."""
+    from jenkins_broker.commands.cli import main
+
+    def run(*argv, **env):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err
+        assert not err or (err.startswith("Error: ") and err.count("\n") == 1), err
+        return code, out, err[len("Error: "):].strip()
+    return run
+
+
+def test_vault_addr_pointing_at_jenkins_says_so(stack, run):
+    """It said "VAULT_TOKEN is invalid, expired or revoked: give the broker a current token"."""
+    for argv in (["roles", "list"], ["check"], ["bootstrap"]):
+        code, out, error = run(*argv, VAULT_ADDR=stack.jenkins.url.rstrip("/"), VAULT_TOKEN=stack.bao.root_token)
+        said = error or out  # check says it in its "vault" row
+        assert code == 1, said
+        assert "VAULT_ADDR points at Jenkins, not Vault" in said, said
+        assert "answered with an X-Jenkins header" in said and "VAULT_TOKEN" not in said
+
+
+def test_https_vault_addr_for_a_plain_http_vault_says_use_http(stack, run):
+    """It said "TLS handshake failed ... Check VAULT_CACERT / VAULT_CAPATH"."""
+    plain = stack.bao.addr
+    code, _, error = run("roles", "list", VAULT_ADDR=plain.replace("http://", "https://"),
+                         VAULT_TOKEN=stack.bao.root_token)
+    assert code == 1
+    assert "the server answered plain HTTP, not TLS" in error
+    assert f"set VAULT_ADDR to {plain}" in error and "VAULT_CACERT" not in error
+
+
+def test_http_vault_addr_for_an_https_vault_says_use_https(bao_factory, run):
+    """It said "the login was refused ... VAULT_TOKEN is invalid, expired or revoked"."""
+    bao = bao_factory(tls=True)
+    plain = bao.addr.replace("https://", "http://")
+    code, _, error = run("roles", "list", VAULT_ADDR=plain, VAULT_TOKEN=bao.root_token,
+                         VAULT_CACERT=bao.ca_cert)
+    assert code == 1
+    assert "the server speaks HTTPS" in error and f"set VAULT_ADDR to {bao.addr}" in error
+    assert "VAULT_TOKEN" not in error
