@@ -93,3 +93,14 @@ def test_http_vault_addr_for_an_https_vault_says_use_https(bao_factory, run):
     assert code == 1
     assert "the server speaks HTTPS" in error and f"set VAULT_ADDR to {bao.addr}" in error
     assert "VAULT_TOKEN" not in error
+
+
+# -- bootstrap ----------------------------------------------------------------------------
+
+def test_bootstrap_with_a_token_that_is_not_an_administrator_blames_that_token(stack, run):
+    """It said "The broker's Vault token lacks this capability ... (vault-policies/jenkins-broker.hcl)"."""
+    code, out, error = run("bootstrap", VAULT_ADDR=stack.bao.addr, VAULT_TOKEN=stack.token("jenkins-admin"))
+    assert code == 1 and out == ""
+    assert "The Vault token given to `jenkins-broker bootstrap` (VAULT_TOKEN) lacks" in error, error
+    assert "read on sys/mounts" in error and "root token" in error
+    assert "broker's Vault token" not in error and "jenkins-broker.hcl" not in error

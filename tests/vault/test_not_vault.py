@@ -6,7 +6,7 @@ from __future__ import annotations
 import requests
 
 from jenkins_broker import transport
-from jenkins_broker.vault.translate import not_vault, translate, transport_error
+from jenkins_broker.vault.translate import error_for_status, not_vault, translate, transport_error
 
 WHERE = dict(addr="http://127.0.0.1:8080", path="auth/token/lookup-self", action="check the token")
 
@@ -39,3 +39,12 @@ def test_tls_to_a_plain_http_server_says_use_http():
     # A certificate problem is still one.
     err = transport_error(transport.TLSFailure("GET", "https://x/v1/x", "certificate verify failed"), **where)
     assert "VAULT_CACERT" in str(err)
+
+
+def test_a_refusal_of_bootstrap_blames_the_token_given_to_bootstrap():
+    err = error_for_status(403, ["permission denied"], addr="http://v", path="sys/mounts",
+                           action="list secrets engines", kind="admin", hint="it needs read on sys/mounts")
+    text = str(err)
+    assert "The Vault token given to `jenkins-broker bootstrap` (VAULT_TOKEN) lacks this capability: " \
+           "it needs read on sys/mounts. Run bootstrap with an administrator's token" in text
+    assert "broker's Vault token" not in text

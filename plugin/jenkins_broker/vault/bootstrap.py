@@ -92,7 +92,7 @@ def _ensure_kv_mount(client: hvac.Client, path: str, version: str, mounts: dict,
                 f"(bao secrets disable {path}) if nothing uses it")
         result.unchanged.append(label)
         return
-    with vault_call(addr=client.url, path=f"sys/mounts/{path}", action=f"enable {label}"):
+    with _admin_call(client, f"sys/mounts/{path}", f"enable {label}", "create and update"):
         client.sys.enable_secrets_engine(
             "kv", path=path, options={"version": version},
             description="jenkins-broker: " + ("shared Jenkins credentials" if version == "1"
@@ -115,7 +115,7 @@ def wait_until_kv2_serves(client: hvac.Client, path: str, timeout: float = 30.0)
     api = f"{path}/metadata"
     while True:
         try:
-            with vault_call(addr=client.url, path=api, action="list"):
+            with _admin_call(client, api, "list", "list"):
                 client.adapter.list(f"/v1/{api}")
             return
         except VaultNotFound:
@@ -134,7 +134,7 @@ def _load_policies(client: hvac.Client, policies_dir: Path, result: BootstrapRes
         name = _check_name(file.stem, f"the policy file name {file.name!r}")
         text = file.read_text(encoding="utf-8")
         api = f"sys/policies/acl/{name}"
-        with vault_call(addr=client.url, path=api, action=f"read policy {name}"):
+        with _admin_call(client, api, f"read policy {name}", "read"):
             try:
                 current = client.sys.read_acl_policy(name)["data"]["policy"]
             except hvac.exceptions.InvalidPath:
@@ -142,8 +142,7 @@ def _load_policies(client: hvac.Client, policies_dir: Path, result: BootstrapRes
         if current == text:
             result.unchanged.append(f"policy {name} ({file.name})")
         else:
-            with vault_call(addr=client.url, path=api, action=f"write policy {name} "
-                                                               f"from {file}"):
+            with _admin_call(client, api, f"write policy {name} from {file}", "create and update"):
                 client.sys.create_or_update_acl_policy(name, text)
             (result.created if current is None else result.updated).append(
                 f"policy {name} ({file.name})")
@@ -174,7 +173,7 @@ def bootstrap(client: hvac.Client, *, policies_dir: str | Path | None,
     result = BootstrapResult()
     _check_name(role_name, "the AppRole role name")
     _check_name(policy_name, "the broker's policy name")
-    with vault_call(addr=client.url, path="sys/mounts", action="list secrets engines"):
+    with _admin_call(client, "sys/mounts", "list secrets engines", "read"):
         mounts = client.sys.list_mounted_secrets_engines()["data"]
     if kv1_mount:
         _ensure_kv_mount(client, check_path(kv1_mount), "1", mounts, result)
@@ -196,7 +195,7 @@ def bootstrap(client: hvac.Client, *, policies_dir: str | Path | None,
 
 
 def _policy_exists(client: hvac.Client, name: str) -> bool:
-    with vault_call(addr=client.url, path=f"sys/policies/acl/{name}", action=f"read policy {name}"):
+    with _admin_call(client, f"sys/policies/acl/{name}", f"read policy {name}", "read"):
         try:
             client.sys.read_acl_policy(name)
         except hvac.exceptions.InvalidPath:
@@ -206,12 +205,12 @@ def _policy_exists(client: hvac.Client, name: str) -> bool:
 
 def _ensure_approle_auth(client: hvac.Client, mount: str, result: BootstrapResult) -> None:
     """AppRole auth at ``mount``: enabled if nothing is there, refused if another method is."""
-    with vault_call(addr=client.url, path="sys/auth", action="list auth methods"):
+    with _admin_call(client, "sys/auth", "list auth methods", "read"):
         auths = client.sys.list_auth_methods()["data"]
     existing = auths.get(f"{mount}/")
     label = f"auth method {mount}/ (approle)"
     if existing is None:
-        with vault_call(addr=client.url, path=f"sys/auth/{mount}", action=f"enable {label}"):
+        with _admin_call(client, f"sys/auth/{mount}", f"enable {label}", "create, update and sudo"):
             client.sys.enable_auth_method("approle", path=mount,
                                           description="jenkins-broker login")
         result.created.append(label)
@@ -227,13 +226,13 @@ def _write_approle_role(client: hvac.Client, mount: str, role_name: str, result:
                         secret_id_ttl: str) -> None:
     """(Re)write the broker's AppRole role; it is reported as updated if it existed."""
     role_api = f"auth/{mount}/role/{role_name}"
-    with vault_call(addr=client.url, path=role_api, action=f"read AppRole role {role_name}"):
+    with _admin_call(client, role_api, f"read AppRole role {role_name}", "read"):
         try:
             client.auth.approle.read_role(role_name, mount_point=mount)
             role_existed = True
         except hvac.exceptions.InvalidPath:
             role_existed = False
-    with vault_call(addr=client.url, path=role_api, action=f"write AppRole role {role_name}"):
+    with _admin_call(client, role_api, f"write AppRole role {role_name}", "create and update"):
         client.auth.approle.create_or_update_approle(
             role_name, mount_point=mount, token_policies=[policy_name],
             token_ttl=token_ttl, token_max_ttl=token_max_ttl, secret_id_ttl=secret_id_ttl,
@@ -247,14 +246,21 @@ def _issue_secret_id(client: hvac.Client, mount: str, role_name: str,
                      result: BootstrapResult) -> None:
     """Read the role_id and issue a new secret_id into ``result``."""
     role_api = f"auth/{mount}/role/{role_name}"
-    with vault_call(addr=client.url, path=f"{role_api}/role-id", action="read the role_id"):
+    with _admin_call(client, f"{role_api}/role-id", "read the role_id", "read"):
         result.role_id = client.auth.approle.read_role_id(
             role_name, mount_point=mount)["data"]["role_id"]
-    with vault_call(addr=client.url, path=f"{role_api}/secret-id", action="issue a secret_id"):
+    with _admin_call(client, f"{role_api}/secret-id", "issue a secret_id", "update"):
         data = client.auth.approle.generate_secret_id(role_name, mount_point=mount)["data"]
     result.secret_id = data["secret_id"]
     result.secret_id_accessor = data.get("secret_id_accessor") or ""
     result.created.append(f"secret_id for {role_name} (accessor {result.secret_id_accessor})")
+
+
+def _admin_call(client: hvac.Client, path: str, action: str, needs: str):
+    """:func:`vault_call` for bootstrap's own calls: a refusal blames the administrator's token
+    bootstrap was given, and says that it ``needs`` those capabilities on ``path``."""
+    return vault_call(addr=client.url, path=path, action=action, kind="admin",
+                      hint=f"it needs {needs} on {path}")
 
 
 def create_token(client: hvac.Client, policies: list[str], *, ttl: str = "24h",
