@@ -104,3 +104,73 @@ def test_bootstrap_with_a_token_that_is_not_an_administrator_blames_that_token(s
     assert "The Vault token given to `jenkins-broker bootstrap` (VAULT_TOKEN) lacks" in error, error
     assert "read on sys/mounts" in error and "root token" in error
     assert "broker's Vault token" not in error and "jenkins-broker.hcl" not in error
+
+
+def secret_id_accessors(bao) -> list[str]:
+    client = bao.client()
+    try:
+        return client.auth.approle.list_secret_id_accessors("jenkins-broker")["data"]["keys"]
+    except Exception as exc:  # hvac's InvalidPath: none at all
+        if type(exc).__name__ == "InvalidPath":
+            return []
+        raise
+
+
+def env_file_values(path) -> dict[str, str]:
+    import re
+    return dict(re.findall(r"^export (\w+)='([^']*)'$", path.read_text(), re.M))
+
+
+def logs_in(bao, role_id, secret_id) -> bool:
+    from jenkins_broker.errors import VaultAuthError
+    from jenkins_broker.vault import VaultSettings, connect
+    try:
+        client, _ = connect(VaultSettings(addr=bao.addr, auth_method="approle", role_id=role_id,
+                                          secret_id=secret_id))
+    except VaultAuthError:
+        return False
+    client.close()
+    return True
+
+
+def test_bootstrap_run_again_leaves_exactly_one_secret_id(bao_factory, run, tmp_path):
+    """Every run added another secret_id that never expires. Now a run issues one only when the
+    AppRole has none, when the env file's no longer works, or with --new-secret-id, and a new
+    one replaces (destroys) the others."""
+    bao = bao_factory()
+    vault = dict(VAULT_ADDR=bao.addr, VAULT_TOKEN=bao.root_token)
+    env_file = tmp_path / "broker.env"
+    code, out, _ = run("bootstrap", "--env-file", str(env_file), **vault)
+    assert code == 0 and len(secret_id_accessors(bao)) == 1
+    first = env_file_values(env_file)
+    assert logs_in(bao, first["JENKINS_BROKER_VAULT_ROLE_ID"], first["JENKINS_BROKER_VAULT_SECRET_ID"])
+
+    # Again with the env file: its secret_id is kept.
+    code, out, _ = run("bootstrap", "--env-file", str(env_file), **vault)
+    assert code == 0 and "unchanged  secret_id for jenkins-broker (accessor" in out
+    assert secret_id_accessors(bao) == [first_accessor := secret_id_accessors(bao)[0]]
+    assert env_file_values(env_file) == first
+
+    # Again without it: nothing printed to copy, nothing issued.
+    code, out, _ = run("bootstrap", **vault)
+    assert code == 0 and secret_id_accessors(bao) == [first_accessor]
+    assert "JENKINS_BROKER_VAULT_SECRET_ID=" not in out and first["JENKINS_BROKER_VAULT_SECRET_ID"] not in out
+    assert "--new-secret-id" in out
+
+    # --new-secret-id: a new one, and the old one destroyed.
+    code, out, _ = run("bootstrap", "--env-file", str(env_file), "--new-secret-id", **vault)
+    assert code == 0 and f"destroyed  secret_id accessor {first_accessor}" in out
+    second = env_file_values(env_file)
+    assert second["JENKINS_BROKER_VAULT_SECRET_ID"] != first["JENKINS_BROKER_VAULT_SECRET_ID"]
+    assert len(secret_id_accessors(bao)) == 1 and secret_id_accessors(bao) != [first_accessor]
+    assert not logs_in(bao, first["JENKINS_BROKER_VAULT_ROLE_ID"], first["JENKINS_BROKER_VAULT_SECRET_ID"])
+    assert logs_in(bao, second["JENKINS_BROKER_VAULT_ROLE_ID"], second["JENKINS_BROKER_VAULT_SECRET_ID"])
+
+    # An env file whose secret_id no longer works (Vault was reset, say) gets a new one.
+    stale = tmp_path / "stale.env"
+    stale.write_text(env_file.read_text().replace(second["JENKINS_BROKER_VAULT_SECRET_ID"],
+                                                  "00000000-0000-0000-0000-000000000000"))
+    code, out, _ = run("bootstrap", "--env-file", str(stale), **vault)
+    assert code == 0 and len(secret_id_accessors(bao)) == 1
+    third = env_file_values(stale)
+    assert logs_in(bao, third["JENKINS_BROKER_VAULT_ROLE_ID"], third["JENKINS_BROKER_VAULT_SECRET_ID"])

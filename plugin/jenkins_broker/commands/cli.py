@@ -215,7 +215,12 @@ def _add_setup_commands(add: Add) -> None:
     p = add("bootstrap", cmd_bootstrap, "create the Vault mounts, load vault-policies/, and an "
                                         "AppRole for the broker (needs an admin VAULT_TOKEN)")
     p.add_argument("--policies", help="directory of .hcl policies (default: the bundled ones)")
-    p.add_argument("--env-file", help="write the broker's AppRole settings here (mode 600)")
+    p.add_argument("--env-file", help="write the broker's AppRole settings here (mode 600); run "
+                                      "again, the secret_id it holds is kept while it works")
+    p.add_argument("--new-secret-id", action="store_true",
+                   help="issue a new secret_id for the broker's AppRole and destroy the others "
+                        "(by default one is issued only when the AppRole has none, or the "
+                        "--env-file's no longer works)")
 
     add("check", cmd_check, "check Vault, the mounts, Jenkins and every role's credential")
 

@@ -2,10 +2,11 @@
 
 :func:`bootstrap` enables the two KV mounts, loads the policies from
 ``vault-policies/``, enables AppRole auth and (re)writes the broker's role,
-then returns the role_id and a fresh secret_id. Running it twice changes
-nothing but the secret_id (each run issues a new one; earlier ones stay valid
-until their own ``secret_id_ttl``). :func:`create_token` issues a token with
-given policies, e.g. the demo's CI token.
+then returns the role_id and the broker's one secret_id. Running it again changes
+nothing that is as it should be: a secret_id is issued only when the role has none,
+when the one the operator holds no longer works, or when asked, and a new one
+replaces the others (see :func:`_secret_id`). :func:`create_token` issues a token
+with given policies, e.g. the demo's CI token.
 
 Both need an administrator's token (root, or sudo on ``sys/``); the broker's
 own policy deliberately cannot do any of this.
@@ -32,6 +33,7 @@ class BootstrapResult:
     created: list[str] = dataclasses.field(default_factory=list)
     updated: list[str] = dataclasses.field(default_factory=list)
     unchanged: list[str] = dataclasses.field(default_factory=list)
+    destroyed: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     role_id: str = ""
     secret_id: str = dataclasses.field(default="", repr=False)
@@ -42,6 +44,7 @@ class BootstrapResult:
         out = [f"created    {item}" for item in self.created]
         out += [f"updated    {item}" for item in self.updated]
         out += [f"unchanged  {item}" for item in self.unchanged]
+        out += [f"destroyed  {item}" for item in self.destroyed]
         out += [f"warning    {item}" for item in self.warnings]
         return out
 
@@ -154,7 +157,8 @@ def bootstrap(client: hvac.Client, *, policies_dir: str | Path | None,
               kv1_mount: str | None = "jenkins", kv2_mount: str = "jenkins-broker",
               approle_mount: str = "approle", role_name: str = "jenkins-broker",
               policy_name: str = "jenkins-broker", token_ttl: str = "1h",
-              token_max_ttl: str = "24h", secret_id_ttl: str = "0") -> BootstrapResult:
+              token_max_ttl: str = "24h", secret_id_ttl: str = "0", secret_id: str | None = None,
+              new_secret_id: bool = False) -> BootstrapResult:
     """Make Vault ready for the broker; safe to run again.
 
     1. ``kv1_mount`` as KV v1 (skipped if None, e.g. when the plugin is mounted
@@ -164,7 +168,11 @@ def bootstrap(client: hvac.Client, *, policies_dir: str | Path | None,
     3. AppRole auth at ``approle_mount`` (``POST sys/auth/<mount>``) and the role
        ``role_name`` with ``policy_name``, ``token_ttl``, ``token_max_ttl`` and
        ``secret_id_ttl`` (``"0"``: secret_ids do not expire).
-    4. The role_id and a new secret_id.
+    4. The role_id, and the broker's one secret_id: ``secret_id`` (the one the operator
+       holds; "" if the file meant to hold it has none) kept if it still works; a new one
+       issued if the role has none, if ``secret_id`` is "" or no longer works, or if
+       ``new_secret_id``; a new one replaces (destroys) the others. Otherwise (``secret_id``
+       None and the role has one) none is issued and ``result.secret_id`` is empty.
 
     Raises ConfigError if a mount path is taken by an engine of another kind or
     the policies directory is missing, and VaultError subclasses (VaultForbidden
@@ -190,7 +198,7 @@ def bootstrap(client: hvac.Client, *, policies_dir: str | Path | None,
     _write_approle_role(client, approle_mount, role_name, result, policy_name=policy_name,
                         token_ttl=token_ttl, token_max_ttl=token_max_ttl,
                         secret_id_ttl=secret_id_ttl)
-    _issue_secret_id(client, approle_mount, role_name, result)
+    _secret_id(client, approle_mount, role_name, result, given=secret_id, new=new_secret_id)
     return result
 
 
@@ -242,18 +250,62 @@ def _write_approle_role(client: hvac.Client, mount: str, role_name: str, result:
     (result.updated if role_existed else result.created).append(role_label)
 
 
-def _issue_secret_id(client: hvac.Client, mount: str, role_name: str,
-                     result: BootstrapResult) -> None:
-    """Read the role_id and issue a new secret_id into ``result``."""
+def _secret_id(client: hvac.Client, mount: str, role_name: str, result: BootstrapResult, *,
+               given: str | None, new: bool) -> None:
+    """Read the role_id; keep the broker's secret_id or issue one, into ``result``.
+
+    The broker's AppRole is meant to have one secret_id (it never expires: the broker logs in
+    with it again at every token max TTL, unattended). So a new one is issued only when the
+    role has none, when ``given`` (the one the operator holds, from the env file; "" when the
+    env file holds none) no longer works, or when ``new`` asks for it; and a new one replaces
+    the others, which are destroyed
+    (a broker started with one of them must be given the new one). Otherwise nothing is
+    issued: ``result.secret_id`` is ``given`` when it still works, else empty.
+    """
     role_api = f"auth/{mount}/role/{role_name}"
     with _admin_call(client, f"{role_api}/role-id", "read the role_id", "read"):
         result.role_id = client.auth.approle.read_role_id(
             role_name, mount_point=mount)["data"]["role_id"]
+    with _admin_call(client, f"{role_api}/secret-id", "list the secret_id accessors", "list"):
+        try:
+            live = list(client.auth.approle.list_secret_id_accessors(
+                role_name, mount_point=mount)["data"]["keys"])
+        except hvac.exceptions.InvalidPath:
+            live = []
+    held = _lookup_secret_id(client, mount, role_name, given) if given and not new else None
+    if held is not None:
+        result.secret_id, result.secret_id_accessor = given or "", held
+        result.unchanged.append(f"secret_id for {role_name} (accessor {held}, the one given)")
+        return
+    if live and not new and given is None:
+        result.secret_id_accessor = live[0] if len(live) == 1 else ""
+        result.unchanged.append(
+            f"secret_id for {role_name} ({len(live)} live: {', '.join(live)}); none issued: give the "
+            "broker the one it has, or run again with --new-secret-id to replace it")
+        return
     with _admin_call(client, f"{role_api}/secret-id", "issue a secret_id", "update"):
         data = client.auth.approle.generate_secret_id(role_name, mount_point=mount)["data"]
     result.secret_id = data["secret_id"]
     result.secret_id_accessor = data.get("secret_id_accessor") or ""
     result.created.append(f"secret_id for {role_name} (accessor {result.secret_id_accessor})")
+    for accessor in live:
+        with _admin_call(client, f"{role_api}/secret-id-accessor/destroy",
+                         f"destroy secret_id accessor {accessor}", "update"):
+            client.auth.approle.destroy_secret_id_accessor(role_name, accessor, mount_point=mount)
+        result.destroyed.append(f"secret_id accessor {accessor} (a broker started with it must "
+                                "be given the new one)")
+
+
+def _lookup_secret_id(client: hvac.Client, mount: str, role_name: str, secret_id: str) -> str | None:
+    """The accessor of ``secret_id`` if it is a live secret_id of the role, else None."""
+    api = f"auth/{mount}/role/{role_name}/secret-id/lookup"
+    with _admin_call(client, api, "look up the secret_id given", "update"):
+        try:
+            found = client.auth.approle.read_secret_id(role_name, secret_id, mount_point=mount)
+        except (hvac.exceptions.InvalidPath, hvac.exceptions.InvalidRequest):
+            return None
+    data = found.get("data") if isinstance(found, dict) else None  # 204: no such secret_id
+    return (data or {}).get("secret_id_accessor") or None
 
 
 def _admin_call(client: hvac.Client, path: str, action: str, needs: str):
