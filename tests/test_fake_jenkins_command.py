@@ -20,7 +20,7 @@ def test_fake_jenkins_help_points_into_the_repository_and_documents_token(capsys
     with pytest.raises(SystemExit):
         cli.main(["fake-jenkins", "--help"])
     text = capsys.readouterr().out
-    assert "docs/jenkins-behaviour.md" in text and "../shared" not in text and "jenkins-api.md" not in text
+    assert "docs/jenkins-behaviour.md" in text and "../shared" not in text
     assert "--token USER[:NAME]" in text
     assert "USER:TOKEN" in " ".join(text.split())  # what it prints, usable as curl -u
 

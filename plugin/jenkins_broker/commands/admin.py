@@ -136,27 +136,11 @@ def cmd_config(args: argparse.Namespace) -> int:
     config = build_config(data, store.get_jenkins_config())
     title = "Jenkins connection written (not checked: --no-check):"
     if not args.no_check:
+        from .jenkins_probe import probe_jenkins
         title = f"Jenkins connection written ({config.url} answers as Jenkins {probe_jenkins(config)}):"
     store.put_jenkins_config(config)
     emit(args, config.to_api(), title=title)
     return 0
-
-
-def probe_jenkins(config: Any) -> str:
-    """The version of the Jenkins ``config`` points at; ``BrokerError`` saying what answered
-    instead, or that nothing did, and that ``--no-check`` stores the URL anyway."""
-    from ..errors import JenkinsError
-    from ..jenkins.client import open_client
-    from .check import NotJenkins, jenkins_version
-
-    anyway = "To store the URL anyway (Jenkins is not up yet, say), add --no-check."
-    with open_client(config) as client:
-        try:
-            return jenkins_version(client)
-        except NotJenkins as exc:
-            raise BrokerError(f"--url: {exc} {anyway}") from None
-        except JenkinsError as exc:
-            raise BrokerError(f"--url: nothing answers as Jenkins at {config.url}: {exc} {anyway}") from None
 
 
 def _manage(args: argparse.Namespace, what: str, *, lister: Callable, getter: Callable,

@@ -7,7 +7,8 @@ every role's stored credential logs in to Jenkins as its user, and can mint for 
 role's ``jenkins_user`` with the role's strategy (:func:`pairing`).
 Exit status 0 only if everything passed.
 
-:func:`jenkins_version` is also what ``config write`` asks before it stores a URL.
+Whether the URL answers as Jenkins is :func:`~jenkins_broker.commands.jenkins_probe.jenkins_version`,
+which ``config write`` also asks before it stores a URL.
 """
 
 from __future__ import annotations
@@ -16,52 +17,17 @@ import argparse
 import functools
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import transport
 from ..domain.jenkins_config import JenkinsConfig, StoredCredential, check_origin, jenkins_origin
 from ..errors import BrokerError, JenkinsAuthError, JenkinsForbidden, JenkinsNotFound, VaultForbidden, redact
 from ..jenkins.client import logs_in_as
 from .admin import UNREADABLE_SECRET
+from .jenkins_probe import NotJenkins, jenkins_version
 
 #: Strategies that act as the credential's own user, and those that need an administrator to
 #: act on another user (docs/jenkins-behaviour.md §9). legacy is both: the user's own
 #: changeToken, or an administrator's on another user.
 SELF_SERVICE = ("user-token", "user-password")
 ADMINISTRATOR = ("admin-script", "admin-rest")
-
-
-class NotJenkins(BrokerError):
-    """Something answers at the Jenkins URL, but not as Jenkins does."""
-
-
-def jenkins_version(client: JenkinsClient) -> str:
-    """The version Jenkins at ``client.url`` advertises (``X-Jenkins`` on ``/api/json`` or
-    ``/login``, which every Jenkins sends). Raises :class:`NotJenkins` (saying what answered
-    instead: Vault, say) when the answers lack it, and the client's ``JenkinsUnavailable``
-    when nothing answers."""
-    version = client.version(refresh=True)
-    if version:
-        return version
-    raise NotJenkins(f"{client.url} does not answer as Jenkins: {_what_answers(client)}")
-
-
-def _what_answers(client: JenkinsClient) -> str:
-    """What answered at ``client.url`` instead of Jenkins, in a few words."""
-    try:
-        health = client.session.request("GET", client.url + "v1/sys/health", timeout=5)
-        data = health.json()
-        if isinstance(data, dict) and "initialized" in data and "sealed" in data:
-            return ("it is a Vault/OpenBao server (its /v1/sys/health answered), not Jenkins: "
-                    "give Jenkins' URL, not VAULT_ADDR.")
-    except (transport.TransportError, ValueError):
-        pass
-    try:
-        login = client.session.request("GET", client.url + "login", timeout=5, redirect=True)
-    except transport.TransportError as exc:
-        return f"GET {client.url}login failed ({exc.reason})"
-    kind = login.headers.get("Content-Type", "").split(";")[0] or "no content type"
-    return (f"GET {client.url}login answered HTTP {login.status} ({kind}) without the X-Jenkins "
-            "header every Jenkins sends there; is it Jenkins' root URL (with its context path, "
-            "such as /jenkins/, if it has one)?")
 
 if TYPE_CHECKING:
     from ..domain.roles import Role
