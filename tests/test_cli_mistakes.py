@@ -90,7 +90,7 @@ def test_a_password_placeholder_from_stdin_is_refused_too(capsys, monkeypatch, n
 
 
 @pytest.mark.parametrize("value", ["11" + "a" * 32, "a" * 32, "botpw", "correct horse battery staple",
-                                   "tokenizer-9", "x"])
+                                   "tokenizer-9", "x", "$uperman1", "p4$$word", "secret-sauce-42"])
 def test_real_looking_secrets_pass_the_placeholder_check(monkeypatch, value):
     import argparse
     monkeypatch.setenv("SOME_VAR", value)

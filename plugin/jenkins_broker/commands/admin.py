@@ -56,7 +56,7 @@ def open_manager(scheduler=None):
 #: What people type where a secret goes until they have the real one: ellipses, x's and stars,
 #: <anything>, ${VAR} / $VAR / {{ var }} left unexpanded, and a few words.
 _PLACEHOLDER = re.compile(
-    r"[.…*]+|[xX]{3,}|<[^<>]*>|\$\{?\w+\}?|\{\{.*\}\}|\[[^\[\]]*\]"
+    r"[.…*]+|[xX]{3,}|<[^<>]*>|\$\{\w+\}|\$[A-Z_][A-Z0-9_]*|\{\{.*\}\}|\[[^\[\]]*\]"
     r"|(?i:(?:your|my|the|jenkins|api)?[-_ ]?(?:token|password|passwd|secret|api[-_ ]?token)(?:[-_ ]?here)?"
     r"|change[-_ ]?me|replace[-_ ]?me|placeholder|todo|tbd|fixme|redacted|none|null|undefined|example)")
 
@@ -242,9 +242,10 @@ def cmd_roles(args: argparse.Namespace) -> int:
         role = build_role(args.name, fields, existing)
         if (existing is None or "credential" in fields) and store.get_credential_info(role.credential) is None:
             stored = store.list_credentials()
+            shown = ", ".join(stored[:10]) + (f" and {len(stored) - 10} more" if len(stored) > 10 else "")
             raise BrokerError(
                 f"credential: no credential named {role.credential!r} is stored "
-                f"(stored: {', '.join(stored) or 'none yet'}); write it first with `jenkins-broker "
+                f"(stored: {shown or 'none yet'}); write it first with `jenkins-broker "
                 f"credentials write {role.credential} --username JENKINS_USER --token-env VAR` "
                 "(or --password-env VAR), or name a stored one")
         store.put_role(role)

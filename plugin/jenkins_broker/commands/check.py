@@ -136,7 +136,7 @@ class _Checks:
         if not logs_in_as(who, stored.username):
             raise BrokerError(f"credential {role.credential!r} did not log in as "
                               f"{stored.username!r}")
-        self._pairing(role, stored)
+        self._pairing(client, role, stored)
         detail = f"{role.strategy}: credential {role.credential!r} logs in as {stored.username}"
         if not stored.origin:
             detail += (f"; stored before origins were recorded: the broker binds it to "
@@ -146,15 +146,19 @@ class _Checks:
                        f"reported: run `jenkins-broker credentials rotate {role.credential}`")
         return detail
 
-    def _pairing(self, role: Role, stored: StoredCredential) -> None:
+    def _pairing(self, client: JenkinsClient, role: Role, stored: StoredCredential) -> None:
         """Raise ``BrokerError`` (what to change) unless ``stored`` can mint for the role's
         ``jenkins_user`` with the role's strategy: the self-service strategies only for the
         credential's own user, the administrator ones (and legacy for another user) only with
         an administrator, asked of Jenkins with the strategy's own read-only call (listing the
-        user's tokens: the token page, or the script console for admin-script)."""
+        user's tokens: the token page, or the script console for admin-script). The strategy
+        is built here, not through the gateway, so that checking binds nothing in Vault."""
+        from ..jenkins import Credential, make_strategy
+
         own = stored.username.casefold() == role.jenkins_user.casefold()
-        try:
-            self.gateway.strategy(role.strategy, role.credential)  # the right kind of credential
+        try:  # the right kind of credential for the strategy
+            strategy = make_strategy(role.strategy, client,
+                                     Credential(stored.username, stored.secret, stored.kind))
         except BrokerError as exc:
             raise BrokerError(f"{exc} Write a credential of that kind and name it in the role "
                               f"(`jenkins-broker roles write {role.name} credential=...`).") from None
@@ -172,14 +176,15 @@ class _Checks:
         if own and role.strategy not in ADMINISTRATOR:
             return  # legacy on the credential's own user: its own changeToken
         try:
-            self.gateway.list_tokens(role)
+            strategy.list_tokens(user=role.jenkins_user)
         except JenkinsForbidden:
+            needs = role.strategy if role.strategy in ADMINISTRATOR else f"{role.strategy} for another user"
             raise BrokerError(
                 f"credential {role.credential!r} logs in as {stored.username!r}, which is not a "
-                f"Jenkins administrator (Overall/Administer): {role.strategy} for another user "
-                f"needs one; store an administrator's credential and name it in the role "
-                f"(`jenkins-broker roles write {role.name} credential=...`), or a token of "
-                f"Jenkins user {role.jenkins_user} itself for strategy user-token") from None
+                f"Jenkins administrator (Overall/Administer): {needs} needs one; store an "
+                f"administrator's credential and name it in the role (`jenkins-broker roles write "
+                f"{role.name} credential=...`), or a token of Jenkins user {role.jenkins_user} "
+                "itself for strategy user-token") from None
         except JenkinsNotFound:
             raise BrokerError(f"Jenkins has no user {role.jenkins_user!r} (the role's jenkins_user): "
                               "check its spelling as Jenkins shows it (People)") from None

@@ -222,7 +222,9 @@ def _add_setup_commands(add: Add) -> None:
                         "(by default one is issued only when the AppRole has none, or the "
                         "--env-file's no longer works)")
 
-    add("check", cmd_check, "check Vault, the mounts, Jenkins and every role's credential")
+    add("check", cmd_check, "check Vault, the mounts, Jenkins (that it answers as Jenkins) and every "
+                            "role's credential (that it logs in, and can mint for the role's "
+                            "jenkins_user with the role's strategy)")
 
     p = add("config", cmd_config, "read or write the Jenkins connection")
     p.add_argument("action", choices=["read", "write"], help="read the stored connection, or write it")
