@@ -311,18 +311,14 @@ def no_such_lease(lease_id: str) -> BrokerError:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     from ..errors import InvalidRequest, LeaseNotFound
-    from .api import BrokerAPI, BrokerAPIError
+    from .api import BrokerAPI
     api = BrokerAPI.from_env()
     if api is not None:  # through the broker: auditors may revoke without Jenkins credentials
         if args.lease_id:
             # The broker answers 204 to revoking an unknown lease, as Vault does: look it up first
             # (Vault and the broker answer 400 for a lease they do not hold).
-            try:
-                api.answer("PUT", "sys/leases/lookup", {"lease_id": args.lease_id})
-            except BrokerAPIError as exc:
-                if exc.status == 400:
-                    raise no_such_lease(args.lease_id) from None
-                raise
+            if api.call("PUT", "sys/leases/lookup", {"lease_id": args.lease_id}, absent=(400,)) is None:
+                raise no_such_lease(args.lease_id)
             api.call("PUT", "sys/leases/revoke", {"lease_id": args.lease_id})
             emit(args, {"lease_id": args.lease_id, "revoked": True})
         else:

@@ -15,14 +15,6 @@ from .. import transport
 from ..errors import BrokerError, ConfigError, redact
 
 
-class BrokerAPIError(BrokerError):
-    """The broker answered with an error status (``status``); the message carries its errors."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
-
-
 class BrokerAPI:
     """Calls ``/v1/...`` on a running broker with the caller's Vault token."""
 
@@ -50,17 +42,19 @@ class BrokerAPI:
         ca = env.get("JENKINS_BROKER_CACERT") or env.get("VAULT_CACERT") or True
         return cls(addr, env.get("VAULT_TOKEN", "").strip(), verify=ca)
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+             absent: tuple[int, ...] = ()) -> dict[str, Any] | None:
         """Send one request; return the JSON answer (None for 204/404 on LIST).
 
-        Raises ``BrokerAPIError`` (its ``status``) with the broker's own error messages.
+        ``absent``: statuses that mean "no such thing" here, answered with None (a lease
+        lookup's 400). Raises ``BrokerError`` with the broker's own error messages.
         """
         url = f"{self.addr}/v1/{path.lstrip('/')}"
         try:
             resp = self._session.request(method, url, json=body)
         except transport.TransportError as exc:
             raise BrokerError(f"cannot reach the broker at {self.addr}: {exc.reason}") from None
-        if resp.status == 204 or (method == "LIST" and resp.status == 404):
+        if resp.status == 204 or resp.status in absent or (method == "LIST" and resp.status == 404):
             return None
         try:
             data = resp.json()
@@ -68,8 +62,8 @@ class BrokerAPI:
             data = {}
         if resp.status >= 400:
             errors = "; ".join(str(e) for e in data.get("errors") or []) or resp.reason
-            raise BrokerAPIError(f"the broker answered {resp.status} for {method} /v1/{path}: "
-                                 f"{redact(errors)}", resp.status)
+            raise BrokerError(f"the broker answered {resp.status} for {method} /v1/{path}: "
+                              f"{redact(errors)}")
         return data
 
     def answer(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

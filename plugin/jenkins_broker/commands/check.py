@@ -18,10 +18,18 @@ import functools
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..domain.jenkins_config import JenkinsConfig, StoredCredential, check_origin, jenkins_origin
-from ..errors import BrokerError, JenkinsAuthError, JenkinsForbidden, JenkinsNotFound, VaultForbidden, redact
+from ..errors import (
+    BrokerError,
+    JenkinsAuthError,
+    JenkinsForbidden,
+    JenkinsNotFound,
+    JenkinsProtocolError,
+    VaultForbidden,
+    redact,
+)
 from ..jenkins.client import logs_in_as
 from .admin import UNREADABLE_SECRET
-from .jenkins_probe import NotJenkins, jenkins_version
+from .jenkins_probe import jenkins_version
 
 #: Strategies that act as the credential's own user, and those that need an administrator to
 #: act on another user (docs/jenkins-behaviour.md §9). legacy is both: the user's own
@@ -100,9 +108,9 @@ class _Checks:
         client, _ = gateway._connection()
         try:
             version = jenkins_version(client)
-        except NotJenkins as exc:
-            raise NotJenkins(f"{exc} Fix it with `jenkins-broker config write --url <Jenkins root "
-                             "URL>`.") from None
+        except JenkinsProtocolError as exc:  # something answers, not as Jenkins
+            raise BrokerError(f"{exc} Fix it with `jenkins-broker config write --url <Jenkins root "
+                              "URL>`.") from None
         return f"{gateway.jenkins_url} answers, Jenkins {version}"
 
     def _roles(self) -> None:

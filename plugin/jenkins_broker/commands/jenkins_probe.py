@@ -12,26 +12,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import transport
-from ..errors import BrokerError, JenkinsError
+from ..errors import BrokerError, JenkinsError, JenkinsProtocolError
 from ..jenkins.client import open_client
 
 if TYPE_CHECKING:
     from ..jenkins.client import JenkinsClient
 
 
-class NotJenkins(BrokerError):
-    """Something answers at the Jenkins URL, but not as Jenkins does."""
-
-
 def jenkins_version(client: JenkinsClient) -> str:
     """The version Jenkins at ``client.url`` advertises (``X-Jenkins`` on ``/api/json`` or
-    ``/login``, which every Jenkins sends). Raises :class:`NotJenkins` (saying what answered
-    instead: Vault, say) when the answers lack it, and the client's ``JenkinsUnavailable``
-    when nothing answers."""
+    ``/login``, which every Jenkins sends). Raises ``JenkinsProtocolError`` (saying what
+    answered instead: Vault, say) when the answers lack it, and the client's
+    ``JenkinsUnavailable`` when nothing answers."""
     version = client.version(refresh=True)
     if version:
         return version
-    raise NotJenkins(f"{client.url} does not answer as Jenkins: {_what_answers(client)}")
+    raise JenkinsProtocolError(f"{client.url} does not answer as Jenkins: {_what_answers(client)}",
+                               url=client.url)
 
 
 def _what_answers(client: JenkinsClient) -> str:
@@ -60,7 +57,7 @@ def probe_jenkins(config: Any) -> str:
     with open_client(config) as client:
         try:
             return jenkins_version(client)
-        except NotJenkins as exc:
+        except JenkinsProtocolError as exc:  # something answers, not as Jenkins
             raise BrokerError(f"--url: {exc} {anyway}") from None
         except JenkinsError as exc:
             raise BrokerError(f"--url: nothing answers as Jenkins at {config.url}: {exc} {anyway}") from None
