@@ -56,7 +56,16 @@ def test_bootstrap_is_idempotent_and_the_approle_works(bao_server, vault_sandbox
     assert f"policy {broker} ({broker}.hcl)" in second.unchanged
     assert f"auth method {vault_sandbox.approle}/ (approle)" in second.unchanged
     assert any(item.startswith(f"AppRole role {broker}") for item in second.updated)
-    assert second.role_id == first.role_id and second.secret_id != first.secret_id
+    # The broker's secret_id is not multiplied: none is issued while the role has one, the
+    # one given is kept, and a new one (asked for) replaces the others.
+    assert second.role_id == first.role_id and second.secret_id == ""
+    kept = _run(vault_sandbox, policies_dir, broker, secret_id=first.secret_id)
+    assert kept.secret_id == first.secret_id and kept.secret_id_accessor == first.secret_id_accessor
+    second = _run(vault_sandbox, policies_dir, broker, new_secret_id=True)
+    assert second.secret_id not in ("", first.secret_id)
+    assert second.destroyed and first.secret_id_accessor in second.destroyed[0]
+    assert vault_sandbox.client.auth.approle.list_secret_id_accessors(
+        broker, mount_point=vault_sandbox.approle)["data"]["keys"] == [second.secret_id_accessor]
 
     # A changed policy file is reported as updated.
     (policies_dir / f"{consumer}.hcl").write_text('path "x" { capabilities = ["read"] }\n')

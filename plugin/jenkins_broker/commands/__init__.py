@@ -6,5 +6,7 @@
 ``api``        the client of a running broker's API (``JENKINS_BROKER_ADDR``)
 ``bootstrap``  ``jenkins-broker bootstrap``: mounts, policies and the broker's AppRole
 ``check``      ``jenkins-broker check``: is everything reachable and usable
+``jenkins_probe``  does a URL answer as Jenkins (``config write``, ``check``)
+``usage``      the usage of the command a mistake was made in; the environment ``serve`` reads
 ``demo``       ``jenkins-broker demo``: OpenBao, the fake Jenkins and the broker, end to end
 """

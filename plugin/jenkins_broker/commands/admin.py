@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import sys
 import time
 from typing import Any, Callable
@@ -52,20 +53,46 @@ def open_manager(scheduler=None):
     return LeaseManager(store, gateway, scheduler=scheduler), store, gateway
 
 
+#: What people type where a secret goes until they have the real one: ellipses, x's and stars,
+#: <anything>, ${VAR} / $VAR / {{ var }} left unexpanded, and a few words.
+_PLACEHOLDER = re.compile(
+    r"[.…*]+|[xX]{3,}|<[^<>]*>|\$\{\w+\}|\$[A-Z_][A-Z0-9_]*|\{\{.*\}\}|\[[^\[\]]*\]"
+    r"|(?i:(?:your|my|the|jenkins|api)?[-_ ]?(?:token|password|passwd|secret|api[-_ ]?token)(?:[-_ ]?here)?"
+    r"|change[-_ ]?me|replace[-_ ]?me|placeholder|todo|tbd|fixme|redacted|none|null|undefined|example)")
+
+
+def is_placeholder(value: str, variable: str = "") -> bool:
+    """True for a value that stands where a secret should be (``...``, ``<token>``,
+    ``changeme``, ``TOKEN``, the variable's own name, ``$VAR`` unexpanded): never a secret
+    anyone chose, and what a copied example line leaves behind."""
+    text = value.strip()
+    return bool(_PLACEHOLDER.fullmatch(text)) or (bool(variable) and text.lstrip("$") == variable)
+
+
 def read_secret(args: argparse.Namespace, what: str) -> str | None:
-    """A secret from ``--<what>-env VAR`` or ``--<what>-stdin``; never from the command line."""
+    """A secret from ``--<what>-env VAR`` or ``--<what>-stdin``; never from the command line.
+    A placeholder (:func:`is_placeholder`) is refused: stored, it would fail at the first mint."""
     env_name = getattr(args, f"{what}_env", None)
     if env_name:
         value = os.environ.get(env_name, "")
         if not value:
             raise BrokerError(f"--{what}-env: the environment variable {env_name} is empty or unset")
-        return value
-    if getattr(args, f"{what}_stdin", False):
+        where = f"--{what}-env: {env_name} holds"
+    elif getattr(args, f"{what}_stdin", False):
         value = getpass.getpass(f"{what}: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
         if not value:
             raise BrokerError(f"--{what}-stdin: nothing was read from standard input")
-        return value
-    return None
+        where = f"--{what}-stdin: standard input holds"
+    else:
+        return None
+    if is_placeholder(value, env_name or ""):
+        # A placeholder is no secret, but it is not echoed either: a long one may be a paste.
+        shown = f" ({value.strip()!r})" if len(value.strip()) <= 24 else ""
+        real = ("the user's API token (Jenkins: User > Security > API Token > Add new Token)"
+                if what == "token" else "the Jenkins user's password")
+        raise BrokerError(f"{where} a placeholder{shown}, not {'an API token' if what == 'token' else 'a password'}: "
+                          f"put {real} there and run the command again")
+    return value
 
 
 def read_text(path: str, option: str) -> str:
@@ -107,8 +134,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     build_config(data)  # what was given, checked before anything is asked of Vault
     store = open_store()
     config = build_config(data, store.get_jenkins_config())
+    title = "Jenkins connection written (not checked: --no-check):"
+    if not args.no_check:
+        from .jenkins_probe import probe_jenkins
+        title = f"Jenkins connection written ({config.url} answers as Jenkins {probe_jenkins(config)}):"
     store.put_jenkins_config(config)
-    emit(args, config.to_api(), title="Jenkins connection written:")
+    emit(args, config.to_api(), title=title)
     return 0
 
 
@@ -155,14 +186,20 @@ def cmd_credentials(args: argparse.Namespace) -> int:
             result = rotate(store, JenkinsGateway(store), args.name)
         emit(args, result, title=f"Credential {args.name} rotated:")
         return 0
+    # The secret is read and checked before Vault is asked anything.
+    secrets = ((read_secret(args, "password"), read_secret(args, "token")) if args.action == "write"
+               else (None, None))
     store = open_store()
 
     def write():
-        password, token = read_secret(args, "password"), read_secret(args, "token")
+        password, token = secrets
         credential = build_credential(args.name, {"username": args.username,
                                                   "password": password, "token": token})
-        result = write_token_credential(store, JenkinsGateway(store), credential,
-                                        rotate_it=not args.no_rotate)
+        gateway = JenkinsGateway(store)
+        if credential.kind == "password" or args.no_rotate:
+            # Stored as given: asked of Jenkins first (a token being rotated is, by rotating).
+            accepted_by_jenkins(gateway, credential)
+        result = write_token_credential(store, gateway, credential, rotate_it=not args.no_rotate)
         return {**store.get_credential_info(args.name).to_api(), **result}
 
     return _manage(args, "credential", lister=store.list_credentials,
@@ -170,12 +207,47 @@ def cmd_credentials(args: argparse.Namespace) -> int:
                    deleter=store.delete_credential, writer=write)
 
 
+def accepted_by_jenkins(gateway: Any, credential: Any) -> None:
+    """Raise ``BrokerError`` unless Jenkins accepts ``credential`` as its user (``whoAmI``), so
+    that a wrong, revoked or mistyped secret is refused now rather than at the first mint.
+    Nothing is asked while Jenkins is not configured (the credential is bound to the Jenkins
+    configured at its first use then)."""
+    from dataclasses import replace
+
+    from ..domain.jenkins_config import jenkins_origin
+    from ..errors import ConfigError, JenkinsError
+
+    try:
+        origin = jenkins_origin(gateway.jenkins_url)
+    except ConfigError:
+        return
+    what = credential.kind
+    try:
+        accepted = gateway.check_credential(replace(credential, origin=credential.origin or origin))
+    except JenkinsError as exc:
+        raise BrokerError(f"{what}: cannot ask Jenkins whether it accepts it: {exc} Retry once "
+                          "Jenkins answers.") from None
+    if not accepted:
+        raise BrokerError(f"{what}: Jenkins refuses it for user {credential.username!r} (401): check "
+                          f"the user id and that the {what} is current")
+
+
 def cmd_roles(args: argparse.Namespace) -> int:
     from ..domain.roles import build_role
     store = open_store()
 
     def write():
-        role = build_role(args.name, parse_pairs(args.fields), store.get_role(args.name))
+        fields = parse_pairs(args.fields)
+        existing = store.get_role(args.name)
+        role = build_role(args.name, fields, existing)
+        if (existing is None or "credential" in fields) and store.get_credential_info(role.credential) is None:
+            stored = store.list_credentials()
+            shown = ", ".join(stored[:10]) + (f" and {len(stored) - 10} more" if len(stored) > 10 else "")
+            raise BrokerError(
+                f"credential: no credential named {role.credential!r} is stored "
+                f"(stored: {shown or 'none yet'}); write it first with `jenkins-broker "
+                f"credentials write {role.credential} --username JENKINS_USER --token-env VAR` "
+                "(or --password-env VAR), or name a stored one")
         store.put_role(role)
         return role
 
@@ -230,11 +302,23 @@ def cmd_leases(args: argparse.Namespace) -> int:
     return 0
 
 
+def no_such_lease(lease_id: str) -> BrokerError:
+    """What ``revoke`` of a lease that does not exist says (exit status 3, cli.EXIT_STATUS)."""
+    from ..errors import LeaseNotFound
+    return LeaseNotFound(f"no such lease {lease_id!r}: already revoked or expired, or a typo; "
+                         "nothing was revoked (`jenkins-broker leases` lists the live ones)")
+
+
 def cmd_revoke(args: argparse.Namespace) -> int:
+    from ..errors import InvalidRequest, LeaseNotFound
     from .api import BrokerAPI
     api = BrokerAPI.from_env()
     if api is not None:  # through the broker: auditors may revoke without Jenkins credentials
         if args.lease_id:
+            # The broker answers 204 to revoking an unknown lease, as Vault does: look it up first
+            # (Vault and the broker answer 400 for a lease they do not hold).
+            if api.call("PUT", "sys/leases/lookup", {"lease_id": args.lease_id}, absent=(400,)) is None:
+                raise no_such_lease(args.lease_id)
             api.call("PUT", "sys/leases/revoke", {"lease_id": args.lease_id})
             emit(args, {"lease_id": args.lease_id, "revoked": True})
         else:
@@ -245,9 +329,13 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         return 0
     manager, _, _ = open_manager()
     if args.lease_id:
+        try:
+            manager.lookup(args.lease_id)
+        except (LeaseNotFound, InvalidRequest):
+            raise no_such_lease(args.lease_id) from None
         done = manager.revoke(args.lease_id, cause="cli")
         emit(args, {"lease_id": args.lease_id, "revoked": done,
-                    "note": "" if done else "no such lease (already revoked or expired)"})
+                    "note": "" if done else "another broker is revoking it right now"})
     elif args.suspend:
         emit(args, manager.suspend(args.role))
     else:

@@ -42,17 +42,19 @@ class BrokerAPI:
         ca = env.get("JENKINS_BROKER_CACERT") or env.get("VAULT_CACERT") or True
         return cls(addr, env.get("VAULT_TOKEN", "").strip(), verify=ca)
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+             absent: tuple[int, ...] = ()) -> dict[str, Any] | None:
         """Send one request; return the JSON answer (None for 204/404 on LIST).
 
-        Raises ``BrokerError`` with the broker's own error messages.
+        ``absent``: statuses that mean "no such thing" here, answered with None (a lease
+        lookup's 400). Raises ``BrokerError`` with the broker's own error messages.
         """
         url = f"{self.addr}/v1/{path.lstrip('/')}"
         try:
             resp = self._session.request(method, url, json=body)
         except transport.TransportError as exc:
             raise BrokerError(f"cannot reach the broker at {self.addr}: {exc.reason}") from None
-        if resp.status == 204 or (method == "LIST" and resp.status == 404):
+        if resp.status == 204 or resp.status in absent or (method == "LIST" and resp.status == 404):
             return None
         try:
             data = resp.json()

@@ -1,9 +1,14 @@
 """``jenkins-broker check``: is everything the broker needs in place and working?
 
 Checks, in order, and reports each with ok/FAIL and a hint: Vault reachable and
-unsealed; the broker's mounts present; Jenkins configured, reachable, and its
-version; every role's stored credential logs in to Jenkins as its user.
+unsealed; the broker's mounts present; Jenkins configured, reachable, answering as
+Jenkins (the ``X-Jenkins`` header, docs/jenkins-behaviour.md §6), and its version;
+every role's stored credential logs in to Jenkins as its user, and can mint for the
+role's ``jenkins_user`` with the role's strategy (:func:`pairing`).
 Exit status 0 only if everything passed.
+
+Whether the URL answers as Jenkins is :func:`~jenkins_broker.commands.jenkins_probe.jenkins_version`,
+which ``config write`` also asks before it stores a URL.
 """
 
 from __future__ import annotations
@@ -12,10 +17,25 @@ import argparse
 import functools
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..domain.jenkins_config import JenkinsConfig, check_origin, jenkins_origin
-from ..errors import BrokerError, JenkinsAuthError, VaultForbidden, redact
+from ..domain.jenkins_config import JenkinsConfig, StoredCredential, check_origin, jenkins_origin
+from ..errors import (
+    BrokerError,
+    JenkinsAuthError,
+    JenkinsForbidden,
+    JenkinsNotFound,
+    JenkinsProtocolError,
+    VaultForbidden,
+    redact,
+)
 from ..jenkins.client import logs_in_as
 from .admin import UNREADABLE_SECRET
+from .jenkins_probe import jenkins_version
+
+#: Strategies that act as the credential's own user, and those that need an administrator to
+#: act on another user (docs/jenkins-behaviour.md §9). legacy is both: the user's own
+#: changeToken, or an administrator's on another user.
+SELF_SERVICE = ("user-token", "user-password")
+ADMINISTRATOR = ("admin-script", "admin-rest")
 
 if TYPE_CHECKING:
     from ..domain.roles import Role
@@ -85,8 +105,13 @@ class _Checks:
         from ..jenkins.gateway import JenkinsGateway
 
         gateway = self.gateway = JenkinsGateway(self.store)
-        version = gateway.version()
-        return f"{gateway.jenkins_url} answers, Jenkins {version or 'version not advertised'}"
+        client, _ = gateway._connection()
+        try:
+            version = jenkins_version(client)
+        except JenkinsProtocolError as exc:  # something answers, not as Jenkins
+            raise BrokerError(f"{exc} Fix it with `jenkins-broker config write --url <Jenkins root "
+                              "URL>`.") from None
+        return f"{gateway.jenkins_url} answers, Jenkins {version}"
 
     def _roles(self) -> None:
         client, self.config = self.gateway._connection()
@@ -119,6 +144,7 @@ class _Checks:
         if not logs_in_as(who, stored.username):
             raise BrokerError(f"credential {role.credential!r} did not log in as "
                               f"{stored.username!r}")
+        self._pairing(client, role, stored)
         detail = f"{role.strategy}: credential {role.credential!r} logs in as {stored.username}"
         if not stored.origin:
             detail += (f"; stored before origins were recorded: the broker binds it to "
@@ -127,3 +153,46 @@ class _Checks:
             detail += (f"; not rotated, so foreign tokens on {stored.username!r} are only "
                        f"reported: run `jenkins-broker credentials rotate {role.credential}`")
         return detail
+
+    def _pairing(self, client: JenkinsClient, role: Role, stored: StoredCredential) -> None:
+        """Raise ``BrokerError`` (what to change) unless ``stored`` can mint for the role's
+        ``jenkins_user`` with the role's strategy: the self-service strategies only for the
+        credential's own user, the administrator ones (and legacy for another user) only with
+        an administrator, asked of Jenkins with the strategy's own read-only call (listing the
+        user's tokens: the token page, or the script console for admin-script). The strategy
+        is built here, not through the gateway, so that checking binds nothing in Vault."""
+        from ..jenkins import Credential, make_strategy
+
+        own = stored.username.casefold() == role.jenkins_user.casefold()
+        try:  # the right kind of credential for the strategy
+            strategy = make_strategy(role.strategy, client,
+                                     Credential(stored.username, stored.secret, stored.kind))
+        except BrokerError as exc:
+            raise BrokerError(f"{exc} Write a credential of that kind and name it in the role "
+                              f"(`jenkins-broker roles write {role.name} credential=...`).") from None
+        if role.strategy in SELF_SERVICE:
+            if not own:
+                raise BrokerError(
+                    f"{role.strategy} mints only for the credential's own user, and credential "
+                    f"{role.credential!r} logs in as {stored.username!r}, not the role's "
+                    f"jenkins_user {role.jenkins_user!r}: store a "
+                    f"{'token' if role.strategy == 'user-token' else 'password'} of Jenkins user "
+                    f"{role.jenkins_user} itself (`jenkins-broker credentials write NAME --username "
+                    f"{role.jenkins_user} ...`) and name it in the role, or use admin-script or "
+                    "admin-rest with an administrator's credential")
+            return
+        if own and role.strategy not in ADMINISTRATOR:
+            return  # legacy on the credential's own user: its own changeToken
+        try:
+            strategy.list_tokens(user=role.jenkins_user)
+        except JenkinsForbidden:
+            needs = role.strategy if role.strategy in ADMINISTRATOR else f"{role.strategy} for another user"
+            raise BrokerError(
+                f"credential {role.credential!r} logs in as {stored.username!r}, which is not a "
+                f"Jenkins administrator (Overall/Administer): {needs} needs one; store an "
+                f"administrator's credential and name it in the role (`jenkins-broker roles write "
+                f"{role.name} credential=...`), or a token of Jenkins user {role.jenkins_user} "
+                "itself for strategy user-token") from None
+        except JenkinsNotFound:
+            raise BrokerError(f"Jenkins has no user {role.jenkins_user!r} (the role's jenkins_user): "
+                              "check its spelling as Jenkins shows it (People)") from None

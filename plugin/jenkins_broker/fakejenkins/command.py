@@ -28,7 +28,8 @@ DESCRIPTION = (
     "and has no jobs. Its script console (/scriptText) runs no Groovy, because no Groovy "
     "interpreter is at hand: it recognises only jenkins-broker's own scripts and carries "
     "out their effect itself; any other script gets a stack trace. State lives in memory "
-    "and is lost on exit. Prints the URL once ready and serves until SIGINT or SIGTERM."
+    "and is lost on exit. Prints the URL once ready (then the tokens --token asks for) and "
+    "serves until SIGINT or SIGTERM."
 )
 
 
@@ -52,6 +53,16 @@ EPILOG = (
     "Groovy interpreter, so it only recognises jenkins-broker's own scripts and carries out "
     "their effect itself (docs/jenkins-behaviour.md §4.10)."
 )
+
+
+def _token(spec: str) -> tuple[str, str]:
+    user, _, name = spec.partition(":")
+    if not user:
+        raise argparse.ArgumentTypeError(f"expected USER or USER:NAME, got {spec!r}")
+    return user, name or SEEDED_TOKEN_NAME
+
+
+SEEDED_TOKEN_NAME = "seeded by fake-jenkins --token"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,10 +93,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve HTTPS with this certificate chain (PEM; may hold the key)")
     parser.add_argument("--tls-key", default="", metavar="PEM",
                         help="the private key of --tls-cert (PEM), if not in that file")
+    parser.add_argument("--token", dest="tokens", action="append", type=_token, default=[],
+                        metavar="USER[:NAME]",
+                        help="create an API token for USER (one of --user) at start, named NAME "
+                             f"(default: {SEEDED_TOKEN_NAME!r}), and print it once on stdout as "
+                             "USER:TOKEN, on the line after the URL (usable as curl -u); it is "
+                             "never logged. Repeatable: one line each, in order.")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the fake, print its URL, serve until SIGINT/SIGTERM, stop; returns 0."""
+    """Start the fake, print its URL (then one ``USER:TOKEN`` line per ``--token``), serve until
+    SIGINT/SIGTERM, stop; returns 0 (2 for a ``--token`` of a user not given)."""
+    names = {user.name for user in args.users}
+    for user, name in getattr(args, "tokens", []):
+        if user not in names:
+            print(f"fake-jenkins: --token {user}:{name}: no user {user!r}; give it with "
+                  f"--user {user}:PASSWORD", file=sys.stderr)
+            return 2
     stop = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -100,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
             tls_cert=getattr(args, "tls_cert", ""), tls_key=getattr(args, "tls_key", ""))
         with fake:
             print(fake.url, flush=True)
+            for user, name in getattr(args, "tokens", []):
+                _, value = fake.add_token(user, name=name)
+                print(f"{user}:{value}", flush=True)  # stdout only: nothing logs it
             while not stop.wait(1.0):
                 pass
     except (OSError, ValueError) as exc:

@@ -31,6 +31,7 @@ from ..jenkins.gateway import ConnectionStore, JenkinsGateway
 from ..observability import Metrics
 from ..web.auth import Authorizer, FastPath
 from ..web.forward import Upstream
+from .runtime import FailureLog
 from .settings import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -118,14 +119,16 @@ class Services:
 
     def _maintain(self) -> None:
         # Its own thread, so a Jenkins that hangs during a rotation or a listing never
-        # delays the reaper, whose revocations are the security boundary.
+        # delays the reaper, whose revocations are the security boundary. A failure (Vault
+        # down) is one warning line, repeated with backoff, and retried with backoff.
+        failures = FailureLog(log, "maintenance (shared rotation, reconciliation, credential checks)")
         while not self._stopping.is_set():
             try:
-                wait = self._tick()
-            except Exception:  # keep maintaining whatever happens; it is logged
-                log.exception("shared rotation or reconciliation failed unexpectedly")
-                wait = 1.0
-            self._stopping.wait(min(max(wait, 0.05), 1.0))
+                wait = min(max(self._tick(), 0.05), 1.0)
+                failures.succeeded()
+            except Exception as exc:  # keep maintaining whatever happens; it is logged
+                wait = failures.failed(exc)
+            self._stopping.wait(wait)
 
     def _tick(self) -> float:
         """Periodic work besides reaping: shared rotation, the tokens of failed mints,

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 from jenkins_broker import transport
 from jenkins_broker.errors import ConfigError, VaultUnavailable
 from jenkins_broker.vault.settings import VaultSettings
-from jenkins_broker.vault.translate import error_for_status, transport_error
+from jenkins_broker.vault.translate import error_for_status, not_vault, transport_error
 
 POOL_SIZE = 32
 
@@ -97,6 +97,9 @@ class VaultClient:
             resp = self._session.request(method, url, json=json, headers=headers, redirect=True)
         except transport.TransportError as exc:
             raise transport_error(exc, addr=self.url, path=api, action=action) from None
+        wrong = not_vault(resp.status, resp.headers, resp.text, addr=self.url, path=api, action=action)
+        if wrong is not None:  # Jenkins, or an HTTPS server asked in plain HTTP: not Vault at all
+            raise wrong
         if with_status:  # (status, body) of any answer; a body that is not JSON: None
             try:
                 return resp.status, (resp.json() if resp.body else None)

@@ -27,6 +27,12 @@ into the same :class:`~jenkins_broker.errors.VaultError` subclasses::
 ``tests/vault/test_translate.py`` fails if hvac grows an exception class that
 is not in :data:`HVAC_ERRORS`.
 
+An answer that is not Vault's at all is caught first (:func:`not_vault`): a VAULT_ADDR that
+points at Jenkins (its ``X-Jenkins`` header) or at a plain HTTP port of an HTTPS server
+(Go's "Client sent an HTTP request to an HTTPS server"), and, in :func:`transport_error`, an
+``https://`` VAULT_ADDR for a server that answers plain HTTP: each says to fix VAULT_ADDR,
+not the token or the CA.
+
 Messages name the Vault address and path and say what to do next. They never
 contain a token, a secret_id or a JWT: Vault's own error text is passed through
 :func:`scrub` (which masks token-shaped strings and any secret the caller names)
@@ -37,7 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import hvac.exceptions as hvac_exc
 import requests
@@ -58,7 +64,19 @@ from jenkins_broker.errors import (
 #   "op"     the broker's own token acting on its own paths
 #   "login"  the broker logging in (AppRole, Kubernetes, or checking VAULT_TOKEN)
 #   "caller" a request made with a caller's token (authorization checks)
-KINDS = ("op", "login", "caller")
+#   "admin"  `jenkins-broker bootstrap` with the administrator's token it was given
+KINDS = ("op", "login", "caller", "admin")
+
+#: What `jenkins-broker bootstrap` needs, said when the token given to it lacks a capability.
+ADMIN_TOKEN = ("Run bootstrap with an administrator's token: the root token, or one whose policy "
+               "grants read on sys/mounts and sys/auth, create and update on sys/mounts/*, "
+               "sys/policies/acl/* and auth/approle/role/*, and sudo on sys/auth/*")
+
+#: What OpenSSL says when a TLS client gets a plain HTTP answer (by version: 1.1/3.0, 3.2+).
+_PLAIN_HTTP = re.compile(r"wrong version number|record layer failure|packet length too long|"
+                         r"unknown protocol|http request", re.I)
+#: What Go's HTTPS server (Vault, OpenBao) answers a plain HTTP request with (400).
+HTTP_TO_HTTPS = "Client sent an HTTP request to an HTTPS server"
 
 # hvac raises one class per status; the status is not kept on the exception, so
 # this table restores it. UnsupportedOperation and ParamValidationError are hvac
@@ -133,6 +151,11 @@ def error_for_status(status: int | None, vault_errors: Iterable[str] | str | Non
             f"{intro}the login was refused{because}. " + (hint or "Check that the auth method "
             "is enabled at that mount and that the role and credential are current."),
             path=path, status=status)
+    if kind == "admin" and status in (401, 403):
+        return VaultForbidden(
+            f"{intro}permission denied{because}. The Vault token given to `jenkins-broker "
+            f"bootstrap` (VAULT_TOKEN) lacks this capability" + (f": {hint}" if hint else "")
+            + f". {ADMIN_TOKEN}.", path=path, status=status)
     if kind == "caller" and status in (401, 403):
         return VaultForbidden(
             f"{intro}the Vault token sent by the caller is invalid, expired or revoked"
@@ -171,12 +194,53 @@ def error_for_status(status: int | None, vault_errors: Iterable[str] | str | Non
     return VaultError(f"{intro}unexpected HTTP {status}{because}.", path=path, status=status)
 
 
+def _other_scheme(addr: str) -> str:
+    """``addr`` with http:// and https:// swapped."""
+    scheme, rest = (addr or "").rstrip("/").split("://", 1) if "://" in (addr or "") else ("http", addr)
+    return f"{'http' if scheme == 'https' else 'https'}://{rest}"
+
+
+def plain_http(addr: str, path: str | None, action: str, reason: str) -> VaultUnavailable:
+    """An https:// VAULT_ADDR whose server answered plain HTTP to the TLS handshake."""
+    return VaultUnavailable(
+        f"Could not {action} at {_where(addr, path)}: the server answered plain HTTP, not TLS "
+        f"({reason}): set VAULT_ADDR to {_other_scheme(addr)} (or serve Vault over TLS).",
+        path=path)
+
+
+def not_vault(status: int, headers: Mapping[str, str], text: str, *, addr: str,
+              path: str | None, action: str) -> VaultError | None:
+    """The error for an answer that is not Vault's, or None if it may be Vault's.
+
+    Jenkins marks its answers with ``X-Jenkins`` (docs/jenkins-behaviour.md §6), which Vault
+    never sends: VAULT_ADDR points at Jenkins. Go's HTTPS server answers a plain HTTP request
+    with 400 "Client sent an HTTP request to an HTTPS server": VAULT_ADDR says http:// for an
+    https:// server. Either way the token is not what is wrong, whatever the status says.
+    """
+    intro = f"Could not {action} at {_where(addr, path)}: "
+    version = (headers.get("X-Jenkins") or "").strip()
+    if version:
+        return VaultError(
+            f"{intro}VAULT_ADDR points at Jenkins, not Vault: {addr.rstrip('/')} answered with an "
+            f"X-Jenkins header (Jenkins {redact(version, limit=40)}); set VAULT_ADDR to Vault's "
+            "address (Jenkins' goes to `jenkins-broker config write --url`).",
+            path=path, status=status)
+    if status == 400 and HTTP_TO_HTTPS in (text or "")[:300]:
+        return VaultError(
+            f"{intro}the server speaks HTTPS, but VAULT_ADDR says http://: set VAULT_ADDR to "
+            f"{_other_scheme(addr)} (and VAULT_CACERT to its CA if that is private).",
+            path=path, status=status)
+    return None
+
+
 def transport_error(exc: transport.TransportError, *, addr: str, path: str | None,
                     action: str) -> VaultError:
     """The VaultError for a request to Vault that got no answer (the broker's own
     client, :mod:`jenkins_broker.vault.client`)."""
     intro = f"Could not {action} at {_where(addr, path)}: "
     reason = scrub(exc.reason, ())
+    if isinstance(exc, transport.TLSFailure) and _PLAIN_HTTP.search(reason):
+        return plain_http(addr, path, action, reason)
     if isinstance(exc, transport.TLSFailure):
         return VaultUnavailable(
             f"{intro}TLS handshake failed ({reason}). Check VAULT_CACERT / VAULT_CAPATH "
@@ -200,6 +264,8 @@ def _requests_error(exc: requests.RequestException, *, addr: str, path: str | No
     where = _where(addr, path)
     intro = f"Could not {action} at {where}: "
     kind = _reason(exc)
+    if isinstance(exc, requests.exceptions.SSLError) and _PLAIN_HTTP.search(kind):
+        return plain_http(addr, path, action, kind)
     if isinstance(exc, requests.exceptions.SSLError):
         return VaultUnavailable(
             f"{intro}TLS handshake failed ({kind}). Check VAULT_CACERT / VAULT_CAPATH "

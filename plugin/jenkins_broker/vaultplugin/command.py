@@ -44,7 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: %(default)s)")
     build.add_argument("--mount-name", default="jenkins",
                        help="catalog name in the printed commands (default: %(default)s)")
-    sub.add_parser("serve", help="run as the plugin (OpenBao starts the built file, which does this)")
+    sub.add_parser("serve", help="run as the plugin (OpenBao starts the built file, which does this)",
+                   description="Run as the secrets-engine plugin: what the file `jenkins-broker plugin "
+                               "build` writes runs, when OpenBao or Vault starts it for the mount. It "
+                               "refuses to run (exit status 1) unless OpenBao or Vault started it, with "
+                               "the plugin handshake in its environment; not a command to run by hand.")
 
 
 def run(args: argparse.Namespace) -> int:
