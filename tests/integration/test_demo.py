@@ -53,6 +53,7 @@ def test_demo_end_to_end(tmp_path):
             return requests.get(exports["JENKINS_URL"] + "whoAmI/api/json", auth=("ci-bot", token),
                                 timeout=5).status_code
 
+        hint_runs_in_a_fresh_shell(log_text(log), tmp_path)
         shared = bao_read(exports["VAULT_ADDR"])
         fresh = [bao_read(exports["JENKINS_BROKER_ADDR"]) for _ in range(2)]
         assert fresh[0]["token"] != fresh[1]["token"]
@@ -68,6 +69,21 @@ def test_demo_end_to_end(tmp_path):
         stop_process(demo, 30)
     assert demo.returncode == 0, log_text(log)
     assert bao_pid is not None and not alive(bao_pid), "the demo left OpenBao running"
+
+
+def hint_runs_in_a_fresh_shell(text, tmp_path):
+    """What the demo tells a user to type in another shell runs there as printed: a shell
+    whose PATH has only the system's directories (not this virtualenv's) and nothing set.
+    The curl line is left out (curl may not be on a machine with only Python); the token
+    it would use must be set."""
+    lines = text.split("In another shell", 1)[1].splitlines()[1:]
+    hint = [line.strip().split("   #", 1)[0] for line in lines if line.startswith("    ")]
+    assert hint and any(line.startswith("TOKEN=") for line in hint), text
+    script = "set -e\n" + "\n".join(h for h in hint if not h.startswith("curl")) + (
+        '\ntest -n "$TOKEN" && echo token-set\n')
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.rstrip().endswith("token-set"), out.stderr[-2000:]
 
 
 def log_text(log):

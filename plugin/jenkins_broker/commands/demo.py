@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import shutil
 import sys
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 from ..domain.credentials import write_token_credential
 from ..domain.jenkins_config import JenkinsConfig, StoredCredential
@@ -140,10 +142,23 @@ def _hand_over(env_file: str, exports: dict[str, str]) -> None:
     for name, value in exports.items():
         print(f"export {name}='{value}'")
     sys.stdout.flush()
-    _say(f"export lines written to {env_file}. In another shell:")
-    for line in (f". {env_file}",
+    _say(f"export lines written to {env_file}. In another shell, in this directory:")
+    for line in (*_put_on_path(), f". ./{env_file}" if "/" not in env_file else f". {env_file}",
                  "VAULT_TOKEN=$CI_VAULT_TOKEN bao read jenkins/creds/ci-bot            # shared, from Vault",
                  "VAULT_ADDR=$JENKINS_BROKER_ADDR VAULT_TOKEN=$CI_VAULT_TOKEN bao read jenkins/creds/ci-bot"
                  "   # a fresh token per read",
-                 'curl -su "ci-bot:<token>" "${JENKINS_URL}whoAmI/api/json"'):
+                 "TOKEN=$(VAULT_ADDR=$JENKINS_BROKER_ADDR VAULT_TOKEN=$CI_VAULT_TOKEN "
+                 "bao read -field=token jenkins/creds/ci-bot)",
+                 'curl -su "ci-bot:$TOKEN" "${JENKINS_URL}whoAmI/api/json"'):
         print(f"    {line}", file=sys.stderr)
+
+
+def _put_on_path() -> list[str]:
+    """The line that puts this install's ``bao`` and ``jenkins-broker`` on PATH in another
+    shell (the activation of its virtualenv), or none when they are there already."""
+    here = Path(sys.executable).parent
+    if (shutil.which("bao") or "") == str(here / "bao"):
+        return []
+    if (here / "activate").is_file():
+        return [f". {here / 'activate'}"]
+    return [f'export PATH="{here}:$PATH"']
