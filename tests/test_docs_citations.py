@@ -166,6 +166,7 @@ def test_fake_jenkins_help_names_only_files_in_the_repository():
     "docs/fake-jenkins-groovy.md",
     "plugin/jenkins_broker/fakejenkins/__init__.py",
     "plugin/jenkins_broker/fakejenkins/scriptconsole.py",
+    "plugin/jenkins_broker/jenkins/scripts.py",
 ])
 def test_the_fake_is_documented_as_running_the_groovy(path):
     text = " ".join((ROOT / path).read_text(encoding="utf-8").split())
