@@ -5,7 +5,12 @@
 package jenkins.model
 
 import fakejenkins.Bridge
+import hudson.ExtensionList
+import hudson.model.AdministrativeMonitor
 import hudson.model.Hudson
+//@if new_tokens
+import jenkins.security.apitoken.LegacyApiTokenAdministrativeMonitor
+//@end
 
 class Jenkins {
     /** The version of Jenkins this is (``Jenkins.VERSION``). */
@@ -38,4 +43,23 @@ class Jenkins {
     String getDisplayName() {
         return 'Jenkins'
     }
+
+    /** The fake's extensions: its administrative monitors, and nothing else. */
+    public <T> ExtensionList<T> getExtensionList(Class<T> type) {
+        return new ExtensionList<T>(administrativeMonitors.findAll { type.isInstance(it) } as List<T>)
+    }
+
+    List<AdministrativeMonitor> getAdministrativeMonitors() {
+        return MONITORS
+    }
+
+    AdministrativeMonitor getAdministrativeMonitor(String id) {
+        return MONITORS.find { it.id == id }
+    }
+
+    private static final List<AdministrativeMonitor> MONITORS = [
+//@if new_tokens
+            new LegacyApiTokenAdministrativeMonitor(),
+//@end
+    ].asImmutable()
 }
