@@ -112,6 +112,7 @@ def test_no_secret_in_any_error_from_the_fake(make_fake_jenkins):
         expect(errors.JenkinsAuthError,
                lambda: client.whoami("ci-bot", "11" + "0" * 32))
         fj.script_fault = "failed for adminpw"
+        fj.script_console.start()      # its JVM's cold start takes longer than this client waits
         expect(errors.JenkinsScriptError,
                lambda: strategy("admin-script", "admin", "adminpw").mint("ci-bot", "n", 60))
         fj.script_fault = None

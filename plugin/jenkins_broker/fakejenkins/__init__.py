@@ -13,15 +13,16 @@ passes against Jenkins as far as that page is right::
 Modules: :mod:`.versions` (behaviour switches by version), :mod:`.state` (users,
 tokens, sessions, crumbs), :mod:`.app` (the filter chain and dispatch),
 :mod:`.tokens` (the ApiTokenProperty endpoints), :mod:`.securitypage` (token
-HTML), :mod:`.scriptconsole`, :mod:`.api` (api/json|xml|python), :mod:`.pages`
+HTML), :mod:`.scriptconsole` with :mod:`.groovyconsole`, :mod:`.groovyruntime` and
+:mod:`.bridge` (the script console), :mod:`.api` (api/json|xml|python), :mod:`.pages`
 and :mod:`.exchange` (responses), :mod:`.server` (``FakeJenkins``: threads,
 restart, faults), :mod:`.command` (the ``fake-jenkins`` command).
 
-It is not Jenkins: there are no jobs, and there is no Groovy interpreter. The
-script console recognises the Groovy scripts jenkins-broker itself sends
-(:mod:`jenkins_broker.jenkins.scripts`) and carries out their effect in Python
-(:mod:`.scriptconsole`); any other script gets a stack trace. So the Groovy of
-those scripts is never executed by any test (docs/jenkins-behaviour.md §4.10).
+It is not Jenkins: there are no jobs. Its script console runs Groovy 2.4 for real, in
+one JVM per fake, against Jenkins-shaped classes (``groovy/``: ``Jenkins``, ``User``,
+``ApiTokenProperty`` and its token store, as each emulated version has them) backed by
+the fake's own users and tokens (docs/fake-jenkins-groovy.md). It needs Groovy 2.4 and
+Java for that alone; without them a script is answered with how to install them.
 """
 
 from .server import FakeJenkins

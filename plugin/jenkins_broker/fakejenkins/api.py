@@ -84,15 +84,22 @@ def to_python(value) -> str:
     return to_json(value)
 
 
+def singular(name: str) -> str:
+    """Stapler's XMLDataWriter.toSingular: the element name of an array's items."""
+    return re.sub(r"s$", "", re.sub(r"ies$", "y", name, count=1), count=1)
+
+
 def to_element(tag: str, value) -> ET.Element:
-    """Stapler's XML flavour: ``_class`` as attribute, lists as repeated elements."""
+    """Stapler's XML flavour: ``_class`` as attribute, lists as repeated elements named in
+    the singular (``authorities`` gives ``<authority>`` items)."""
     element = ET.Element(tag)
     if isinstance(value, dict):
         for key, item in value.items():
             if key == "_class":
                 element.set("_class", str(item))
             elif isinstance(item, list):
-                element.extend(to_element(key, entry) for entry in item if entry is not None)
+                element.extend(to_element(singular(key), entry) for entry in item
+                               if entry is not None)
             elif item is not None:
                 element.append(to_element(key, item))
     elif isinstance(value, bool):

@@ -27,7 +27,8 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from . import api, pages, scriptconsole, securitypage, tokens
-from .exchange import READ, Answer, Auth, Exchange
+from .exchange import READ, Answer, Auth, Deferred, Exchange
+from .groovyconsole import GroovyConsole
 from .state import JenkinsState, UserRecord
 
 log = logging.getLogger(__name__)
@@ -52,26 +53,37 @@ class JenkinsApp:
 
     def __init__(self, state: JenkinsState):
         self.state = state
+        self.console = GroovyConsole(state)
 
     def __call__(self, environ, start_response):
         req = Request(environ)
         req.form  # noqa: B018  (reads the body outside the lock: a slow client must not block others)
         with self.state.lock:
             ex = Exchange(req, self.state)
-            try:
-                response = self.handle(ex)
-            except Answer as answer:
-                response = answer.response
-            except Exception:       # an uncaught exception is Jenkins' oops page
-                log.exception("fake Jenkins failed on %s %s", req.method, req.path)
-                response = ex.oops(500)
-            ex.finish(response)
+            answer = self.answer(ex, self.handle)
+        if isinstance(answer, Deferred):       # a script: it runs without the lock
+            result = answer.work()
+            with self.state.lock:
+                answer = self.answer(ex, lambda _: answer.then(result))
+        assert isinstance(answer, Response)
+        with self.state.lock:
+            ex.finish(answer)
             self.state.request_log.append({"method": req.method, "path": req.path,
-                                           "status": response.status_code,
+                                           "status": answer.status_code,
                                            "user": ex.auth.name, "via": ex.auth.via})
-        return response(environ, start_response)
+        return answer(environ, start_response)
 
-    def handle(self, ex: Exchange) -> Response:
+    def answer(self, ex: Exchange, step) -> Response | Deferred:
+        """``step(ex)``, with an Answer or an uncaught exception made a response."""
+        try:
+            return step(ex)
+        except Answer as answer:
+            return answer.response
+        except Exception:       # an uncaught exception is Jenkins' oops page
+            log.exception("fake Jenkins failed on %s %s", ex.req.method, ex.req.path)
+            return ex.oops(500)
+
+    def handle(self, ex: Exchange) -> Response | Deferred:
         """The filter chain of §1."""
         self.authenticate(ex)
         if ex.req.path == "/j_spring_security_check" and ex.req.method == "POST":
@@ -102,6 +114,10 @@ class JenkinsApp:
         record = state.find_user(username, full_name=False)
         if record is not None:
             if state.match_token(record, secret) is not None:
+                if not record.in_realm:
+                    # The token matched, impersonation failed (UsernameNotFoundException):
+                    # BasicHeaderApiTokenAuthenticator throws ServletException.
+                    raise Answer(ex.oops(500))
                 ex.auth = Auth(record.id, record, "token")
                 return
             if state.check_password(record, secret):
@@ -141,7 +157,7 @@ class JenkinsApp:
 
     # -- URL dispatch ---------------------------------------------------------------------------
 
-    def route(self, ex: Exchange) -> Response:
+    def route(self, ex: Exchange) -> Response | Deferred:
         segments = ex.req.path.split("/")[1:]
         first = segments[0]
         if first in ("login", "loginError"):
@@ -176,7 +192,7 @@ class JenkinsApp:
                 and self.state.features.new_tokens):
             return tokens.revoke_all_selected(ex, segments[2:])
         if first in ("scriptText", "script") and len(segments) == 1:
-            return scriptconsole.handle(ex, page=first == "script")
+            return scriptconsole.handle(ex, self.console, page=first == "script")
         return ex.not_found()
 
     def api(self, ex: Exchange, rest: list[str], tag: str, bean: dict, crumb=None) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from werkzeug.wrappers import Request, Response
 
@@ -33,6 +34,15 @@ class Answer(Exception):
     def __init__(self, response: Response):
         super().__init__(response.status)
         self.response = response
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """An answer that takes time (a script): ``work`` runs without the state's lock, then
+    ``then(result)`` builds the response under it."""
+
+    work: Callable[[], Any]
+    then: Callable[[Any], Response]
 
 
 @dataclass

@@ -168,8 +168,8 @@ def script_console_body(script: str, output: str | None) -> str:
     shown = "" if output is None else f'<h2>Result</h2>\n<pre>{escape(output)}</pre>'
     return (
         "<h1>Script Console</h1>\n"
-        "<p>This fake Jenkins has no Groovy interpreter: it runs only the scripts "
-        "jenkins-broker itself sends.</p>\n"
+        "<p>Groovy 2.4, against the classes of a fake Jenkins: users and API tokens "
+        "only.</p>\n"
         '<form method="post" action="script"><textarea name="script">'
         f'{escape(script)}</textarea><button type="submit">Run</button></form>\n{shown}'
     )

@@ -115,6 +115,7 @@ class FakeJenkins:
                 return self
             with self._cond:
                 self._stopping = False
+            self.app.console.open()
             self._running = True
             try:
                 if self._fault != "refuse":
@@ -135,6 +136,7 @@ class FakeJenkins:
                 self._cond.notify_all()
             self._close_listener()
             self._drop_connections()
+            self.app.console.stop(close=True)   # scripts still running end, their requests too
             self._join_requests()
             self._running = False
 
@@ -193,8 +195,14 @@ class FakeJenkins:
         self.state.today_override = value
 
     @property
+    def script_console(self):
+        """The :class:`~.groovyconsole.GroovyConsole` (its JVM starts with the first script;
+        ``start()`` starts it now, ``pid`` and ``info`` describe it)."""
+        return self.app.console
+
+    @property
     def script_fault(self):
-        """Make recognized scripts fail: True/"before", "after", or a message (scriptconsole)."""
+        """Make scripts fail: True/"before", "after", or a message (scriptconsole)."""
         return self.state.script_fault
 
     @script_fault.setter
@@ -329,6 +337,7 @@ class FakeJenkins:
             self._cond.notify_all()
         self._close_listener()
         self._drop_connections()
+        self.app.console.stop()              # a Jenkins restart ends its JVM and the scripts in it
         self._join_requests()
 
     def _wait_ready(self) -> None:

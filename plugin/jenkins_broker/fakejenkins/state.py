@@ -76,6 +76,7 @@ class UserRecord:
     groups: tuple[str, ...]
     tokens: list[StoredToken] = field(default_factory=list)
     legacy_secret: str | None = None    # ApiTokenProperty.apiToken (a hudson.util.Secret)
+    in_realm: bool = True               # False: made by a script's User.getById(id, true)
 
 
 @dataclass
@@ -180,6 +181,14 @@ class JenkinsState:
                 self._add_legacy_entry(record, migrated=True)
             return record
 
+    def create_script_user(self, name: str) -> UserRecord:
+        """``User.getById(name, true)`` in a script: a user record the security realm does
+        not know (no password; a token of its fails impersonation, §2)."""
+        with self.lock:
+            record = self.add_user(FakeUser(name, secrets.token_hex(32)))
+            record.in_realm = False
+            return record
+
     def find_user(self, name, *, full_name: bool = True) -> UserRecord | None:
         """Look a user up by id (case-insensitive), or else by exact full name; never creates.
 
@@ -231,11 +240,13 @@ class JenkinsState:
     def about_to_expire(self, token: StoredToken) -> bool:
         return token.expires is not None and token.expires < self.today() + dt.timedelta(days=7)
 
-    def match_token(self, record: UserRecord, presented: str) -> StoredToken | None:
+    def match_token(self, record: UserRecord, presented: str, *,
+                    count: bool = True) -> StoredToken | None:
         """Find the token ``presented`` authenticates as and count the use (§7, §8).
 
         A 34-character value loses its first two characters unchecked; any other
         length is hashed whole. Before 2.129 only the exact legacy value matches.
+        ``count=False`` is the store's findMatchingToken, which leaves statistics alone.
         """
         if not presented or not presented.strip():
             return None
@@ -246,8 +257,9 @@ class JenkinsState:
             digest = sha256_hex(secret)
             for token in record.tokens:
                 if hmac.compare_digest(token.hash, digest) and not self.is_expired(token):
-                    token.use_counter += 1
-                    token.last_use = dt.datetime.now().astimezone()
+                    if count:
+                        token.use_counter += 1
+                        token.last_use = dt.datetime.now().astimezone()
                     return token
             return None
 
@@ -261,7 +273,7 @@ class JenkinsState:
             record.tokens.append(token)
             return token, "11" + secret
 
-    def add_fixed_token(self, record: UserRecord, name: str, value: str | None,
+    def add_fixed_token(self, record: UserRecord, name: str | None, value: str | None,
                         expires: dt.date | None = None) -> StoredToken:
         """Store a caller-chosen ``11`` + 32-hex value (§4.6); ValueError if malformed."""
         if value is None or len(value) != 34:
@@ -295,7 +307,7 @@ class JenkinsState:
             record.tokens = [t for t in record.tokens
                              if except_uuid is not None and t.uuid == except_uuid]
 
-    def rename(self, record: UserRecord, token_uuid: str, new_name: str) -> bool:
+    def rename(self, record: UserRecord, token_uuid: str, new_name: str | None) -> bool:
         with self.lock:
             for token in record.tokens:
                 if token.uuid == token_uuid:
@@ -309,6 +321,15 @@ class JenkinsState:
             secret = record.legacy_secret = secrets.token_hex(16)
             self._add_legacy_entry(record, migrated=False)
             return _legacy_token(secret)
+
+    def replace_token_property(self, record: UserRecord) -> None:
+        """``user.addProperty(new ApiTokenProperty())``: the new property's store is empty
+        and, since 2.129, it has no legacy secret; before, its constructor made a new one."""
+        with self.lock:
+            record.tokens = []
+            record.legacy_secret = None
+            if not self.features.new_tokens:
+                self.change_legacy(record)
 
     def sorted_tokens(self, record: UserRecord) -> list[StoredToken]:
         """The token list as Jenkins shows it: sorted by lower-cased name."""

@@ -40,6 +40,7 @@ class Features:
     version: str
     crumb_field: str              # §3.3: ".crumb" before 2.0
     token_csrf_exempt: bool       # §3.4 ApiCrumbExclusion, 2.96
+    jenkins_get: bool             # §4.10 Jenkins.get() for scripts, 2.98
     new_tokens: bool              # §13 new token system, 2.129
     session_crumb: bool           # §3.2 SECURITY-626, 2.186 / 2.176.2
     issuer_creates_session: bool  # SECURITY-1491: getSession() instead of getSession(false), 2.192
@@ -60,6 +61,7 @@ def features_for(version: str) -> Features:
         version=str(version).strip(),
         crumb_field="Jenkins-Crumb" if v >= (2, 0, 0) else ".crumb",
         token_csrf_exempt=_has(v, "2.96"),
+        jenkins_get=_has(v, "2.98"),
         new_tokens=_has(v, "2.129"),
         session_crumb=_has(v, "2.186", "2.176.2"),
         issuer_creates_session=_has(v, "2.192", "2.176.3", "2.190.1"),
