@@ -210,6 +210,15 @@ def parse_engine_token_name(name: str, prefix: str = ENGINE_TOKEN_PREFIX) -> tup
     return role, int(deadline)
 
 
+def same_jenkins_user(a: str, b: str) -> bool:
+    """The one rule for "these two ids name the same Jenkins user": equal ignoring case, as
+    Jenkins compares ids through its security realm's ``IdStrategy`` (case-insensitive for
+    its own user database and most realms), so ``CI-Bot`` and ``ci-bot`` are one user
+    (docs/jenkins-behaviour.md §4.8). Used by ``whoAmI`` checks, the strategies, ``check``
+    and the engine's migration."""
+    return a.casefold() == b.casefold()
+
+
 def safe_url(url: str) -> str:
     """``url`` as a message may show it: no user-info, query or fragment."""
     try:

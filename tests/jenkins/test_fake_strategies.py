@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from jenkins_broker import errors, transport
+from jenkins_broker.errors import ConfigError
 from jenkins_broker.jenkins import LEGACY_TOKEN_ID, Credential, JenkinsClient, make_strategy
 
 STRATEGY_NAMES = ["user-token", "user-password", "admin-script", "admin-rest", "legacy"]
@@ -267,3 +268,16 @@ def test_legacy_strategy_revokes_a_real_uuid_exactly(make_fake_jenkins):
         strategy.revoke("ci-bot", uuid)
         assert not client.verify_token("ci-bot", value)
         assert client.verify_token("ci-bot", minted.value)     # the lease's token lives on
+
+
+def test_a_users_own_strategy_takes_its_id_in_any_case_as_jenkins_does(fake_jenkins):
+    """``CI-BOT`` and ``ci-bot`` are one Jenkins user (its IdStrategy ignores case), so a
+    credential written ``CI-BOT`` mints for a role naming ``ci-bot``, as ``check`` says it
+    will (values.same_jenkins_user is the one rule for both)."""
+    _, secret = fake_jenkins.add_token("ci-bot", name="written in capitals")
+    with JenkinsClient(fake_jenkins.url) as client:
+        strategy = make_strategy("user-token", client, Credential("CI-BOT", secret))
+        minted = strategy.mint("ci-bot", "case-test", 3600)
+        assert client.whoami("ci-bot", minted.value)["name"] == "ci-bot"
+        with pytest.raises(ConfigError, match="own user"):
+            strategy.mint("deployer", "not-mine", 3600)

@@ -33,7 +33,7 @@ from urllib.parse import quote
 from .. import transport
 from ..errors import ConfigError, JenkinsAuthError, JenkinsForbidden, JenkinsProtocolError
 from ..transport import Response
-from ..values import jenkins_root_url
+from ..values import jenkins_root_url, same_jenkins_user
 from . import answers
 from .endpoints import TokenEndpoints
 from .models import Credential
@@ -354,7 +354,7 @@ def logs_in_as(me: Mapping[str, Any], user: str) -> bool:
     name = me.get("name")
     anonymous = me.get("anonymous", name == "anonymous")
     return (me.get("authenticated") is True and anonymous is False and isinstance(name, str)
-            and name.casefold() == user.casefold())
+            and same_jenkins_user(name, user))
 
 
 def _check_timeout(timeout: Any) -> Any:

@@ -36,6 +36,7 @@ from ..errors import (
     JenkinsScriptError,
     JenkinsUnsupported,
 )
+from ..values import same_jenkins_user
 from . import listing, scripts
 from .answers import scrub
 from .client import EXPIRY_SINCE, JenkinsClient
@@ -182,7 +183,7 @@ class _SelfService(Strategy):
 
     def _check_user(self, user: str) -> None:
         super()._check_user(user)
-        if user != self.credential.username:
+        if not same_jenkins_user(user, self.credential.username):
             raise ConfigError(
                 f"The {self.name} strategy mints only for the credential's own user "
                 f"{self.credential.username!r}, not {user!r}; use admin-script or admin-rest "
@@ -300,7 +301,7 @@ class LegacyStrategy(Strategy):
 
     def _check_user(self, user: str) -> None:
         super()._check_user(user)
-        if user == self.credential.username and self.credential.is_legacy_token:
+        if same_jenkins_user(user, self.credential.username) and self.credential.is_legacy_token:
             raise ConfigError(
                 f"The legacy strategy cannot use {user!r}'s legacy token as its credential: the "
                 "first rotation would invalidate it. Store the user's password (or, on 2.129+, "

@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..values import parse_engine_token_name
+from ..values import parse_engine_token_name, same_jenkins_user
 from .storage import Storage, get_json, put_json
 
 STORAGE_KEY = "reconcile/migration"
@@ -65,7 +65,7 @@ class MigrationState:
         kept = self.kept.get(uuid)
         if not kept:
             return False
-        return str(kept.get("user", "")).casefold() == user.casefold() \
+        return same_jenkins_user(str(kept.get("user", "")), user) \
             and now < float(kept.get("deadline", 0))
 
     def first_listing(self, user: str, tokens: Iterable[Any], prefixes: Iterable[str], now: float) -> bool:
@@ -74,10 +74,10 @@ class MigrationState:
         ``tokens`` are the listed tokens that nothing else accounts for; ``prefixes`` the
         token name prefixes of the roles naming the user. Returns True if the state changed.
         """
-        pending = [u for u in self.pending if u.casefold() == user.casefold()]
+        pending = [u for u in self.pending if same_jenkins_user(u, user)]
         if not pending:
             return False
-        self.pending = [u for u in self.pending if u.casefold() != user.casefold()]
+        self.pending = [u for u in self.pending if not same_jenkins_user(u, user)]
         if now >= self.until:
             return True
         for token in tokens:

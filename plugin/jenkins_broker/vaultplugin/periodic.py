@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from ..domain.roles import Role
 from ..errors import BrokerError, redact
 from ..jenkins import Strategy, TokenInfo
-from ..values import ENGINE_TOKEN_PREFIX
+from ..values import ENGINE_TOKEN_PREFIX, same_jenkins_user
 from . import migration
 from . import minted as ledger
 from .path_config import PluginConfig, load_config
@@ -198,7 +198,7 @@ class Reconciler:
         """Account for one user's listed tokens and revoke (or report) the others; True if
         the migration state changed."""
         plan, role, strategy, tokens = listing
-        credential_user = user.casefold() == config.credential.username.casefold()
+        credential_user = same_jenkins_user(user, config.credential.username)
         accounted: dict[str, str] = {}
         for token in tokens:
             why = self._accounts_for(token, user, plan, entries, in_flight, now,
@@ -258,7 +258,7 @@ class Reconciler:
         if managed and token.uuid == managed:
             return "the engine's credential (rotate-root)"
         entry = entries.get(token.uuid)
-        if entry is not None and entry.user.casefold() == user.casefold() and now < entry.deadline + DEADLINE_SLACK:
+        if entry is not None and same_jenkins_user(entry.user, user) and now < entry.deadline + DEADLINE_SLACK:
             return f"minted for role {entry.role}; its lease can last until {_iso(entry.deadline)}"
         if (user.casefold(), token.name) in in_flight:
             return "being minted now"
@@ -269,7 +269,7 @@ class Reconciler:
     @staticmethod
     def _reason(token: TokenInfo, entry: ledger.LedgerEntry | None, state: migration.MigrationState,
                 user: str) -> str:
-        if entry is not None and entry.user.casefold() == user.casefold():
+        if entry is not None and same_jenkins_user(entry.user, user):
             return f"minted by the engine for role {entry.role}, but its lease ended by {_iso(entry.deadline)}"
         if token.uuid in state.kept:
             return "minted before the engine kept a ledger, and its name's deadline has passed"
