@@ -2,6 +2,7 @@
 
 import pytest
 
+from jenkins_broker.domain.jenkins_config import StoredCredential
 from tests.support.web import as_
 
 
@@ -117,10 +118,13 @@ def test_revoke_prefix(client, services):
     assert resp.status_code == 204 and services.gateway.live == {}
 
 
-def test_roles_admin(client):
-    resp = client.post("/v1/jenkins/roles/deploy", headers=as_("admin"),
-                       json={"jenkins_user": "deployer", "strategy": "admin-rest", "credential": "admin",
-                             "ttl": "5m"})
+def test_roles_admin(client, services):
+    fields = {"jenkins_user": "deployer", "strategy": "admin-rest", "credential": "admin", "ttl": "5m"}
+    # As the CLI: a role must name a stored credential.
+    missing = client.post("/v1/jenkins/roles/deploy", headers=as_("admin"), json=fields)
+    assert missing.status_code == 400 and "no credential named 'admin' is stored" in missing.json["errors"][0]
+    services.store.put_credential(StoredCredential("admin", "admin", "password", "adminpw"))
+    resp = client.post("/v1/jenkins/roles/deploy", headers=as_("admin"), json=fields)
     assert resp.status_code == 204
     role = client.get("/v1/jenkins/roles/deploy", headers=as_("admin")).json["data"]
     assert role["ttl"] == "5m" and role["strategy"] == "admin-rest"
@@ -206,6 +210,7 @@ def test_the_api_reads_every_boolean_with_the_one_vocabulary(client, services, c
     """?list= had a copy of the rule of its own: list=t (Vault's own word), yes or on read the
     path instead of listing it, and list=junk was a read too (Vault answers 400)."""
     meaning = word in TRUE_WORDS
+    services.store.put_credential(StoredCredential("c", "u", "token", "s"))
     assert client.post("/v1/jenkins/roles/flags", headers=as_("admin"), json={
         "jenkins_user": "u", "strategy": "user-token", "credential": "c", "shared": word,
         "disabled": word}).status_code == 204

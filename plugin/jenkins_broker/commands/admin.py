@@ -233,21 +233,14 @@ def accepted_by_jenkins(gateway: Any, credential: Any) -> None:
 
 
 def cmd_roles(args: argparse.Namespace) -> int:
-    from ..domain.roles import build_role
+    from ..domain.roles import build_role, require_stored_credential
     store = open_store()
 
     def write():
         fields = parse_pairs(args.fields)
         existing = store.get_role(args.name)
         role = build_role(args.name, fields, existing)
-        if (existing is None or "credential" in fields) and store.get_credential_info(role.credential) is None:
-            stored = store.list_credentials()
-            shown = ", ".join(stored[:10]) + (f" and {len(stored) - 10} more" if len(stored) > 10 else "")
-            raise BrokerError(
-                f"credential: no credential named {role.credential!r} is stored "
-                f"(stored: {shown or 'none yet'}); write it first with `jenkins-broker "
-                f"credentials write {role.credential} --username JENKINS_USER --token-env VAR` "
-                "(or --password-env VAR), or name a stored one")
+        require_stored_credential(role, fields, existing, store)
         store.put_role(role)
         return role
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
 from ..durations import format_duration, parse_duration
 from ..errors import InvalidRequest
@@ -177,3 +177,28 @@ def build_role(name: str, data: dict[str, Any], existing: Role | None = None) ->
                 max_ttl=max_ttl, shared=shared, rotation_period=rotation, max_live_tokens=cap,
                 token_name_prefix=prefix, description=description,
                 disabled=_as_bool("disabled", merged.get("disabled", False)), foreign_tokens=foreign)
+
+
+class CredentialNames(Protocol):
+    """What :func:`require_stored_credential` asks of the store."""
+
+    def get_credential_info(self, name: str) -> Any: ...
+    def list_credentials(self) -> list[str]: ...
+
+
+def require_stored_credential(role: Role, data: dict[str, Any], existing: Role | None,
+                              store: CredentialNames) -> None:
+    """The one rule, for the CLI and the API: a new role, or a write that names another
+    credential, must name a stored one. Raises ``InvalidRequest`` listing what is stored
+    and how to write the missing one."""
+    if existing is not None and "credential" not in data:
+        return
+    if store.get_credential_info(role.credential) is not None:
+        return
+    stored = store.list_credentials()
+    shown = ", ".join(stored[:10]) + (f" and {len(stored) - 10} more" if len(stored) > 10 else "")
+    raise InvalidRequest(
+        f"credential: no credential named {role.credential!r} is stored "
+        f"(stored: {shown or 'none yet'}); write it first with `jenkins-broker "
+        f"credentials write {role.credential} --username JENKINS_USER --token-env VAR` "
+        "(or --password-env VAR), or name a stored one")

@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, request
 from ..domain.credentials import rotate, write_token_credential
 from ..domain.jenkins_config import build_config, build_credential
 from ..domain.records import rfc3339
-from ..domain.roles import build_role, check_name
+from ..domain.roles import build_role, check_name, require_stored_credential
 from ..errors import InvalidRequest, UnknownRole
 from ..values import request_flag
 from .auth import identify, require
@@ -131,7 +131,10 @@ def role(name: str):
         store.delete_role(name)
         return no_content()
     require(path, *_WRITE)
-    store.put_role(build_role(name, body(), store.get_role(name)))
+    data, existing = body(), store.get_role(name)
+    built = build_role(name, data, existing)
+    require_stored_credential(built, data, existing, store)  # the CLI's rule too
+    store.put_role(built)
     return no_content()
 
 
