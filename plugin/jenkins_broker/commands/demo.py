@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import shutil
 import sys
 import time
 from contextlib import ExitStack
@@ -155,10 +154,11 @@ def _hand_over(env_file: str, exports: dict[str, str]) -> None:
 
 def _put_on_path() -> list[str]:
     """The line that puts this install's ``bao`` and ``jenkins-broker`` on PATH in another
-    shell (the activation of its virtualenv), or none when they are there already."""
+    shell: the activation of its virtualenv (a fresh shell has not activated it, whatever
+    this one did), or its directory; none when ``bao`` is not this install's."""
     here = Path(sys.executable).parent
-    if (shutil.which("bao") or "") == str(here / "bao"):
-        return []
     if (here / "activate").is_file():
         return [f". {here / 'activate'}"]
-    return [f'export PATH="{here}:$PATH"']
+    if (here / "bao").is_file():
+        return [f'export PATH="{here}:$PATH"']
+    return []
