@@ -19,6 +19,21 @@ from tests.fixtures.jenkins import crumb_session
 PROPERTY = "jenkins.security.ApiTokenProperty"
 
 
+class Hidden(str):
+    """A token value that pytest does not print: a failure shows the arguments of the
+    helpers it went through, and this repr stands in for the value."""
+
+    def __repr__(self) -> str:
+        return "<token>"
+
+
+class HiddenHeaders(dict):
+    """Request headers holding a credential, likewise."""
+
+    def __repr__(self) -> str:
+        return "{<headers with a credential>}"
+
+
 def users(*names: str, legacy: tuple[str, ...] = ()) -> list[FakeUser]:
     """Users as JenkinsRule's dummy realm has them: password = name; all administrators."""
     return [FakeUser(name, name, admin=True, legacy_token=name in legacy or None) for name in names]
@@ -33,7 +48,8 @@ def assert_connected(fake, login: str, auth=None, session=None) -> None:
     """ApiTokenPropertyTest#checkUserIsConnected / #checkTokenIsWorking: the four XPaths
     //name, //anonymous, //authenticated, //authority of whoAmI/api/xml."""
     r = who_am_i(fake, auth, session)
-    assert r.status_code == 200, r.status_code
+    status = r.status_code
+    assert status == 200, status
     root = ET.fromstring(r.text)
     assert root.findtext("name") == login
     assert root.findtext("anonymous") == "false"
@@ -42,8 +58,10 @@ def assert_connected(fake, login: str, auth=None, session=None) -> None:
 
 
 def assert_not_connected(fake, auth) -> None:
-    """ApiTokenPropertyTest#checkTokenIsNotWorking: whoAmI/api/xml answers 401."""
-    assert who_am_i(fake, auth).status_code == 401
+    """ApiTokenPropertyTest#checkTokenIsNotWorking: whoAmI/api/xml answers 401 (a failure
+    does not show the credential)."""
+    status = who_am_i(fake, auth).status_code
+    assert status == 401, status
 
 
 def script(fake, text: str, *, as_user: str) -> str:

@@ -38,7 +38,8 @@ def test_mint_verify_list_revoke(make_fake_jenkins, version, kind):
         strategy = make_strategy("admin-script", client, credential(fake, kind))
         minted = strategy.mint(user="ci-bot", name="jenkins-broker-line", max_lease_seconds=3 * 86400)
         assert minted.name == "jenkins-broker-line" and not minted.legacy
-        assert client.whoami("ci-bot", minted.value)["name"] == "ci-bot"
+        me = client.whoami("ci-bot", minted.value)
+        assert me["name"] == "ci-bot"
         listed = {t.uuid: t for t in strategy.list_tokens("ci-bot")}
         assert minted.uuid in listed
         row = listed[minted.uuid]
@@ -52,7 +53,8 @@ def test_mint_verify_list_revoke(make_fake_jenkins, version, kind):
         else:
             assert stored["expiration_date"] is None and row.expiration_date is None
         strategy.revoke(user="ci-bot", uuid=minted.uuid)
-        assert client.verify_token("ci-bot", minted.value) is False
+        alive = client.verify_token("ci-bot", minted.value)
+        assert alive is False
         assert minted.uuid not in {t.uuid for t in strategy.list_tokens("ci-bot")}
         strategy.revoke(user="ci-bot", uuid=minted.uuid)          # idempotent
     assert fake.script_console.starts == 1                       # one JVM served them all

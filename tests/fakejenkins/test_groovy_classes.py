@@ -10,12 +10,12 @@ Jenkins core's source for that line. Needs Groovy (skipped without it).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 
 import pytest
 import requests
 
 from jenkins_broker.fakejenkins import FakeUser
+from tests.fakejenkins.parity import Hidden
 from tests.fixtures.jenkins import crumb_session
 
 PROP = "def p = User.getById('ci-bot', false).getProperty(jenkins.security.ApiTokenProperty)\n"
@@ -37,13 +37,15 @@ def script(fake, text: str, *, as_user: str = "admin") -> str:
     return r.text
 
 
-def who(fake, user: str, secret: str) -> int:
-    return requests.get(fake.url + "whoAmI/api/json", auth=(user, secret), timeout=10).status_code
+def login(fake, user: str, secret: str, expected: int) -> None:
+    """whoAmI with ``secret`` answers ``expected``; a failure does not show the secret."""
+    status = requests.get(fake.url + "whoAmI/api/json", auth=(user, secret), timeout=10).status_code
+    assert status == expected, f"whoAmI as {user}: {status}, expected {expected}"
 
 
-def digest(text: str) -> str:
-    """Token values are compared by digest, so that no assertion message shows one."""
-    return hashlib.sha256(text.strip().encode()).hexdigest()
+def same(a: str | None, b: str | None) -> bool:
+    """Token values are compared outside assert statements, so that no failure shows one."""
+    return (a or "").strip() == (b or "").strip()
 
 
 # -- backed by the fake's state --------------------------------------------------------------
@@ -51,35 +53,41 @@ def digest(text: str) -> str:
 def test_a_token_a_script_makes_logs_in_and_one_it_revokes_answers_401(fake_jenkins):
     made = script(fake_jenkins, PROP + "def t = p.tokenStore.generateNewToken('by-script')\n"
                                       "println t.tokenUuid + ' ' + t.plainValue").split()
-    uuid, value = made
+    uuid, value = made[0], Hidden(made[1])
     assert [t["name"] for t in fake_jenkins.tokens("ci-bot")] == ["by-script"]
-    assert len(value) == 34 and value.startswith("11")
-    assert who(fake_jenkins, "ci-bot", value) == 200
+    shaped = len(value) == 34 and value.startswith("11")
+    assert shaped, "the value is not 11 and 32 hex digits"
+    login(fake_jenkins, "ci-bot", value, 200)
     assert script(fake_jenkins, PROP + f"println p.tokenStore.revokeToken('{uuid}')?.name") == "by-script\n"
-    assert who(fake_jenkins, "ci-bot", value) == 401
+    login(fake_jenkins, "ci-bot", value, 401)
     assert script(fake_jenkins, PROP + f"println p.tokenStore.revokeToken('{uuid}')") == "null\n"
 
 
 def test_the_property_methods_save_and_revoke_with_statistics(fake_jenkins):
-    uuid, value = script(fake_jenkins, PROP + "def t = p.generateNewToken('a')\n"
+    uuid, shown = script(fake_jenkins, PROP + "def t = p.generateNewToken('a')\n"
                                               "println t.tokenUuid + ' ' + t.plainValue").split()
-    keep, kept_value = fake_jenkins.add_token("ci-bot", name="keep")
-    assert who(fake_jenkins, "ci-bot", value) == 200
+    value = Hidden(shown)
+    keep, kept = fake_jenkins.add_token("ci-bot", name="keep")
+    kept_value = Hidden(kept)
+    login(fake_jenkins, "ci-bot", value, 200)
     counted = script(fake_jenkins, PROP + f"println p.tokenStats.findTokenStatsById('{uuid}').useCounter")
     assert counted == "1\n"
     assert script(fake_jenkins, PROP + f"p.tokenStats.removeId('{uuid}')\n"
                                        f"println p.tokenStats.findTokenStatsById('{uuid}').useCounter") == "0\n"
     script(fake_jenkins, PROP + f"p.revokeAllTokensExceptOne('{keep}')")
-    assert who(fake_jenkins, "ci-bot", value) == 401 and who(fake_jenkins, "ci-bot", kept_value) == 200
+    login(fake_jenkins, "ci-bot", value, 401)
+    login(fake_jenkins, "ci-bot", kept_value, 200)
     script(fake_jenkins, PROP + "p.revokeAllTokens()")
     assert fake_jenkins.tokens("ci-bot") == []
 
 
 def test_find_matching_token_does_not_count_a_use_and_matches_password_does(fake_jenkins):
-    uuid, value = fake_jenkins.add_token("ci-bot", name="m")
+    uuid, fresh = fake_jenkins.add_token("ci-bot", name="m")
+    value = Hidden(fresh)
     found = script(fake_jenkins, PROP + f"println p.tokenStore.findMatchingToken('{value}').uuid")
     assert found == uuid + "\n" and fake_jenkins.tokens("ci-bot")[0]["use_counter"] == 0
-    assert script(fake_jenkins, PROP + f"println p.matchesPassword('{value}')") == "true\n"
+    matched = script(fake_jenkins, PROP + f"println p.matchesPassword('{value}')")
+    assert matched == "true\n"
     assert script(fake_jenkins, PROP + "println p.matchesPassword('11' + '0' * 32)") == "false\n"
     assert script(fake_jenkins, PROP + "println p.matchesPassword(' ')") == "false\n"
     assert fake_jenkins.tokens("ci-bot")[0]["use_counter"] == 1
@@ -94,7 +102,7 @@ def test_add_fixed_token_checks_the_value_as_jenkins_does(fake_jenkins):
     value = "11" + "AB" * 16
     uuid = script(fake_jenkins, PROP + f"println p.addFixedNewToken('fixed', '{value}')").strip()
     assert [t["uuid"] for t in fake_jenkins.tokens("ci-bot")] == [uuid]
-    assert who(fake_jenkins, "ci-bot", "11" + "ab" * 16) == 200     # the secret is lower-cased
+    login(fake_jenkins, "ci-bot", "11" + "ab" * 16, 200)     # the secret is lower-cased
 
 
 def test_rename_through_the_store_and_through_a_listed_token(fake_jenkins):
@@ -118,9 +126,10 @@ def test_the_token_list_sorts_by_name_and_a_nameless_token_breaks_it(fake_jenkin
 
 
 def test_add_property_of_a_new_token_property_drops_every_token(fake_jenkins):
-    _, value = fake_jenkins.add_token("ci-bot", name="x")
+    value = Hidden(fake_jenkins.add_token("ci-bot", name="x")[1])
     script(fake_jenkins, "User.getById('ci-bot', false).addProperty(new jenkins.security.ApiTokenProperty())")
-    assert fake_jenkins.tokens("ci-bot") == [] and who(fake_jenkins, "ci-bot", value) == 401
+    assert fake_jenkins.tokens("ci-bot") == []
+    login(fake_jenkins, "ci-bot", value, 401)
     assert script(fake_jenkins, "println new jenkins.security.ApiTokenProperty().tokenStore") == "null\n"
 
 
@@ -143,8 +152,8 @@ def test_a_user_a_script_creates_is_not_in_the_realm(fake_jenkins):
     assert [t["name"] for t in fake_jenkins.tokens("newbie")] == ["n"]
     # The token matches, impersonation fails: BasicHeaderApiTokenAuthenticator throws
     # (docs/jenkins-behaviour.md §2).
-    assert who(fake_jenkins, "newbie", made.strip()) == 500
-    assert who(fake_jenkins, "newbie", "11" + "0" * 32) == 401
+    login(fake_jenkins, "newbie", Hidden(made.strip()), 500)
+    login(fake_jenkins, "newbie", "11" + "0" * 32, 401)
 
 
 def test_the_fake_clock_is_the_scripts_today(fake_jenkins):
@@ -165,28 +174,32 @@ def legacy_fake(make_fake_jenkins):
 
 def test_the_legacy_token_is_hidden_from_others_and_shown_to_its_owner(legacy_fake):
     admin_prop = "User.current().getProperty(jenkins.security.ApiTokenProperty)"
-    assert digest(script(legacy_fake, f"println {admin_prop}.apiToken")) == digest(
-        legacy_fake.legacy_token("admin"))
+    own = same(script(legacy_fake, f"println {admin_prop}.apiToken"), legacy_fake.legacy_token("admin"))
+    assert own, "the owner is not shown its legacy token"
     assert script(legacy_fake, PROP + "println p.apiToken") == "Token is hidden\n"
-    assert digest(script(legacy_fake, PROP + "println p.apiTokenInsecure")) == digest(
-        legacy_fake.legacy_token("ci-bot"))
+    insecure = same(script(legacy_fake, PROP + "println p.apiTokenInsecure"), legacy_fake.legacy_token("ci-bot"))
+    assert insecure, "getApiTokenInsecure is not the legacy token"
     assert script(legacy_fake, PROP + "println p.hasLegacyToken()") == "true\n"
 
 
 def test_change_delete_and_revoke_the_legacy_token(legacy_fake):
-    old = legacy_fake.legacy_token("ci-bot")
+    old = Hidden(legacy_fake.legacy_token("ci-bot"))
     script(legacy_fake, PROP + "p.changeApiToken()")
-    new = legacy_fake.legacy_token("ci-bot")
-    assert new != old and who(legacy_fake, "ci-bot", old) == 401 and who(legacy_fake, "ci-bot", new) == 200
+    new = Hidden(legacy_fake.legacy_token("ci-bot"))
+    changed = not same(new, old)
+    assert changed, "changeApiToken kept the value"
+    login(legacy_fake, "ci-bot", old, 401)
+    login(legacy_fake, "ci-bot", new, 200)
     # deleteApiToken forgets the secret, not the store's entry: the value still logs in.
     script(legacy_fake, PROP + "p.deleteApiToken()")
     assert script(legacy_fake, PROP + "println p.hasLegacyToken()") == "false\n"
     assert script(legacy_fake, PROP + "println p.apiTokenInsecure") == \
         "This user currently does not have a legacy token\n"
-    assert who(legacy_fake, "ci-bot", new) == 200
+    login(legacy_fake, "ci-bot", new, 200)
     legacy = script(legacy_fake, PROP + "println p.tokenStore.legacyToken.uuid").strip()
     script(legacy_fake, PROP + f"p.revokeToken('{legacy}')")
-    assert who(legacy_fake, "ci-bot", new) == 401 and legacy_fake.tokens("ci-bot") == []
+    login(legacy_fake, "ci-bot", new, 401)
+    assert legacy_fake.tokens("ci-bot") == []
 
 
 # -- each version line has its own methods ------------------------------------------------------
@@ -207,9 +220,10 @@ def test_before_2_129_only_the_legacy_token(make_fake_jenkins):
     assert script(fake, "import jenkins.security.apitoken.ApiTokenStore").startswith(
         "org.codehaus.groovy.control.MultipleCompilationErrorsException: startup failed:\n"
         "Script1.groovy: 1: unable to resolve class jenkins.security.apitoken.ApiTokenStore\n")
-    old = fake.legacy_token("ci-bot")
+    old = Hidden(fake.legacy_token("ci-bot"))
     script(fake, PROP + "p.changeApiToken()")
-    assert who(fake, "ci-bot", old) == 401 and who(fake, "ci-bot", fake.legacy_token("ci-bot")) == 200
+    login(fake, "ci-bot", old, 401)
+    login(fake, "ci-bot", Hidden(fake.legacy_token("ci-bot")), 200)
 
 
 def test_from_2_129_to_2_259_the_store_without_the_scripting_methods(make_fake_jenkins):

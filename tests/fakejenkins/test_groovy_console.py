@@ -180,6 +180,44 @@ def test_stopping_the_fake_ends_a_script_that_never_does(make_fake_jenkins):
     wait_for(lambda: gone(pid), timeout=10, what="the JVM to end")
 
 
+# -- the compiled-class cache ----------------------------------------------------------------
+
+def test_later_starts_run_from_the_compiled_cache(make_fake_jenkins, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAKE_JENKINS_GROOVY_CACHE", str(tmp_path))
+    first = make_fake_jenkins()
+    assert script(first, "println 1").text == "1\n"
+    assert first.script_console.info["cached"] is False
+    [cached] = [p for p in tmp_path.iterdir()]
+    assert (cached / ".complete").is_file() and (cached / "ConsoleServer.class").is_file()
+    assert (cached / "hudson" / "model" / "User.class").is_file()
+    second = make_fake_jenkins()
+    assert script(second, "println User.current().id").text == "admin\n"
+    assert second.script_console.info["cached"] is True
+    other_line = make_fake_jenkins(version="2.504")           # other classes: another entry
+    script(other_line, "1")
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_cache_that_fails_is_dropped_and_the_start_made_from_the_sources(
+        make_fake_jenkins, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAKE_JENKINS_GROOVY_CACHE", str(tmp_path))
+    script(make_fake_jenkins(), "1")
+    [cached] = [p for p in tmp_path.iterdir()]
+    (cached / "ConsoleServer.class").unlink()               # .complete says otherwise
+    fake = make_fake_jenkins()
+    assert script(fake, "println 2").text == "2\n"
+    assert fake.script_console.info["cached"] is False and fake.script_console.starts == 2
+    assert (cached / "ConsoleServer.class").is_file()         # made again
+
+
+def test_no_cache_when_it_is_off(make_fake_jenkins, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAKE_JENKINS_GROOVY_CACHE", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fake = make_fake_jenkins()
+    assert script(fake, "println 3").text == "3\n"
+    assert fake.script_console.info["cached"] is False and list(tmp_path.iterdir()) == []
+
+
 # -- without Groovy ------------------------------------------------------------------------
 
 def test_without_groovy_a_script_answers_how_to_install_it(make_fake_jenkins, monkeypatch, tmp_path):

@@ -22,21 +22,32 @@ import re
 import pytest
 import requests
 
-from tests.fakejenkins.parity import assert_connected, assert_not_connected, form_login, script, users
+from tests.fakejenkins.parity import (
+    Hidden,
+    HiddenHeaders,
+    assert_connected,
+    assert_not_connected,
+    form_login,
+    script,
+    users,
+)
 from tests.fixtures.jenkins import crumb_session
 
 NO_VALID_CRUMB = "No valid crumb was included in the request"
 
 
 def basic(prefix: str, user: str, secret: str) -> dict:
-    return {"Authorization": prefix + " " + base64.b64encode(f"{user}:{secret}".encode()).decode()}
+    return HiddenHeaders(
+        Authorization=prefix + " " + base64.b64encode(f"{user}:{secret}".encode()).decode())
 
 
-def whoami_name(fake, headers=None, session=None) -> str | int:
-    """The name whoAmI gives, or the status if it is not 200 (the ``test`` root action of
-    BasicHeaderProcessorTest answers the current user's id)."""
+def expect(fake, answer: str | int, headers=None, session=None) -> None:
+    """whoAmI names ``answer``, or answers that status (the ``test`` root action of
+    BasicHeaderProcessorTest answers the current user's id); a failure does not show the
+    credential."""
     r = (session or requests).get(fake.url + "whoAmI/api/json", headers=headers, timeout=10)
-    return r.json()["name"] if r.status_code == 200 else r.status_code
+    got = r.json()["name"] if r.status_code == 200 else r.status_code
+    assert got == answer, f"whoAmI: {got!r}, expected {answer!r}"
 
 
 # -- BasicHeaderProcessorTest ------------------------------------------------------------------
@@ -44,17 +55,17 @@ def whoami_name(fake, headers=None, session=None) -> str | int:
 def test_various_ways_to_call(make_fake_jenkins):
     """Mirrors BasicHeaderProcessorTest#testVariousWaysToCall."""
     fake = make_fake_jenkins(users=users("foo", "bar"))
-    token = fake.add_token("foo", name="t")[1]
-    assert whoami_name(fake) == "anonymous"
-    assert whoami_name(fake, basic("Basic", "foo", token)) == "foo"
-    assert whoami_name(fake, basic("Basic", "foo", "abcd" + token)) == 401
-    assert whoami_name(fake, basic("Basic", "foo", "foo")) == "foo"
-    assert whoami_name(fake, basic("Basic", "foo", "bar")) == 401
+    token = Hidden(fake.add_token("foo", name="t")[1])
+    expect(fake, "anonymous")
+    expect(fake, "foo", basic("Basic", "foo", token))
+    expect(fake, 401, basic("Basic", "foo", "abcd" + token))
+    expect(fake, "foo", basic("Basic", "foo", "foo"))
+    expect(fake, 401, basic("Basic", "foo", "bar"))
     wc = form_login(fake, "bar")
-    assert whoami_name(fake, session=wc) == "bar"
-    assert whoami_name(fake, basic("Basic", "bar", "bar"), session=wc) == "bar"
+    expect(fake, "bar", session=wc)
+    expect(fake, "bar", basic("Basic", "bar", "bar"), session=wc)
     # A wrong password fails, instead of silently logging in as the session's user.
-    assert whoami_name(fake, basic("Basic", "foo", "bar"), session=wc) == 401
+    expect(fake, 401, basic("Basic", "foo", "bar"), session=wc)
 
 
 @pytest.mark.parametrize("prefix", ["Basic", "BASIC", "basic", "bASIC"])
@@ -62,11 +73,11 @@ def test_auth_header_case_insensitive(make_fake_jenkins, prefix):
     """Mirrors BasicHeaderProcessorTest#testAuthHeaderCaseInSensitive (its legacy token,
     made on creation, is the fake user's legacy token)."""
     fake = make_fake_jenkins(users=users("foo", legacy=("foo",)))
-    token = fake.legacy_token("foo")
-    assert whoami_name(fake, basic(prefix, "foo", token)) == "foo"
-    assert whoami_name(fake, basic(prefix, "foo", "abcd" + token)) == 401
-    assert whoami_name(fake, basic(prefix, "foo", "foo")) == "foo"
-    assert whoami_name(fake, basic(prefix, "foo", "bar")) == 401
+    token = Hidden(fake.legacy_token("foo"))
+    expect(fake, "foo", basic(prefix, "foo", token))
+    expect(fake, 401, basic(prefix, "foo", "abcd" + token))
+    expect(fake, "foo", basic(prefix, "foo", "foo"))
+    expect(fake, 401, basic(prefix, "foo", "bar"))
 
 
 # -- BasicHeaderApiTokenAuthenticatorTest ------------------------------------------------------
@@ -76,11 +87,11 @@ def test_legacy_token_regular_case(make_fake_jenkins):
     token read from the security page; the user survives a restart)."""
     fake = make_fake_jenkins(users=users("user1", legacy=("user1",)))
     page = requests.get(fake.url + "user/user1/security/", auth=("user1", "user1"), timeout=10).text
-    token = re.search(r'id="apiToken"[^>]*value="([0-9a-f]{32})"', page)[1]
+    token = Hidden(re.search(r'id="apiToken"[^>]*value="([0-9a-f]{32})"', page)[1])
     fake.restart()
     assert script(fake, "println User.getById('user1', false) != null", as_user="user1") == "true\n"
-    assert whoami_name(fake, basic("Basic", "user1", "invalid-token")) == 401
-    assert whoami_name(fake, basic("Basic", "user-not-valid", token)) == 401
+    expect(fake, 401, basic("Basic", "user1", "invalid-token"))
+    expect(fake, 401, basic("Basic", "user-not-valid", token))
     assert script(fake, "println User.getById('user-not-valid', false)", as_user="user1") == "null\n"
     r = requests.get(fake.url + "whoAmI/api/xml", headers=basic("Basic", "user1", token), timeout=10)
     assert re.search(r"<name>user1</name>", r.text)
@@ -93,7 +104,7 @@ def test_call_using_api_token_does_not_require_csrf_token(make_fake_jenkins):
     with the crumb issuer (the fake always has one): a POST by token needs no crumb, by
     password it does. The ``test-post`` root action is whoAmI, answering the user."""
     fake = make_fake_jenkins(users=users("foo"))
-    token = fake.add_token("foo", name="t")[1]
+    token = Hidden(fake.add_token("foo", name="t")[1])
     r = requests.post(fake.url + "whoAmI/api/json", auth=("foo", token), timeout=10)
     assert r.status_code == 200 and r.json()["name"] == "foo"
     r = requests.post(fake.url + "whoAmI/api/json", auth=("foo", "foo"), timeout=10)
@@ -133,10 +144,11 @@ def test_who_am_i_basic_and_api_token_do_not_provide_sensitive_information(make_
     """Mirrors WhoAmITest#whoAmI_basic_doesNotProvideSensitiveInformation and
     #whoAmI_apiToken_doesNotProvideSensitiveInformation: the Authorization header is not shown."""
     fake = make_fake_jenkins(users=users("user"))
-    secret = "user" if by == "password" else fake.add_token("user", name="test")[1]
+    secret = Hidden("user" if by == "password" else fake.add_token("user", name="test")[1])
     header = basic("Basic", "user", secret)
     content = requests.get(fake.url + "whoAmI/", headers=header, timeout=10).text
-    assert header["Authorization"].split()[1] not in content and "SessionId" not in content
+    shown = header["Authorization"].split()[1] in content
+    assert not shown and "SessionId" not in content
 
 
 # -- DefaultCrumbIssuerTest ----------------------------------------------------------------------------

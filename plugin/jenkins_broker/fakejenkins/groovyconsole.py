@@ -13,6 +13,11 @@ reader thread takes every line the JVM writes and hands it to the request it bel
 to, so any number of scripts may run at once, and the fake serves other requests
 meanwhile (a script does not hold the state's lock while it runs).
 
+Compiling the console and the classes is most of a JVM's start: the first start for a
+version line writes them, compiled, to a cache (:func:`.groovyruntime.cache_root`), and
+later ones run from it; a cache that fails to start is dropped and the start retried
+from the sources.
+
 The JVM is stopped by its pid (terminate, then kill after a deadline) when the console
 stops, and exits by itself when its input closes, so it cannot outlive the fake's
 process. Nothing here logs what crosses the pipe: token values do.
@@ -23,14 +28,26 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import queue
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
 from .bridge import Bridge, Caller, JavaError
-from .groovyruntime import GroovyRuntime, GroovyUnavailable, find_runtime, sources
+from .groovyruntime import (
+    SERVER_SCRIPT,
+    GroovyRuntime,
+    GroovyUnavailable,
+    cache_key,
+    cache_root,
+    find_runtime,
+    sources,
+)
 from .state import JenkinsState
 
 log = logging.getLogger(__name__)
@@ -38,6 +55,18 @@ log = logging.getLogger(__name__)
 START_DEADLINE = 60.0     # a cold JVM on a loaded machine; it is ready in about a second
 STOP_DEADLINE = 5.0
 _EOF = {"op": "eof"}
+
+
+def _publish(fresh: Path, final: Path) -> None:
+    """Make ``fresh`` the cache ``final`` if the JVM completed it (another start may have
+    been first: then ``fresh`` goes)."""
+    if (fresh / ".complete").is_file():
+        try:
+            os.rename(fresh, final)
+            return
+        except OSError:
+            pass
+    shutil.rmtree(fresh, ignore_errors=True)
 
 
 class GroovyConsoleError(RuntimeError):
@@ -89,38 +118,77 @@ class GroovyConsole:
                 raise GroovyConsoleError("the fake Jenkins has stopped")
             self._stop_locked()
             runtime = self._runtime or find_runtime()
-            began = time.monotonic()
+            rendered = sources(self.state.features)
+            final, compiled, fresh = self._cache(runtime, rendered)
             try:
-                self._proc = subprocess.Popen(runtime.command(), stdin=subprocess.PIPE,
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                              close_fds=True)
-            except OSError as exc:
-                raise GroovyUnavailable(f"cannot start {runtime.java}: {exc}") from None
-            self.starts += 1
-            self.info = {}
-            self._ready.clear()
-            self._stderr.clear()
-            proc = self._proc
-            self._threads = [
-                threading.Thread(target=self._read, args=(proc,), daemon=True,
-                                 name=f"groovy-console-{proc.pid}"),
-                threading.Thread(target=self._drain, args=(proc,), daemon=True,
-                                 name=f"groovy-console-err-{proc.pid}"),
-            ]
-            for thread in self._threads:
-                thread.start()
-            try:
-                self._send({"op": "init", "version": self.state.features.version,
-                            "sources": sources(self.state.features)})
-                if not self._ready.wait(START_DEADLINE) or not self.info:
-                    raise GroovyConsoleError(
-                        "the fake Jenkins' Groovy console did not start: "
-                        + (" | ".join(self._stderr) or "no output"))
-            except BaseException:
-                self._stop_locked()
-                raise
-            self.info = dict(self.info, start_seconds=round(time.monotonic() - began, 3))
-            log.debug("fake Jenkins Groovy console pid %s ready: %s", proc.pid, self.info)
+                try:
+                    self._launch(runtime, rendered, compiled, fresh)
+                except GroovyConsoleError:
+                    if compiled is None:
+                        raise
+                    shutil.rmtree(compiled, ignore_errors=True)   # a cache that fails is dropped
+                    final, compiled, fresh = self._cache(runtime, rendered)
+                    self._launch(runtime, rendered, compiled, fresh)
+            finally:
+                if fresh is not None and final is not None:
+                    _publish(fresh, final)
+
+    @staticmethod
+    def _cache(runtime: GroovyRuntime, rendered: dict[str, str]):
+        """(the cache directory, it if complete, a new directory to fill), Nones if no cache."""
+        root = cache_root()
+        if root is None:
+            return None, None, None
+        final = root / cache_key(runtime, rendered)
+        if (final / ".complete").is_file():
+            return final, final, None
+        try:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fresh = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=root))
+        except OSError:
+            return None, None, None
+        return final, None, fresh
+
+    def _launch(self, runtime: GroovyRuntime, rendered: dict[str, str], compiled: Path | None,
+                fresh: Path | None) -> None:
+        began = time.monotonic()
+        try:
+            self._proc = subprocess.Popen(runtime.command(compiled), stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          close_fds=True)
+        except OSError as exc:
+            raise GroovyUnavailable(f"cannot start {runtime.java}: {exc}") from None
+        self.starts += 1
+        self.info = {}
+        self._ready.clear()
+        self._stderr.clear()
+        proc = self._proc
+        self._threads = [
+            threading.Thread(target=self._read, args=(proc,), daemon=True,
+                             name=f"groovy-console-{proc.pid}"),
+            threading.Thread(target=self._drain, args=(proc,), daemon=True,
+                             name=f"groovy-console-err-{proc.pid}"),
+        ]
+        for thread in self._threads:
+            thread.start()
+        init: dict = {"op": "init", "version": self.state.features.version}
+        if compiled is not None:
+            init["compiled"] = True
+        else:
+            init["sources"] = rendered
+            if fresh is not None:
+                init.update(cacheTo=str(fresh), serverSource=str(SERVER_SCRIPT))
+        try:
+            self._send(init)
+            if not self._ready.wait(START_DEADLINE) or not self.info:
+                raise GroovyConsoleError(
+                    "the fake Jenkins' Groovy console did not start: "
+                    + (" | ".join(self._stderr) or "no output"))
+        except BaseException:
+            self._stop_locked()
+            raise
+        self.info = dict(self.info, start_seconds=round(time.monotonic() - began, 3))
+        log.debug("fake Jenkins Groovy console pid %s ready: %s", proc.pid, self.info)
 
     def stop(self, *, close: bool = False) -> None:
         """Stop the JVM (by its pid) and join its threads; scripts still running fail.

@@ -8,6 +8,12 @@ on ``PATH`` (its real path is ``<home>/bin/groovy``). Java is ``$JAVA_HOME/bin/j
 that exists, else ``java`` on ``PATH``. Debian's ``groovy`` launcher script is not used:
 it insists on ``/usr/lib/jvm/default-java``, which a JDK installed otherwise lacks.
 
+Compiling the console and the classes takes most of a JVM's start, so the first start
+for a version line and a Groovy writes them, compiled, to a cache directory
+(``$FAKE_JENKINS_GROOVY_CACHE``, else ``$XDG_CACHE_HOME/jenkins-broker/fake-jenkins-groovy``,
+else ``~/.cache/...``; ``FAKE_JENKINS_GROOVY_CACHE=off`` for none), in a sub-directory
+named by a digest of the Groovy version and every source; later starts run from it.
+
 The Jenkins-shaped classes live in ``groovy/`` beside this module (package data), one
 file per class at its package's path. :func:`sources` renders them for one emulated
 version: a line ``//@if FEATURE`` (or ``//@if !FEATURE``, several conditions separated by
@@ -18,6 +24,7 @@ spaces all holding) starts a block kept only when the
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -51,10 +58,33 @@ class GroovyRuntime:
     groovy_version: str
     classpath: tuple[str, ...]
 
-    def command(self) -> list[str]:
-        """The command that starts the console server."""
+    def command(self, compiled: Path | None = None) -> list[str]:
+        """The command that starts the console server: from its source, or from ``compiled``
+        (a complete cache directory)."""
+        if compiled is not None:
+            return [self.java, *JVM_OPTIONS, "-cp", os.pathsep.join([str(compiled), *self.classpath]),
+                    SERVER_SCRIPT.stem]
         return [self.java, *JVM_OPTIONS, "-cp", os.pathsep.join(self.classpath),
                 "groovy.ui.GroovyMain", str(SERVER_SCRIPT)]
+
+
+def cache_root(environ=None) -> Path | None:
+    """Where compiled consoles are kept, or None (``FAKE_JENKINS_GROOVY_CACHE=off``)."""
+    environ = os.environ if environ is None else environ
+    given = environ.get("FAKE_JENKINS_GROOVY_CACHE")
+    if given is not None:
+        return None if given.strip() in ("", "off") else Path(given)
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "jenkins-broker" / "fake-jenkins-groovy"
+
+
+def cache_key(runtime: GroovyRuntime, rendered: dict[str, str]) -> str:
+    """A digest of what the compiled classes depend on: Groovy's version and every source."""
+    digest = hashlib.sha256(f"groovy {runtime.groovy_version}\n".encode())
+    digest.update(SERVER_SCRIPT.read_bytes())
+    for path, text in sorted(rendered.items()):
+        digest.update(f"\0{path}\0{text}".encode())
+    return digest.hexdigest()[:32]
 
 
 def _groovy_home(environ) -> Path:

@@ -93,6 +93,29 @@ class FakeToday extends CompilationCustomizer {
     }
 }
 
+/** Writes the compiled classes and this console, compiled, to a directory for the next
+ *  start (fakejenkins/groovyruntime.py names it); ".complete" last. Best effort. */
+class Cache {
+    static void write(String directory, Map<String, byte[]> classes, String serverSource) {
+        try {
+            File root = new File(directory)
+            classes.each { String name, byte[] code ->
+                File file = new File(root, name.replace('.', '/') + '.class')
+                file.parentFile.mkdirs()
+                file.bytes = code
+            }
+            CompilerConfiguration config = new CompilerConfiguration()
+            config.targetDirectory = root
+            CompilationUnit unit = new CompilationUnit(config)
+            unit.addSource(new File(serverSource))
+            unit.compile()
+            new File(root, '.complete').text = 'complete'
+        } catch (Throwable t) {
+            System.err.println('fake Jenkins: compiled classes not cached: ' + t)
+        }
+    }
+}
+
 class Trace {
     static String of(Throwable t) {
         StringBuilder text = new StringBuilder()
@@ -144,17 +167,25 @@ System.setOut(System.err)          // what a script writes to System.out goes to
 BufferedReader input = new BufferedReader(new InputStreamReader(System.in, 'UTF-8'))
 
 Map init = (Map) new JsonSlurper().parseText(input.readLine())
-CompilerConfiguration classesConfig = new CompilerConfiguration()
-CompilationUnit unit = new CompilationUnit(classesConfig, null, new GroovyClassLoader(getClass().classLoader))
-((Map<String, String>) init.sources).each { String path, String text -> unit.addSource(path, text) }
-unit.compile(Phases.CLASS_GENERATION)
-Map<String, byte[]> compiled = [:]
-unit.getClasses().each { compiled.put(it.name, it.bytes) }
-ClassLoader jenkinsClasses = new CompiledClasses(getClass().classLoader, compiled)
+ClassLoader jenkinsClasses
+if (init.compiled) {            // started from the cache: the classes are on the class path
+    jenkinsClasses = getClass().classLoader
+} else {
+    CompilationUnit unit = new CompilationUnit(new CompilerConfiguration(), null,
+            new GroovyClassLoader(getClass().classLoader))
+    ((Map<String, String>) init.sources).each { String path, String text -> unit.addSource(path, text) }
+    unit.compile(Phases.CLASS_GENERATION)
+    Map<String, byte[]> compiled = [:]
+    unit.getClasses().each { compiled.put(it.name, it.bytes) }
+    jenkinsClasses = new CompiledClasses(getClass().classLoader, compiled)
+    if (init.cacheTo != null) {
+        Cache.write((String) init.cacheTo, compiled, (String) init.serverSource)
+    }
+}
 Class bridge = jenkinsClasses.loadClass('fakejenkins.Bridge')
 bridge.open(protocol, (String) init.version)
 bridge.send([op: 'ready', groovy: GroovySystem.version, java: System.getProperty('java.version'),
-             classes: compiled.size()])
+             cached: init.compiled == true])
 
 Closure evaluate = { Map request ->
     StringWriter buffer = new StringWriter()
