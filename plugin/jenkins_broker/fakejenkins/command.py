@@ -25,9 +25,10 @@ DESCRIPTION = (
     "Serve a fake Jenkins: a test double that answers Jenkins' HTTP API for API tokens, "
     "CSRF crumbs, sessions and identity as the emulated Jenkins version would "
     "(docs/jenkins-behaviour.md §15, in jenkins-broker's source tree). It is not Jenkins "
-    "and has no jobs. Its script console (/scriptText) runs no Groovy, because no Groovy "
-    "interpreter is at hand: it recognises only jenkins-broker's own scripts and carries "
-    "out their effect itself; any other script gets a stack trace. State lives in memory "
+    "and has no jobs. Its script console (/scriptText, /script) runs Groovy 2.4 for real, in "
+    "one JVM per fake, against Jenkins-shaped classes backed by its users and tokens "
+    "(docs/fake-jenkins-groovy.md; it needs Groovy 2.4 and Java: apt-get install groovy). "
+    "State lives in memory "
     "and is lost on exit. Prints the URL once ready (then the tokens --token asks for) and "
     "serves until SIGINT or SIGTERM."
 )
@@ -49,9 +50,9 @@ def _version(text: str) -> str:
 
 
 EPILOG = (
-    "This is a test double, not Jenkins. Its script console runs no Groovy: there is no "
-    "Groovy interpreter, so it only recognises jenkins-broker's own scripts and carries out "
-    "their effect itself (docs/jenkins-behaviour.md §4.10)."
+    "This is a test double, not Jenkins: no jobs, no plugins; its script console knows only "
+    "the Jenkins classes that API tokens need (docs/fake-jenkins-groovy.md, "
+    "docs/jenkins-behaviour.md §4.10)."
 )
 
 
