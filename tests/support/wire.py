@@ -107,14 +107,16 @@ def assert_vault_error(answer: Answer, *statuses: int, secret: str | None = None
     return errors
 
 
-def _comparable(answer: Answer):
+def comparable(status: int, body: bytes):
+    """An answer as two answers to the same request compare: the JSON body without its
+    ``request_id`` (one per request), or the raw bytes of a body that is not JSON."""
     try:
-        body = json.loads(answer.body)
+        parsed = json.loads(body)
     except ValueError:
-        return answer.status, answer.body
-    if isinstance(body, dict):
-        body.pop("request_id", None)  # one per request
-    return answer.status, body
+        return status, body
+    if isinstance(parsed, dict):
+        parsed.pop("request_id", None)
+    return status, parsed
 
 
 def assert_answered_by_vault(stack, method: str, path: str, headers: dict | None = None,
@@ -123,7 +125,7 @@ def assert_answered_by_vault(stack, method: str, path: str, headers: dict | None
     to the same request (status and body; a JSON body compared without ``request_id``)."""
     through = send(stack, method, path, headers, body)
     direct = send(stack, method, path, headers, body, vault=True)
-    assert _comparable(through) == _comparable(direct), (
+    assert comparable(through.status, through.body) == comparable(direct.status, direct.body), (
         f"{method} {path[:80]}: through the broker {through.status} {through.body[:200]!r}, "
         f"from Vault {direct.status} {direct.body[:200]!r}")
     return through

@@ -104,28 +104,28 @@ def _deny_unless(granted: set[str], capabilities: tuple[str, ...], path: str) ->
         raise Forbidden(f"permission denied: this token may not {'/'.join(capabilities)} {path}")
 
 
+def _granted(path: str) -> set[str]:
+    """The caller's capabilities on ``path`` (``sys/capabilities-self``: one use of its
+    token). Raises ``Unauthorized`` (no token) or ``Forbidden`` (a refused token)."""
+    token = caller_token()
+    authorizer: Authorizer = current_app.extensions["jenkins_broker"].authorizer
+    try:
+        return authorizer.capabilities(token, path)
+    except VaultForbidden as exc:
+        raise _refused(exc) from None
+
+
 def require(path: str, *capabilities: str) -> None:
     """Check that the caller holds one of ``capabilities`` on Vault path ``path``
     (``sys/capabilities-self``: one use of its token). Raises ``Unauthorized`` (no token)
     or ``Forbidden``; Vault errors propagate."""
-    token = caller_token()
-    authorizer: Authorizer = current_app.extensions["jenkins_broker"].authorizer
-    try:
-        granted = authorizer.capabilities(token, path)
-    except VaultForbidden as exc:
-        raise _refused(exc) from None
-    _deny_unless(granted, capabilities, path)
+    _deny_unless(_granted(path), capabilities, path)
 
 
 def require_any(path: str) -> None:
     """Check that the caller may do something on ``path`` (any capability but ``deny``),
     as Vault asks of a ``help`` request. Raises as :func:`require`."""
-    token = caller_token()
-    authorizer: Authorizer = current_app.extensions["jenkins_broker"].authorizer
-    try:
-        granted = authorizer.capabilities(token, path)
-    except VaultForbidden as exc:
-        raise _refused(exc) from None
+    granted = _granted(path)
     if "deny" in granted or not granted:
         raise Forbidden(f"permission denied: this token may do nothing on {path}")
 
