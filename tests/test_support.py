@@ -84,3 +84,19 @@ def _exited(pid):
     # Whether the child is a zombie, without reaping it (Popen must do that).
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_every_collected_test_has_its_own_node_id():
+    """The suite runs in two workers that schedule by node id: a test sharing another's id
+    (schemathesis' operations did, on pytest 9) would silently not run."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider",
+         "tests/integration/test_schemathesis.py"],
+        cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    ids = [line for line in done.stdout.splitlines() if "::" in line]
+    operations = [i for i in ids if "::test_every_operation_with_the_root_token[" in i]
+    assert len(operations) > 10
+    assert "tests/integration/test_schemathesis.py::test_every_operation_with_the_root_token[GET /v1/jenkins/creds/{role}]" in ids
+    assert len(set(ids)) == len(ids)

@@ -262,7 +262,7 @@ def test_a_test_that_needed_groovy_is_skipped_without_it_and_fails_where_require
     env = dict(os.environ, GROOVY_HOME=str(tmp_path), FAKE_JENKINS_REQUIRE_GROOVY=required,
                PYTHONPATH=os.pathsep.join([str(ROOT / "plugin"), str(ROOT)]))
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-n", "0",
          "tests/fakejenkins/test_scriptconsole.py::test_output_is_exactly_one_line"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert outcome in done.stdout, done.stdout[-2000:]
