@@ -88,3 +88,34 @@ def test_failure_log_backs_off_its_lines_and_its_retries():
         assert failures.failed(DOWN) == 1.0  # a new outage starts over
     finally:
         logger.removeHandler(handler)
+
+
+def test_the_starting_app_answers_503_saying_why_then_hands_over():
+    """What `serve` answers while it cannot log in to Vault yet (the end-to-end case, a
+    sealed Vault, is in tests/integration/test_faults.py)."""
+    import json
+
+    from jenkins_broker.server.runtime import StartingApp
+
+    def call(app):
+        said = {}
+        body = b"".join(app({"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/sys/health"},
+                            lambda status, headers: said.update(status=status, headers=dict(headers))))
+        return said["status"], said["headers"], body
+
+    front = StartingApp(clock=lambda: 0.0)
+    status, headers, body = call(front)
+    assert status.startswith("503") and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"errors": ["jenkins-broker is starting: it is logging in to Vault"]}
+    front.failed(str(DOWN))
+    front.failed("Vault said 503 for token 11" + "ab" * 16)  # a token-shaped value is masked
+    (error,) = json.loads(call(front)[2])["errors"]
+    assert error.startswith("jenkins-broker is starting: it cannot log in to Vault yet (tried 2 times since ")
+    assert "<redacted>" in error and "ab" * 16 not in error and error.endswith("it keeps trying")
+    assert headers["Content-Length"] == str(len(body)) and "Retry-After" in headers
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b"broker"]
+    front.ready(app)
+    assert call(front)[:1] == ("200 OK",) and call(front)[2] == b"broker"

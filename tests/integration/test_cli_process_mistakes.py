@@ -12,37 +12,54 @@ import sys
 
 import pytest
 
-from tests.support.processes import stop_process
+from tests.support.processes import free_port, stop_process
 
 pytestmark = pytest.mark.integration
 
 
 # -- serve: the port is taken ------------------------------------------------------------
 
+def run_serve(stack, **env_vars: str) -> tuple[int, str]:
+    """``jenkins-broker serve`` as a process with the stack's AppRole and ``env_vars``, until it
+    exits (within a minute); returns its exit status and its stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "JENKINS_"))}
+    env.update(VAULT_ADDR=stack.bao.addr, JENKINS_BROKER_VAULT_AUTH="approle",
+               JENKINS_BROKER_VAULT_ROLE_ID=stack.role_id,
+               JENKINS_BROKER_VAULT_SECRET_ID=stack.secret_id)
+    env.update(env_vars)
+    proc = subprocess.Popen([sys.executable, "-m", "jenkins_broker.commands.cli", "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        stop_process(proc)
+    assert "Traceback" not in err and "OSError" not in err
+    return proc.returncode, err
+
+
 def test_serve_on_a_port_in_use_says_which_and_what_to_set(stack, tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("VAULT_", "BAO_", "JENKINS_"))}
-        env.update(VAULT_ADDR=stack.bao.addr, JENKINS_BROKER_VAULT_AUTH="approle",
-                   JENKINS_BROKER_VAULT_ROLE_ID=stack.role_id,
-                   JENKINS_BROKER_VAULT_SECRET_ID=stack.secret_id,
-                   JENKINS_BROKER_LISTEN=f"127.0.0.1:{port}")
-        proc = subprocess.Popen([sys.executable, "-m", "jenkins_broker.commands.cli", "serve"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-        try:
-            out, err = proc.communicate(timeout=60)
-        finally:
-            stop_process(proc)
-    assert proc.returncode == 1, err
-    assert "Traceback" not in err and "OSError" not in err
+        code, err = run_serve(stack, JENKINS_BROKER_LISTEN=f"127.0.0.1:{port}")
+    assert code == 1, err
     last = err.strip().splitlines()[-1]
     assert last == (f"Error: port {port} on 127.0.0.1 is in use (another broker, or another "
                     f"program, listens there): stop it, or set JENKINS_BROKER_LISTEN to a free "
                     f"host:port"), err
+
+
+def test_serve_whose_login_vault_refuses_exits_at_once_rather_than_waiting(stack):
+    """serve waits for a Vault it cannot reach or that is sealed; a login Vault refuses is
+    a setting to fix, which no waiting mends: one line, exit 1."""
+    code, err = run_serve(stack, JENKINS_BROKER_LISTEN=f"127.0.0.1:{free_port()}",
+                          JENKINS_BROKER_VAULT_SECRET_ID="00000000-0000-0000-0000-000000000000")
+    assert code == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "AppRole" in last and "retrying" not in err, err
+    assert "00000000-0000-0000-0000-000000000000" not in err
 
 
 # -- VAULT_ADDR: the wrong server, the wrong scheme ---------------------------------------

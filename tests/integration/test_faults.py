@@ -8,6 +8,7 @@ prefix are exactly the live leases, and no expired lease is left.
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -149,6 +150,73 @@ def test_vault_down_at_mint_is_503_and_mints_nothing(fstack):
         fstack.bao.restart()
     wait_for(lambda: fstack.mint(role, ci).status_code == 200, timeout=20, what="recovery")
     audit(fstack)
+
+
+@pytest.fixture
+def broker_processes_only(fstack):
+    """The stack's in-process broker stopped for the test (a fresh one started after), so
+    that the Vault outage a test makes for its broker processes leaves no retry of the
+    in-process one's running into the next test."""
+    fstack.stop_broker()
+    try:
+        yield fstack
+    finally:
+        if requests.get(f"{fstack.bao.addr}/v1/sys/health", timeout=5).json().get("sealed"):
+            fstack.bao.unseal()
+        fstack.start_broker(**FAST)
+
+
+def test_a_broker_started_while_vault_is_sealed_waits_for_it_then_serves(broker_processes_only, tmp_path):
+    """A pod started during a Vault outage used to exit at once (it logs in first) and wait
+    in a crash loop's back-off; now it listens, answers 503 in Vault's shape, tries again,
+    and serves as soon as Vault is unsealed."""
+    fstack = broker_processes_only
+    role = fstack.role("sealed-at-start", ttl=30)
+    ci = fstack.consumer(role)
+    fstack.bao.seal()
+    proc, url = spawn_broker(fstack, tmp_path, FAST, ready=False)
+    try:
+        def mint_refused():
+            resp = requests.get(f"{url}/v1/jenkins/creds/{role}", headers={"X-Vault-Token": ci}, timeout=5)
+            assert resp.status_code == 503, resp.text
+            (error,) = resp.json()["errors"]
+            assert error.startswith("jenkins-broker is starting: "), error
+            return error if "cannot log in" in error else None
+        error = wait_for(mint_refused, timeout=10, what="the broker to say why it cannot start")
+        assert "cannot log in to Vault yet (tried once; last: " in error and "Vault is sealed" in error
+        assert requests.get(f"{url}/v1/sys/health", timeout=5).status_code == 503
+
+        def tries():
+            said = requests.get(f"{url}/v1/sys/health", timeout=5).json()["errors"][0]
+            return int(re.search(r"tried (\d+) times", said)[1]) if "times" in said else 1
+        wait_for(lambda: tries() >= 3, timeout=20, what="three attempts to log in")
+        assert proc.poll() is None
+        log_path = tmp_path / f"broker-{url.rsplit(':', 1)[1]}.log"
+        text = log_path.read_text()
+        # Lines at doubling intervals, as a background loop logs a failure that repeats.
+        assert "Traceback" not in text and 1 <= text.count("WARNING") < tries(), text
+        fstack.bao.unseal()
+        wait_for(lambda: requests.get(f"{url}/v1/jenkins/creds/{role}", headers={"X-Vault-Token": ci},
+                                      timeout=5).status_code == 200, timeout=30, what="a mint once unsealed")
+        assert "works again" in log_path.read_text()
+    finally:
+        stop_process(proc)
+    assert proc.returncode in (0, -signal.SIGTERM)
+    audit(fstack)
+
+
+def test_a_broker_waiting_for_vault_stops_at_once_on_sigterm(broker_processes_only, tmp_path):
+    fstack = broker_processes_only
+    fstack.bao.seal()
+    proc, url = spawn_broker(fstack, tmp_path, FAST, ready=False)
+    try:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        assert time.monotonic() - started < 5
+    finally:
+        stop_process(proc)
+    assert proc.returncode == 0
 
 
 def test_record_write_failing_after_the_jenkins_call_revokes_the_token(fstack, monkeypatch):

@@ -40,11 +40,13 @@ from tests.support.roles import ci_bot_role
 from tests.support.waiting import wait_for
 
 
-def spawn_broker(st, tmp_path, settings, crash_at=None):
+def spawn_broker(st, tmp_path, settings, crash_at=None, *, ready=True):
     """``jenkins-broker serve`` as a process against ``st``'s Vault, with ``settings`` (names of
     BrokerSettings fields) as JENKINS_BROKER_* variables and a crash point armed; returns
-    (proc, url). The caller stops it with :func:`stop_process`; one that does not come up
-    is stopped here before the failure propagates."""
+    (proc, url) once it answers /v1/sys/health with 200 (with ``ready=False``: once it accepts
+    connections, whatever it answers). Its output goes to ``tmp_path/broker-<port>.log``. The
+    caller stops it with :func:`stop_process`; one that does not come up is stopped here
+    before the failure propagates."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_", "JENKINS_"))}
     env.update(VAULT_ADDR=st.bao.addr, JENKINS_BROKER_VAULT_AUTH="approle",
@@ -61,7 +63,7 @@ def spawn_broker(st, tmp_path, settings, crash_at=None):
     def up():
         assert proc.poll() is None or crash_at, "broker exited early"
         try:
-            return requests.get(f"{url}/v1/sys/health", timeout=1).status_code == 200
+            return requests.get(f"{url}/v1/sys/health", timeout=1).status_code == 200 or not ready
         except requests.ConnectionError:
             return False
     try:

@@ -16,8 +16,8 @@ import sys
 from typing import Any, Callable
 
 from .. import __version__
-from ..errors import BrokerError, ConfigError, LeaseNotFound, redact
-from ..server.runtime import setup_logging, wait_for_signal
+from ..errors import BrokerError, ConfigError, LeaseNotFound, VaultUnavailable, redact
+from ..server.runtime import FailureLog, setup_logging
 from ..values import JENKINS_KINDS
 from .admin import cmd_config, cmd_credentials, cmd_leases, cmd_mint, cmd_reap, cmd_revoke, cmd_roles
 
@@ -54,32 +54,62 @@ EXIT_MEANINGS = {
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..server.httpd import HTTPServer
-    from ..server.services import build_services
+    from ..server.runtime import StartingApp, StopSignals
     from ..server.settings import BrokerSettings
     from ..vault.settings import VaultSettings
     from ..web import create_app
 
     settings = BrokerSettings.from_env()
     setup_logging(settings.log_level)
-    services = build_services(settings, VaultSettings.from_env())
-    services.start()
+    vault_settings = VaultSettings.from_env()
+    signals = StopSignals()
+    # Listen first: a busy port is said at once, and while Vault cannot be reached (down,
+    # sealed: a pod started during an outage) the process is up, answers 503 and tries again,
+    # instead of exiting into a supervisor's back-off.
+    front = StartingApp()
     try:
-        server = HTTPServer(create_app(services), settings.host, settings.port, threads=settings.threads,
+        server = HTTPServer(front, settings.host, settings.port, threads=settings.threads,
                             tls_cert=settings.tls_cert, tls_key=settings.tls_key,
                             request_deadline=settings.request_deadline, idle_timeout=settings.idle_timeout,
                             spare_threads=settings.spare_threads).start()
     except OSError as exc:
-        services.stop()
         raise cannot_listen(exc, settings.host, settings.port) from None
-    log.info("jenkins-broker %s serving on %s; loading the lease records in the background",
-             __version__, server.url)
+    services = None
     try:
-        wait_for_signal()
+        services = _log_in_to_vault(settings, vault_settings, front, signals)
+        if services is None:
+            return 0  # stopped while waiting for Vault
+        services.start()
+        front.ready(create_app(services))
+        log.info("jenkins-broker %s serving on %s; loading the lease records in the background",
+                 __version__, server.url)
+        signals.wait()
     finally:
         log.info("stopping")
         server.stop()
-        services.stop()
+        if services is not None:
+            services.stop()
     return 0
+
+
+def _log_in_to_vault(settings, vault_settings, front, signals):
+    """Build the broker's services, which logs in to Vault; while Vault cannot be reached
+    or is sealed (``VaultUnavailable``), try again with backoff, logging as a background loop
+    does. Any other failure (a refused login, a bad setting) is raised: waiting cannot fix it.
+    Returns None if a signal came first."""
+    from ..server.services import build_services
+
+    failures = FailureLog(log, f"logging in to Vault at {vault_settings.addr}")
+    while True:
+        try:
+            services = build_services(settings, vault_settings)
+        except VaultUnavailable as exc:
+            front.failed(str(exc))
+            if signals.wait(failures.failed(exc)):
+                return None
+            continue
+        failures.succeeded()
+        return services
 
 
 def cannot_listen(exc: OSError, host: str, port: int) -> ConfigError:

@@ -1,5 +1,6 @@
-"""What a long-running process of the broker needs: its log format, waiting for a signal, and
-:class:`FailureLog`, how a background loop reports a failure that repeats (Vault down).
+"""What a long-running process of the broker needs: its log format, waiting for a signal,
+:class:`FailureLog`, how a background loop reports a failure that repeats (Vault down), and
+:class:`StartingApp`, what ``serve`` answers while it waits to log in to Vault.
 
 Used by ``jenkins-broker serve`` and ``jenkins-broker demo``, and by the maintenance loop of
 :mod:`jenkins_broker.server.services`.
@@ -7,6 +8,7 @@ Used by ``jenkins-broker serve`` and ``jenkins-broker demo``, and by the mainten
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
@@ -23,20 +25,80 @@ def setup_logging(level: str = "INFO") -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+class StopSignals:
+    """SIGINT and SIGTERM, caught from construction on (in the main thread): :meth:`wait`
+    returns once one came; ``signum`` says which."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._came = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handler)
+
+    def _handler(self, signum, _frame) -> None:
+        self.signum = signum
+        self._came.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (None: for ever) for a signal; True if one came.
+        In slices of a second, so that the handler runs promptly in the main thread."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            if self._came.wait(max(left, 0.0)):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+
+
 def wait_for_signal() -> int:
     """Block until SIGINT or SIGTERM; return the signal number."""
-    got: list[int] = []
-    done = threading.Event()
+    signals = StopSignals()
+    signals.wait()
+    return signals.signum
 
-    def handler(signum, _frame):
-        got.append(signum)
-        done.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
-    while not done.wait(1.0):
-        pass
-    return got[0]
+class StartingApp:
+    """The WSGI application ``serve`` listens with before it has logged in to Vault.
+
+    Until :meth:`ready` hands it the broker's application, every request is answered 503 in
+    Vault's error shape, saying that the broker is starting, how often it has tried and what
+    Vault's side said last (:meth:`failed`); so the port is open (a TCP probe sees a live
+    process) and not ready (``/v1/sys/health`` is 503, as the broker answers while Vault is
+    sealed or unreachable). After :meth:`ready`, requests go to the application.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self._app: Callable | None = None
+        self._clock = clock
+        self._since = clock()
+        self._tries = 0
+        self._last = ""
+
+    def failed(self, reason: str) -> None:
+        """One more failed attempt to log in; ``reason`` is safe to show (no secret in it)."""
+        self._tries += 1
+        self._last = redact(reason, limit=600)
+
+    def ready(self, app: Callable) -> None:
+        self._app = app
+
+    def __call__(self, environ, start_response):
+        app = self._app
+        if app is not None:
+            return app(environ, start_response)
+        if self._tries:
+            since = time.strftime("%H:%M:%S", time.localtime(self._since))
+            tried = f"tried {self._tries} times since {since}" if self._tries > 1 else "tried once"
+            said = (f"jenkins-broker is starting: it cannot log in to Vault yet ({tried}; last: "
+                    f"{self._last}); it keeps trying")
+        else:
+            said = "jenkins-broker is starting: it is logging in to Vault"
+        body = json.dumps({"errors": [said]}).encode()
+        start_response("503 Service Unavailable", [("Content-Type", "application/json"),
+                                                   ("Content-Length", str(len(body))),
+                                                   ("Retry-After", "2")])
+        return [body]
 
 
 class FailureLog:
