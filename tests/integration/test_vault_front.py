@@ -158,19 +158,87 @@ def test_a_wrapped_mint_answers_only_wrap_info_and_unwraps_once(stack):
     assert through["data"]["lease_id"] != data["lease_id"]
 
 
-def test_a_mint_whose_wrapping_fails_leaves_no_token(stack):
-    ci = stack.consumer("front-wrap-fail")
+def mints(stack, role):
+    return stack.services.metrics.registry.get_sample_value(
+        "jenkins_broker_mints_total", {"role": role}) or 0.0
+
+
+@pytest.mark.parametrize("header, said", [
+    ("soon", "error parsing X-Vault-Wrap-TTL header: "),
+    ("-5", "error parsing X-Vault-Wrap-TTL header: requested wrap ttl cannot be negative"),
+    ("5 m", "error parsing X-Vault-Wrap-TTL header: "),
+])
+def test_a_wrap_ttl_vault_cannot_read_is_refused_before_anything_is_minted(stack, header, said):
+    """It minted a token in Jenkins, failed to wrap it, then revoked it: now nothing reaches
+    Jenkins, and the answer is Vault's own for such a header."""
+    ci = stack.consumer("front-wrap-bad")
+    stack.role("front-wrap-bad")
+    before = (live_tokens(stack), mints(stack, "front-wrap-bad"))
+    resp = requests.get(f"{stack.broker_url}/v1/jenkins/creds/front-wrap-bad",
+                        headers={"X-Vault-Token": ci, "X-Vault-Wrap-TTL": header}, timeout=15)
+    assert resp.status_code == 400, resp.text
+    (error,) = resp.json()["errors"]
+    assert error.startswith(said), error
+    assert (live_tokens(stack), mints(stack, "front-wrap-bad")) == before
+    direct = requests.get(f"{stack.bao.addr}/v1/auth/token/lookup-self",
+                          headers={"X-Vault-Token": ci, "X-Vault-Wrap-TTL": header}, timeout=5)
+    assert direct.status_code == 400 and direct.json()["errors"][0].startswith(said)
+
+
+def test_a_wrap_ttl_of_zero_means_no_wrapping_as_in_vault(stack):
+    ci = stack.consumer("front-wrap-zero")
+    stack.role("front-wrap-zero")
+    resp = requests.get(f"{stack.broker_url}/v1/jenkins/creds/front-wrap-zero",
+                        headers={"X-Vault-Token": ci, "X-Vault-Wrap-TTL": "0"}, timeout=15)
+    assert resp.status_code == 200 and resp.json()["data"]["username"] == "ci-bot"
+    assert resp.json()["lease_id"].startswith("jenkins/creds/front-wrap-zero/")
+
+
+def test_a_mint_whose_wrapping_vault_refuses_leaves_no_token(stack):
+    """A caller whose policy denies sys/wrapping/wrap: the token was minted, cannot be
+    handed out, and is revoked at once."""
+    stack.consumer("front-wrap-fail")
     stack.role("front-wrap-fail")
+    client = stack.bao.client()
+    client.sys.create_or_update_acl_policy("no-wrapping", 'path "sys/wrapping/wrap" { capabilities = ["deny"] }\n')
+    denied = stack.token("consumer-front-wrap-fail", "no-wrapping")
     before = live_tokens(stack)
     resp = requests.get(f"{stack.broker_url}/v1/jenkins/creds/front-wrap-fail",
-                        headers={"X-Vault-Token": ci, "X-Vault-Wrap-TTL": "soon"}, timeout=15)
-    assert resp.status_code == 400, resp.text  # a TTL Vault cannot read
+                        headers={"X-Vault-Token": denied, "X-Vault-Wrap-TTL": "60s"}, timeout=15)
+    assert resp.status_code == 403, resp.text
     assert resp.json()["errors"] and "lease_id" not in resp.json()
     assert live_tokens(stack) == before
+    assert mints(stack, "front-wrap-fail") == 1.0  # minted, then withdrawn
     leases = requests.request("LIST", f"{stack.broker_url}/v1/sys/leases/lookup/jenkins/creds/"
                               "front-wrap-fail", headers={"X-Vault-Token": stack.bao.root_token},
                               timeout=5)
     assert leases.status_code == 404 or leases.json()["data"]["keys"] == []
+
+
+def test_the_brokers_other_answers_are_wrapped_as_vault_wraps_them(stack):
+    """It answered a role read asked with -wrap-ttl in plain text; Vault wraps any answer
+    with data. Through the broker: only wrap_info, and the data unwraps once."""
+    stack.role("front-wrap-admin")
+    root = stack.bao.root_token
+    plain = stack.bao_json("read", "jenkins/roles/front-wrap-admin", token=root)
+    wrapped = stack.bao_json("read", "-wrap-ttl=45s", "jenkins/roles/front-wrap-admin", token=root)
+    assert wrapped["data"] is None and wrapped["wrap_info"]["ttl"] == 45
+    assert stack.bao_json("unwrap", wrapped["wrap_info"]["token"], token="")["data"] == plain["data"]
+
+    def listed_plainly():  # a replica's role list is cached for up to 5 s
+        resp = requests.request("LIST", f"{stack.broker_url}/v1/jenkins/roles",
+                                headers={"X-Vault-Token": root}, timeout=5)
+        return resp.status_code == 200 and "front-wrap-admin" in resp.json()["data"]["keys"]
+    wait_for(listed_plainly, timeout=10, what="the role in the broker's list")
+    listed = stack.bao_json("list", "-wrap-ttl=45s", "jenkins/roles", token=root)
+    unwrapped = requests.post(f"{stack.bao.addr}/v1/sys/wrapping/unwrap", timeout=5,
+                              headers={"X-Vault-Token": listed["wrap_info"]["token"]})
+    assert "front-wrap-admin" in unwrapped.json()["data"]["keys"]
+    # A write that answers no data is not wrapped (nor is anything else without data).
+    written = stack.bao_cli("write", "-wrap-ttl=45s", "jenkins/roles/front-wrap-admin", "ttl=20m", token=root)
+    assert "wrapping_token" not in written.stdout
+    wait_for(lambda: stack.bao_json("read", "jenkins/roles/front-wrap-admin", token=root)["data"]["ttl"] == "20m",
+             timeout=10, what="the role written under -wrap-ttl")
 
 
 def test_revoke_force_drops_the_records_even_when_jenkins_refuses(stack):

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import admin, creds, docs, errors, forward, guards, leases, ops
+from . import admin, creds, docs, errors, forward, guards, leases, ops, wrapping
 
 
 def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flask:
@@ -31,6 +31,7 @@ def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flas
     errors.init_app(app)
     guards.init_app(app)
     docs.init_app(app)  # ?help=1, after the guards: HEAD and OPTIONS never reach it
+    wrapping.init_app(app)  # X-Vault-Wrap-TTL: read before any view, answers wrapped after
     for blueprint in (creds.bp, leases.bp, admin.bp, ops.bp, docs.bp):
         app.register_blueprint(blueprint)
     upstream = getattr(services, "upstream", None)

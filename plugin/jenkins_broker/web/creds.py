@@ -8,7 +8,8 @@ caller's own token (``sys/wrapping/wrap``) and only Vault's ``wrap_info`` is ans
 token never leaves the broker in plain text. Unwrapping (through the broker or from Vault
 directly) gives ``data``: the secret and, since a wrapped lease cannot carry its envelope,
 ``lease_id``, ``lease_duration`` and ``renewable`` with it. If the wrapping fails, the
-lease is revoked at once.
+lease is revoked at once. A header Vault cannot read is refused before anything is minted
+(:mod:`.wrapping`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from ..domain.records import rfc3339
 from ..domain.roles import check_name
 from ..errors import BrokerError
-from .auth import caller_token, mint_authorization
+from . import wrapping
+from .auth import mint_authorization
 from .common import body, duration_param, lease_response
 
 if TYPE_CHECKING:
@@ -57,11 +59,11 @@ def creds(role: str):
         "expires_at": rfc3339(record.expires_at),
     }
     now = time.time()
-    wrap_ttl = request.headers.get("X-Vault-Wrap-TTL", "").strip()
+    wrap_ttl = wrapping.wrap_ttl()  # read (and a bad value refused) before the mint
     if wrap_ttl:
         envelope = lease_response(record, now).get_json()
         try:
-            wrapped = services.authorizer.wrap(caller_token(), {
+            wrapped = wrapping.wrap(services, {
                 **data, "lease_id": record.lease_id, "renewable": envelope["renewable"],
                 "lease_duration": envelope["lease_duration"]}, wrap_ttl)
         except Exception:
