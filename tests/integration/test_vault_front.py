@@ -79,6 +79,19 @@ def test_errors_come_from_vault_as_vault_gives_them(stack):
         timeout=5).status_code
 
 
+def test_vaults_openapi_document_through_the_broker_is_vaults(stack):
+    """The broker answered Vault's document path with its own document, so a client (the
+    UI, a code generator) saw no mount but jenkins/; it is Vault's to answer. The broker's
+    document is at /openapi.yaml."""
+    root = {"X-Vault-Token": stack.bao.root_token}
+    direct = requests.get(f"{stack.bao.addr}/v1/sys/internal/specs/openapi", headers=root, timeout=10)
+    front = requests.get(f"{stack.broker_url}/v1/sys/internal/specs/openapi", headers=root, timeout=10)
+    assert front.status_code == direct.status_code == 200
+    assert front.json()["paths"].keys() == direct.json()["paths"].keys()
+    assert "/sys/health" in front.json()["paths"] and "/v1/jenkins/creds/{role}" not in front.json()["paths"]
+    assert requests.get(f"{stack.broker_url}/openapi.yaml", timeout=10).text.startswith("openapi:")
+
+
 # -- Vault's details, on the broker's own paths ------------------------------------------
 
 def live_tokens(stack):

@@ -1,8 +1,9 @@
 """The API's own description: the OpenAPI document in ``openapi.yaml`` (next to this
 module, shipped as package data), served without a token, and the help of each path.
 
-``/v1/sys/internal/specs/openapi`` is where Vault serves its own document (JSON);
-``/openapi.yaml`` is the file as written. The file is read once, on first use.
+It is served at ``/openapi.yaml``, the file as written, read once, on first use. Vault's
+own document (``/v1/sys/internal/specs/openapi``) is Vault's to answer: that path goes
+through to Vault like every path the broker does not own.
 
 ``?help=1`` on any of the broker's paths (what ``vault path-help`` sends) answers, as
 Vault does, ``help`` (text), ``openapi`` (the document's entry for that path) and
@@ -37,12 +38,6 @@ def openapi_text() -> str:
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document, parsed (do not modify: it is shared)."""
     return yaml.safe_load(openapi_text())
-
-
-@bp.route("/v1/sys/internal/specs/openapi", methods=["GET"])
-def openapi_json():
-    """The OpenAPI document as JSON, where Vault serves its own."""
-    return jsonify(openapi_document())
 
 
 @bp.route("/openapi.yaml", methods=["GET"])

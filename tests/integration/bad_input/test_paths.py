@@ -27,7 +27,7 @@ def test_paths_the_broker_does_not_serve_get_vaults_own_answer(env, path):
     ("LIST", "/v1/jenkins/config"), ("GET", "/v1/sys/leases/renew"), ("DELETE", "/v1/sys/leases/revoke"),
     ("GET", "/v1/jenkins/roles"), ("GET", "/v1/jenkins/credentials"), ("POST", "/metrics"),
     ("GET", f"/v1/sys/leases/lookup/jenkins/creds/{ROLE}"), ("PUT", f"/v1/jenkins/leases/{ROLE}"),
-    ("GET", f"/v1/jenkins/revoke/{ROLE}"), ("DELETE", "/v1/sys/internal/specs/openapi"),
+    ("GET", f"/v1/jenkins/revoke/{ROLE}"), ("DELETE", "/openapi.yaml"),
 ])
 def test_unsupported_methods_are_405_in_vaults_shape(env, method, path):
     answer = send(env.stack, method, path, env.auth)
