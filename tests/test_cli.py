@@ -7,6 +7,7 @@ from jenkins_broker.commands import admin, cli
 from jenkins_broker.domain.jenkins_config import StoredCredential
 from jenkins_broker.errors import BrokerError
 from tests.fakes import MemoryStore
+from tests.support.cli import run
 
 
 class ConfigStore(MemoryStore):
@@ -26,21 +27,6 @@ def store(monkeypatch):
     store = ConfigStore()
     monkeypatch.setattr(admin, "open_store", lambda: store)
     return store
-
-
-@pytest.fixture
-def no_vault(monkeypatch):
-    """The commands must fail before they would ask Vault for anything."""
-    def asked():
-        raise AssertionError("Vault was asked")
-    monkeypatch.setattr(admin, "open_store", asked)
-    monkeypatch.setattr(admin, "open_manager", asked)
-
-
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(err: str) -> str:

@@ -8,15 +8,9 @@ import importlib.util
 
 import pytest
 
-from jenkins_broker.commands import admin, cli
+from jenkins_broker.commands import admin
 from tests.fakes import MemoryStore
-
-
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+from tests.support.cli import run
 
 
 def one_line_error(err: str) -> str:
@@ -29,15 +23,6 @@ def store(monkeypatch):
     store = MemoryStore()
     monkeypatch.setattr(admin, "open_store", lambda: store)
     return store
-
-
-@pytest.fixture
-def no_vault(monkeypatch):
-    """The command must fail before it would ask Vault for anything."""
-    def asked():
-        raise AssertionError("Vault was asked")
-    monkeypatch.setattr(admin, "open_store", asked)
-    monkeypatch.setattr(admin, "open_manager", asked)
 
 
 # -- plugin build without the plugin extra --------------------------------------------

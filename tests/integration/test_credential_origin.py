@@ -24,21 +24,13 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.support.origin import (  # noqa: F401  (fixtures)
+from tests.support.origin import (
     PASSWORD,
-    PROMISE,
-    QUIET,
-    SLACK,
-    Brokers,
-    Listener,
-    Seen,
-    _Recorder,
     accepted_by,
     assert_logs_clean,
     assert_never_sent,
     assert_no_authorization,
     check_rows,
-    cli,
     cli_ok,
     errors,
     kv_origin,
@@ -50,7 +42,6 @@ from tests.support.origin import (  # noqa: F401  (fixtures)
     public,
     refused_for_move,
     stored_secret,
-    users,
     wait_refused,
     write_pre_origin,
 )

@@ -10,21 +10,14 @@ import pytest
 import requests
 
 from tests.support import wait_for
-from tests.support.origin import (  # noqa: F401  (fixtures)
+from tests.support.origin import (
     PASSWORD,
     PROMISE,
-    QUIET,
     SLACK,
-    Brokers,
-    Listener,
-    Seen,
-    _Recorder,
     accepted_by,
     assert_logs_clean,
     assert_never_sent,
     assert_no_authorization,
-    check_rows,
-    cli,
     cli_ok,
     errors,
     kv_origin,
@@ -33,10 +26,8 @@ from tests.support.origin import (  # noqa: F401  (fixtures)
     minted,
     move_url,
     origin_of,
-    public,
     refused_for_move,
     stored_secret,
-    users,
     wait_refused,
     write_pre_origin,
 )

@@ -32,6 +32,7 @@ import requests
 from jenkins_broker.fakejenkins import FakeJenkins, FakeUser
 from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vault.bootstrap import create_token
+from tests.support.pluginbao import PluginBao, plugin_pids
 from tests.support.processes import alive
 from tests.support.waiting import wait_for
 
@@ -45,21 +46,6 @@ path "sys/leases/revoke" { capabilities = ["update"] }
 path "sys/leases/revoke/jenkins/creds/*" { capabilities = ["update"] }
 path "sys/leases/revoke-prefix/jenkins/creds/*" { capabilities = ["update", "sudo"] }
 """
-
-
-class PluginBao(BaoDevServer):
-    """A persistent-mode OpenBao whose config names a plugin directory (as in
-    ``tests/vaultplugin/test_integration.py``)."""
-
-    def __init__(self, plugin_dir: Path, **kwargs):
-        super().__init__(mode="persistent", **kwargs)
-        self.plugin_dir = plugin_dir
-
-    def _write_config(self):
-        path = super()._write_config()
-        path.write_text(path.read_text(encoding="utf-8") + f'plugin_directory = "{self.plugin_dir}"\n',
-                        encoding="utf-8")
-        return path
 
 
 @dataclasses.dataclass
@@ -159,19 +145,6 @@ def _users() -> list[FakeUser]:
             FakeUser("deployer", "deploypw")]
 
 
-def _plugin_pids(plugin_dir: Path) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if str(plugin_dir) in cmdline:
-                found.append(int(entry))
-    return found
-
-
 @contextlib.contextmanager
 def plugin_front() -> Iterator[Front]:
     """Plugin mode: OpenBao with the engine at ``jenkins/``; stopped (and the plugin process
@@ -203,8 +176,8 @@ def plugin_front() -> Iterator[Front]:
             jenkins.stop()
             # OpenBao stops its plugin on the way down; a leftover is this test's child's child.
             with contextlib.suppress(AssertionError):
-                wait_for(lambda: not _plugin_pids(plugin_dir), timeout=10, what="the plugin to exit")
-            for pid in _plugin_pids(plugin_dir):
+                wait_for(lambda: not plugin_pids(plugin_dir), timeout=10, what="the plugin to exit")
+            for pid in plugin_pids(plugin_dir):
                 if alive(pid):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tests.support.oidc import IssuerStandIn
-from tests.support.processes import serving
+from tests.support.processes import answer_json, serving
 
 
 class KubeAPIStandIn:
@@ -80,12 +80,7 @@ class KubeAPIStandIn:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = json.loads(self.rfile.read(length) or b"{}")
                 found = self.path == "/apis/authentication.k8s.io/v1/tokenreviews"
-                body = json.dumps(api.review(request) if found else {"kind": "Status"}).encode()
-                self.send_response(201 if found else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                answer_json(self, 201 if found else 404, api.review(request) if found else {"kind": "Status"})
 
             def log_message(self, *args):
                 pass

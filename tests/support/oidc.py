@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.support.processes import serving
+from tests.support.processes import answer_json, serving
 
 
 def _b64url(data: bytes) -> str:
@@ -74,12 +74,7 @@ class IssuerStandIn:
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 pages = {"/.well-known/openid-configuration": issuer.discovery, "/jwks": issuer.jwks}
                 page = pages.get(self.path)
-                body = json.dumps(page()).encode() if page else b"{}"
-                self.send_response(200 if page else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                answer_json(self, 200 if page else 404, page() if page else {})
 
             def log_message(self, *args):
                 pass

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from socketserver import TCPServer
 
 
@@ -67,6 +69,17 @@ def _signal(pid: int, group: bool, signum: int) -> None:
             os.killpg(pid, signum)
         else:
             os.kill(pid, signum)
+
+
+def answer_json(handler: BaseHTTPRequestHandler, status: int, payload: object) -> None:
+    """Answer the request ``handler`` holds with ``payload`` as JSON: the stand-in servers'
+    one way of answering (a Kubernetes API, an OIDC issuer, a Vault)."""
+    body = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import pytest
 
 from jenkins_broker import errors
 from jenkins_broker.vault import VaultClient, VaultSettings
-from tests.support import serving
+from tests.support.processes import answer_json, serving
 
 TOKEN = "hvs.CAESIJustATokenForTheTests0123456789"
 
@@ -30,15 +30,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        answer = json.dumps({"data": {"method": self.command, "path": self.path,
-                                      "token": self.headers.get("X-Vault-Token"),
-                                      "namespace": self.headers.get("X-Vault-Namespace"),
-                                      "body": body.decode()}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        answer_json(self, 200, {"data": {"method": self.command, "path": self.path,
+                                         "token": self.headers.get("X-Vault-Token"),
+                                         "namespace": self.headers.get("X-Vault-Namespace"),
+                                         "body": body.decode()}})
 
     do_GET = do_POST = do_DELETE = do_LIST = _any
 

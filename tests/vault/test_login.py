@@ -18,7 +18,7 @@ import trustme
 from jenkins_broker.errors import ConfigError, VaultAuthError, VaultError
 from jenkins_broker.vault import CallerAuthz, TokenRenewer, VaultSettings, connect, login
 from jenkins_broker.vault.kv import KVv2
-from tests.support import serving
+from tests.support.processes import answer_json, serving
 
 pytestmark = pytest.mark.integration
 
@@ -120,13 +120,8 @@ def token_review_api():
             status = {"authenticated": ok}
             if ok:
                 status["user"] = {"username": accepted["username"], "uid": accepted["uid"]}
-            out = json.dumps({"apiVersion": "authentication.k8s.io/v1",
-                              "kind": "TokenReview", "status": status}).encode()
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
+            answer_json(self, 201, {"apiVersion": "authentication.k8s.io/v1",
+                                    "kind": "TokenReview", "status": status})
 
         def log_message(self, *args):
             pass

