@@ -197,6 +197,34 @@ def test_credentials_write_no_rotate_stores_a_token_jenkins_accepts(cli, stack, 
         stack.admin_store.delete_credential("kept")
 
 
+def test_credentials_write_while_jenkins_is_down_says_retry_or_no_check(cli, stack, monkeypatch):
+    """A password (or a token kept as given) is asked of Jenkins before it is stored; with
+    Jenkins down there was no way to store it ahead of time. --no-check stores it unasked,
+    and a token to be rotated says that rotating needs Jenkins."""
+    monkeypatch.setenv("GIVEN", "botpw")
+    stack.jenkins.set_fault("refuse")
+    try:
+        code, out, err = cli("credentials", "write", "ahead", "--username", "ci-bot", "--password-env", "GIVEN")
+        assert code == 1 and out == ""
+        said = error_line(err)
+        assert said.startswith("password: cannot ask Jenkins whether it accepts it: ")
+        assert said.endswith("Retry once Jenkins answers, or add --no-check to store it without asking.")
+        assert stack.admin_store.get_credential_info("ahead") is None
+        code, out, err = cli("credentials", "write", "ahead", "--username", "ci-bot", "--password-env",
+                             "GIVEN", "--no-check")
+        assert code == 0, err
+        assert "botpw" not in out + err and "not checked" in out
+        assert stack.admin_store.get_credential("ahead").secret == "botpw"
+        code, out, err = cli("credentials", "write", "rotated", "--username", "ci-bot", "--token-env",
+                             "GIVEN", "--no-check")
+        assert code == 1 and error_line(err) == (
+            "--no-check: a token is rotated when written (the broker mints its own with it), "
+            "which needs Jenkins: add --no-rotate to store it as given")
+    finally:
+        stack.jenkins.set_fault(None)
+        stack.admin_store.delete_credential("ahead")
+
+
 def test_credentials_write_refuses_a_secret_that_logs_in_as_another_user(cli, stack, monkeypatch):
     _, token = stack.jenkins.add_token("deployer", name="deployer's, written as ci-bot's")
     monkeypatch.setenv("GIVEN", token)

@@ -144,8 +144,9 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _manage(args: argparse.Namespace, what: str, *, lister: Callable, getter: Callable,
-            deleter: Callable, writer: Callable[[], Any]) -> int:
-    """The list/read/delete/write pattern shared by ``credentials`` and ``roles``."""
+            deleter: Callable, writer: Callable[[], Any], written_as: str = "written") -> int:
+    """The list/read/delete/write pattern shared by ``credentials`` and ``roles``;
+    ``written_as`` is what the title says of a write."""
     if args.action == "list":
         emit(args, lister())
     elif args.action == "read":
@@ -159,7 +160,7 @@ def _manage(args: argparse.Namespace, what: str, *, lister: Callable, getter: Ca
     else:
         written = writer()
         emit(args, written if isinstance(written, dict) else written.to_api(),
-             title=f"{what.capitalize()} {args.name} written:")
+             title=f"{what.capitalize()} {args.name} {written_as}:")
     return 0
 
 
@@ -189,6 +190,9 @@ def cmd_credentials(args: argparse.Namespace) -> int:
     # The secret is read and checked before Vault is asked anything.
     secrets = ((read_secret(args, "password"), read_secret(args, "token")) if args.action == "write"
                else (None, None))
+    if getattr(args, "no_check", False) and secrets[1] is not None and not args.no_rotate:
+        raise BrokerError("--no-check: a token is rotated when written (the broker mints its own "
+                          "with it), which needs Jenkins: add --no-rotate to store it as given")
     store = open_store()
 
     def write():
@@ -196,7 +200,7 @@ def cmd_credentials(args: argparse.Namespace) -> int:
         credential = build_credential(args.name, {"username": args.username,
                                                   "password": password, "token": token})
         gateway = JenkinsGateway(store)
-        if credential.kind == "password" or args.no_rotate:
+        if (credential.kind == "password" or args.no_rotate) and not args.no_check:
             # Stored as given: asked of Jenkins first (a token being rotated is, by rotating).
             accepted_by_jenkins(gateway, credential)
         result = write_token_credential(store, gateway, credential, rotate_it=not args.no_rotate)
@@ -204,7 +208,8 @@ def cmd_credentials(args: argparse.Namespace) -> int:
 
     return _manage(args, "credential", lister=store.list_credentials,
                    getter=store.get_credential_info,
-                   deleter=store.delete_credential, writer=write)
+                   deleter=store.delete_credential, writer=write,
+                   written_as="written (not checked: --no-check)" if args.no_check else "written")
 
 
 def accepted_by_jenkins(gateway: Any, credential: Any) -> None:
@@ -226,7 +231,7 @@ def accepted_by_jenkins(gateway: Any, credential: Any) -> None:
         accepted = gateway.check_credential(replace(credential, origin=credential.origin or origin))
     except JenkinsError as exc:
         raise BrokerError(f"{what}: cannot ask Jenkins whether it accepts it: {exc} Retry once "
-                          "Jenkins answers.") from None
+                          "Jenkins answers, or add --no-check to store it without asking.") from None
     if not accepted:
         raise BrokerError(f"{what}: Jenkins refuses it for user {credential.username!r} (401): check "
                           f"the user id and that the {what} is current")

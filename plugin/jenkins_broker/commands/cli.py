@@ -282,6 +282,9 @@ def _add_setup_commands(add: Add) -> None:
     p.add_argument("--username", help="the Jenkins user this credential logs in as")
     p.add_argument("--no-rotate", action="store_true",
                    help="store a token as given (the broker cannot then tell it from a foreign token)")
+    p.add_argument("--no-check", action="store_true",
+                   help="store a password, or a token with --no-rotate, without asking Jenkins "
+                        "whether it accepts it (Jenkins is not up yet, say); `check` asks later")
     for what in ("password", "token"):
         p.add_argument(f"--{what}-env", metavar="VAR", help=f"read the {what} from this environment variable")
         p.add_argument(f"--{what}-stdin", action="store_true", help=f"read the {what} from standard input")
