@@ -92,6 +92,29 @@ def test_vaults_openapi_document_through_the_broker_is_vaults(stack):
     assert requests.get(f"{stack.broker_url}/openapi.yaml", timeout=10).text.startswith("openapi:")
 
 
+def test_the_root_list_of_lease_prefixes_has_the_brokers_as_vaults_has_the_engines(stack):
+    """`bao list sys/leases/lookup/` through the broker showed Vault's prefixes only: an
+    operator browsing the leases from the root never found jenkins/ (plugin mode has it)."""
+    stack.role("front-roots")
+    stack.bao_json("read", "jenkins/creds/front-roots", token=stack.consumer("front-roots"))
+    root = stack.bao.root_token
+    direct = stack.bao_json("list", "sys/leases/lookup/", token=root, addr=stack.bao.addr)
+    through = stack.bao_json("list", "sys/leases/lookup/", token=root)
+    assert "jenkins/" not in direct and set(through) == set(direct) | {"jenkins/"}
+    assert through == sorted(through)
+    assert stack.bao_json("list", "sys/leases/lookup/jenkins/", token=root) == ["creds/"]
+    assert "front-roots/" in stack.bao_json("list", "sys/leases/lookup/jenkins/creds/", token=root)
+    # Vault's policy decides first: a token without sudo there gets Vault's own refusal.
+    plain = {"X-Vault-Token": stack.consumer("front-roots")}
+    refused = requests.request("LIST", f"{stack.broker_url}/v1/sys/leases/lookup/", headers=plain, timeout=5)
+    vaults = requests.request("LIST", f"{stack.bao.addr}/v1/sys/leases/lookup/", headers=plain, timeout=5)
+    assert (refused.status_code, refused.json()) == (vaults.status_code, vaults.json()) and vaults.status_code == 403
+    # Wrapped, it is Vault's answer as it is (nothing the broker could add to).
+    wrapped = requests.request("LIST", f"{stack.broker_url}/v1/sys/leases/lookup/", timeout=5,
+                               headers={"X-Vault-Token": root, "X-Vault-Wrap-TTL": "30s"})
+    assert wrapped.status_code == 200 and wrapped.json()["wrap_info"]["creation_path"] == "sys/leases/lookup/"
+
+
 # -- Vault's details, on the broker's own paths ------------------------------------------
 
 def live_tokens(stack):

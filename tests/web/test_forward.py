@@ -281,3 +281,54 @@ def test_forwarded_requests_are_counted_and_never_logged_with_tokens(vault, capl
         assert CALLER_TOKEN not in exposition
     finally:
         services.upstream.close()
+
+
+# -- the root list of lease prefixes: Vault's, with jenkins/ while the broker holds leases --
+
+def lease_roots(vault, status, payload, *, holds=True, fails=False):
+    """LIST sys/leases/lookup/ through a broker that ``holds`` leases (or cannot say: ``fails``),
+    Vault answering ``status`` with ``payload``; returns the broker's answer."""
+    services, client = front(vault.url)
+    if fails:
+        def down():
+            from jenkins_broker.errors import VaultUnavailable
+            raise VaultUnavailable("Vault is sealed")
+        services.store.list_lease_roles = down
+    elif holds:
+        services.store.leases[("ci-bot", "0a1b")] = object()
+    vault.answer = (status, [("Content-Type", "application/json")], json.dumps(payload).encode())
+    try:
+        return client.open("/v1/sys/leases/lookup/", method="LIST",
+                           headers={**as_(CALLER_TOKEN), "Accept-Encoding": "gzip"})
+    finally:
+        services.upstream.close()
+        services.fast_path.close()
+
+
+def test_the_root_lease_list_gets_jenkins_while_the_broker_holds_leases(vault):
+    vaults = {"request_id": "r1", "lease_id": "", "renewable": False, "lease_duration": 0,
+              "data": {"keys": ["auth/", "zeta/"]}, "wrap_info": None, "warnings": None, "auth": None}
+    resp = lease_roots(vault, 200, vaults)
+    assert resp.status_code == 200
+    assert resp.get_json() == {**vaults, "data": {"keys": ["auth/", "jenkins/", "zeta/"]}}
+    assert resp.headers["Content-Length"] == str(len(resp.get_data()))
+    # Vault was asked as the caller asked, but for a body the broker can read and rewrite.
+    assert vault.seen[-1]["target"] == "/v1/sys/leases/lookup/"
+    assert vault.seen[-1]["headers"]["x-vault-token"] == CALLER_TOKEN
+    assert "accept-encoding" not in vault.seen[-1]["headers"]
+
+
+def test_vaults_404_for_no_lease_at_all_becomes_a_list_of_jenkins(vault):
+    resp = lease_roots(vault, 404, {"errors": []})
+    assert resp.status_code == 200 and resp.get_json()["data"] == {"keys": ["jenkins/"]}
+
+
+@pytest.mark.parametrize("status, payload, holds, fails", [
+    (200, {"data": {"keys": ["auth/"]}}, False, False),   # the broker holds no lease
+    (404, {"errors": []}, False, False),
+    (403, {"errors": ["1 error occurred:\n\t* permission denied\n\n"]}, True, False),  # Vault refused
+    (200, {"data": {"keys": ["auth/"]}}, True, True),     # the broker cannot say: Vault's answer
+])
+def test_otherwise_vaults_answer_comes_back_as_it_is(vault, status, payload, holds, fails):
+    resp = lease_roots(vault, status, payload, holds=holds, fails=fails)
+    assert resp.status_code == status and resp.get_json() == payload

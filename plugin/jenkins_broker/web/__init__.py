@@ -37,5 +37,6 @@ def create_app(services: Any, test_config: dict[str, Any] | None = None) -> Flas
     upstream = getattr(services, "upstream", None)
     if upstream is not None:  # what the broker does not own goes to Vault unchanged
         app.wsgi_app = forward.VaultFront(  # type: ignore[method-assign]
-            app.wsgi_app, app.url_map, upstream, forwarded=services.metrics.forwarded)
+            app.wsgi_app, app.url_map, upstream, forwarded=services.metrics.forwarded,
+            holds_leases=lambda: bool(services.store.list_lease_roles()))
     return app

@@ -22,6 +22,12 @@ caller, as from Vault), and bounds what it forwards: request bodies at
 ``jenkins_broker_forwarded_requests_total`` (method and status class only: a path can
 hold a token) and never logged with their headers, path or body.
 
+One answer of Vault's is completed, not only passed on: the list of lease prefixes at the
+root (``LIST sys/leases/lookup/``, in the broker's namespace, unwrapped) gets ``jenkins/``
+while the broker holds leases, as Vault's own list has it in plugin mode; the broker lists
+what is below it (``jenkins/creds/``, the roles, the leases). Vault has answered the
+caller first (200, or 404 for no lease at all): its policy decides, as always.
+
 Namespaces: the broker serves its mount in its own namespace (its ``VAULT_NAMESPACE``,
 root when unset). The namespace of a request is its ``X-Vault-Namespace`` followed by
 any namespace at the front of its path, as Vault reads it; a request for a path in
@@ -42,7 +48,7 @@ import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Callable, Iterable, Iterator
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect
@@ -152,12 +158,14 @@ class VaultFront:
     """WSGI middleware: the broker's own requests to ``app``, the rest to ``upstream``."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], url_map: Map, upstream: Upstream, *,
-                 forwarded: Any = None):
+                 forwarded: Any = None, holds_leases: Callable[[], bool] | None = None):
         self.app = app
         self.url_map = url_map
         self.upstream = upstream
         self.namespace = upstream.namespace.strip("/")
         self._forwarded = forwarded  # a prometheus Counter (method, status class), or None
+        # Whether the broker holds any lease: ``jenkins/`` in the root list of lease prefixes.
+        self._holds_leases = holds_leases
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -177,24 +185,19 @@ class VaultFront:
         path = environ.get("PATH_INFO") or "/"
         if path in OWN_PATHS:
             return True, None
-        if not path.startswith("/v1/"):
+        local = self._local(environ)
+        if local is None:
             return False, None
-        namespace = environ.get("HTTP_X_VAULT_NAMESPACE", "").strip("/")
-        full = "/".join(part for part in (namespace, path[4:].lstrip("/")) if part)
-        if self.namespace:
-            if not full.startswith(self.namespace + "/"):
-                return False, None
-            local = full[len(self.namespace) + 1:]
-        elif namespace:
-            return False, None  # the root namespace is the broker's; this one is not
-        else:
-            local = path[4:]
         try:
             rule, args = self.url_map.bind("broker").match(
                 "/v1/" + local, method=environ.get("REQUEST_METHOD", "GET"), return_rule=True)
         except NotFound:
             return False, None
         except (MethodNotAllowed, RequestRedirect):
+            if local.strip("/") == "sys/leases/lookup" and environ.get("REQUEST_METHOD") in ("GET", "LIST"):
+                # PUT there looks a lease up (the broker's, for its leases); listing the
+                # prefixes at the root is Vault's (completed with jenkins/, see above).
+                return False, None
             return True, None  # the broker's path: it answers 405 (or 404) in Vault's shape
         body = None
         if rule.endpoint in _BY_LEASE_ID:
@@ -225,6 +228,59 @@ class VaultFront:
         environ["PATH_INFO"] = "/v1/" + local
         return True, body
 
+    def _local(self, environ: dict[str, Any]) -> str | None:
+        """The request's Vault path (after ``/v1/``) within the broker's namespace, or None
+        for a path outside ``/v1/`` or in another namespace."""
+        path = environ.get("PATH_INFO") or "/"
+        if not path.startswith("/v1/"):
+            return None
+        namespace = environ.get("HTTP_X_VAULT_NAMESPACE", "").strip("/")
+        full = "/".join(part for part in (namespace, path[4:].lstrip("/")) if part)
+        if self.namespace:
+            if not full.startswith(self.namespace + "/"):
+                return None
+            return full[len(self.namespace) + 1:]
+        if namespace:
+            return None  # the root namespace is the broker's; this one is not
+        return path[4:]
+
+    def _lists_lease_roots(self, environ: dict[str, Any]) -> bool:
+        """Whether the request lists the lease prefixes at the root, unwrapped, in the
+        broker's namespace (the answer the broker completes with ``jenkins/``)."""
+        if self._holds_leases is None:
+            return False
+        if environ.get("HTTP_X_VAULT_WRAP_TTL", "").strip() not in ("", "0"):
+            return False  # Vault answers wrap_info: nothing the broker could add to
+        method = environ.get("REQUEST_METHOD", "GET")
+        listing = method == "LIST" or (
+            method == "GET" and parse_qs(environ.get("QUERY_STRING", "")).get("list") == ["true"])
+        local = self._local(environ)
+        return listing and local is not None and local.strip("/") == "sys/leases/lookup"
+
+    def _with_broker_leases(self, answer: Any, start_response: StartResponse) -> Iterable[bytes]:
+        """Vault's root list of lease prefixes (200, or 404 for none), with ``jenkins/``
+        added while the broker holds leases; Vault's answer unchanged otherwise."""
+        raw = answer.read(decode_content=False)  # a short list, from the Vault the broker trusts
+        answer.release_conn()
+        status, headers = answer.status, self._answer_headers(answer.headers)
+        try:
+            held = self._holds_leases is not None and self._holds_leases()
+            document = json.loads(raw or b"{}")
+            keys = list((document.get("data") or {}).get("keys") or []) if status == 200 else []
+        except Exception as exc:  # noqa: BLE001 - Vault down for the broker, or not JSON: Vault's answer
+            log.warning("listing lease prefixes: Vault's answer passed on as it is (%s)",
+                        type(exc).__name__)
+            held = False
+        if held:
+            if status != 200:  # Vault's 404 for no lease at all: its list shape, as from Vault
+                document = {"request_id": "", "lease_id": "", "renewable": False,
+                            "lease_duration": 0, "wrap_info": None, "warnings": None, "auth": None}
+            document["data"] = {"keys": sorted(set(keys) | {"jenkins/"})}
+            raw, status = json.dumps(document).encode(), 200
+        headers = [(k, v) for k, v in headers if k.lower() not in ("content-length", "content-encoding")]
+        start_response(f"{status} {_phrase(status)}", [*headers, ("Content-Length", str(len(raw)))])
+        return [raw]
+
     # -- passing it on -------------------------------------------------------------------
 
     def _forward(self, environ: dict[str, Any], start_response: StartResponse,
@@ -238,10 +294,14 @@ class VaultFront:
                 self._count(method, 413)
                 return _error(start_response, 413, "request body too large for the broker to "
                               f"pass on (over {self.upstream.max_body} bytes)")
+        completed = self._lists_lease_roots(environ)
+        headers = self._request_headers(environ)
+        if completed:  # its answer is read and rewritten: as plain JSON
+            headers = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
         try:
             answer = self.upstream.session.stream(
                 method, self._target(environ), body=body or None,
-                headers=self._request_headers(environ), timeout=self.upstream.timeout)
+                headers=headers, timeout=self.upstream.timeout)
         except transport.TransportError as exc:
             self._count(method, 502)
             log.warning("forwarding a %s request to Vault failed: %s", method, exc.reason)
@@ -250,6 +310,8 @@ class VaultFront:
         self._count(method, answer.status)
         log.debug("forwarded %s to Vault: %s in %.3f s", method, answer.status,
                   time.monotonic() - started)
+        if completed and answer.status in (200, 404):
+            return self._with_broker_leases(answer, start_response)
         reason = answer.reason or _phrase(answer.status)
         start_response(f"{answer.status} {reason}", self._answer_headers(answer.headers))
         return _Answer(answer)
