@@ -113,6 +113,20 @@ def test_lease_lookup_renew_and_revoke(vault_front, client_token):
     revoked(vault_front, token)
 
 
+def test_lease_list_from_the_root_down_to_the_lease(vault_front, client_token):
+    """An operator browsing the leases with `bao list`, from the root to one lease id."""
+    lease_id = read(vault_front, client_token)["lease_id"]
+    try:
+        root = vault_front.root
+        assert "jenkins/" in vault_front.cli_json("list", "sys/leases/lookup/", token=root)
+        assert vault_front.cli_json("list", "sys/leases/lookup/jenkins/", token=root) == ["creds/"]
+        assert "ci-bot/" in vault_front.cli_json("list", "sys/leases/lookup/jenkins/creds/", token=root)
+        ids = vault_front.cli_json("list", "sys/leases/lookup/jenkins/creds/ci-bot/", token=root)
+        assert lease_id.rsplit("/", 1)[1] in ids
+    finally:
+        vault_front.cli("lease", "revoke", lease_id, token=client_token)
+
+
 def test_lease_revoke_prefix_revokes_every_lease_of_the_role(vault_front, client_token):
     tokens = [read(vault_front, client_token, "prefix-bot")["data"]["token"] for _ in range(2)]
     assert all(vault_front.whoami(t) == 200 for t in tokens)
