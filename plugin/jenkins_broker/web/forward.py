@@ -54,7 +54,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect
 
 from .. import transport
+from ..errors import InvalidRequest
 from ..values import LEASE_PREFIX
+from .wrapping import parse_wrap_ttl
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +251,12 @@ class VaultFront:
         broker's namespace (the answer the broker completes with ``jenkins/``)."""
         if self._holds_leases is None:
             return False
-        if environ.get("HTTP_X_VAULT_WRAP_TTL", "").strip() not in ("", "0"):
-            return False  # Vault answers wrap_info: nothing the broker could add to
+        try:
+            if parse_wrap_ttl(environ.get("HTTP_X_VAULT_WRAP_TTL")) is not None:
+                return False  # Vault answers wrap_info: nothing the broker could add to
+        except InvalidRequest:
+            return False  # Vault refuses the header itself
+
         method = environ.get("REQUEST_METHOD", "GET")
         listing = method == "LIST" or (
             method == "GET" and parse_qs(environ.get("QUERY_STRING", "")).get("list") == ["true"])
@@ -260,7 +266,12 @@ class VaultFront:
     def _with_broker_leases(self, answer: Any, start_response: StartResponse) -> Iterable[bytes]:
         """Vault's root list of lease prefixes (200, or 404 for none), with ``jenkins/``
         added while the broker holds leases; Vault's answer unchanged otherwise."""
-        raw = answer.read(decode_content=False)  # a short list, from the Vault the broker trusts
+        try:
+            raw = answer.read(decode_content=False)  # a short list, from the Vault the broker trusts
+        except Exception as exc:  # noqa: BLE001 - urllib3's read failures: the answer is lost
+            answer.close()
+            log.warning("listing lease prefixes: Vault's answer broke off (%s)", type(exc).__name__)
+            return _error(start_response, 502, "Vault's answer broke off; try again")
         answer.release_conn()
         status, headers = answer.status, self._answer_headers(answer.headers)
         try:
