@@ -13,13 +13,19 @@ import errno
 import importlib.util
 import logging
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import __version__
 from ..errors import BrokerError, ConfigError, LeaseNotFound, VaultUnavailable, redact
 from ..server.runtime import FailureLog, setup_logging
 from ..values import JENKINS_KINDS
 from .admin import cmd_config, cmd_credentials, cmd_leases, cmd_mint, cmd_reap, cmd_revoke, cmd_roles
+
+if TYPE_CHECKING:
+    from ..server.runtime import StartingApp, StopSignals
+    from ..server.services import Services
+    from ..server.settings import BrokerSettings
+    from ..vault.settings import VaultSettings
 
 log = logging.getLogger("jenkins_broker")
 
@@ -92,7 +98,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log_in_to_vault(settings, vault_settings, front, signals):
+def _log_in_to_vault(settings: BrokerSettings, vault_settings: VaultSettings, front: StartingApp,
+                     signals: StopSignals) -> Services | None:
     """Build the broker's services, which logs in to Vault; while Vault cannot be reached
     or is sealed (``VaultUnavailable``), try again with backoff, logging as a background loop
     does. Any other failure (a refused login, a bad setting) is raised: waiting cannot fix it.
