@@ -23,7 +23,6 @@ def _clean_environment(monkeypatch):
             monkeypatch.delenv(name)
 
 
-
 def pytest_collection_modifyitems(items):
     """Give each schemathesis operation its own node id, and refuse two items with one id.
 
