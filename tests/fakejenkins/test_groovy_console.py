@@ -22,6 +22,7 @@ import requests
 from jenkins_broker.fakejenkins import groovyruntime, scriptconsole
 from jenkins_broker.fakejenkins.groovyruntime import GroovyUnavailable, find_runtime, render
 from jenkins_broker.fakejenkins.versions import features_for
+from tests.support.processes import alive
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,14 +34,6 @@ def script(fake, text: str, *, timeout: float = 30.0) -> requests.Response:
         fake._admin_token = fake.add_token("admin", name="console")[1]
     return requests.post(fake.url + "scriptText", auth=("admin", fake._admin_token),
                          data={"script": text}, timeout=timeout)
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 # -- what a script answers ---------------------------------------------------------------
@@ -129,13 +122,13 @@ def test_the_jvm_stops_with_the_fake_and_with_a_restart(make_fake_jenkins):
     script(fake, "1")
     first = fake.script_console.pid
     fake.restart()                           # a Jenkins restart ends its JVM
-    wait_for(lambda: gone(first), timeout=10, what="the first JVM to end")
+    wait_for(lambda: not alive(first), timeout=10, what="the first JVM to end")
     assert fake.script_console.pid is None
     assert script(fake, "println 2").text == "2\n"
     second = fake.script_console.pid
     assert second != first and fake.script_console.starts == 2
     fake.stop()
-    wait_for(lambda: gone(second), timeout=10, what="the second JVM to end")
+    wait_for(lambda: not alive(second), timeout=10, what="the second JVM to end")
     fake.start()                             # started again, it makes a JVM on demand again
     assert script(fake, "println 3").text == "3\n"
 
@@ -177,7 +170,7 @@ def test_stopping_the_fake_ends_a_script_that_never_does(make_fake_jenkins):
         assert time.monotonic() - began < 10
         with pytest.raises(requests.RequestException):
             stuck.result(timeout=15)
-    wait_for(lambda: gone(pid), timeout=10, what="the JVM to end")
+    wait_for(lambda: not alive(pid), timeout=10, what="the JVM to end")
 
 
 # -- the compiled-class cache ----------------------------------------------------------------
