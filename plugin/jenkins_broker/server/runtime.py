@@ -70,7 +70,6 @@ class StartingApp:
 
     def __init__(self, clock: Callable[[], float] = time.time):
         self._app: Callable | None = None
-        self._clock = clock
         self._since = clock()
         self._tries = 0
         self._last = ""
