@@ -249,19 +249,19 @@ class VaultFront:
     def _lists_lease_roots(self, environ: dict[str, Any]) -> bool:
         """Whether the request lists the lease prefixes at the root, unwrapped, in the
         broker's namespace (the answer the broker completes with ``jenkins/``)."""
-        if self._holds_leases is None:
+        # The cheap tests first: this runs for every request passed on to Vault.
+        method = environ.get("REQUEST_METHOD", "GET")
+        if self._holds_leases is None or method not in ("LIST", "GET"):
+            return False
+        local = self._local(environ)
+        if local is None or local.strip("/") != "sys/leases/lookup":
+            return False
+        if method == "GET" and parse_qs(environ.get("QUERY_STRING", "")).get("list") != ["true"]:
             return False
         try:
-            if parse_wrap_ttl(environ.get("HTTP_X_VAULT_WRAP_TTL")) is not None:
-                return False  # Vault answers wrap_info: nothing the broker could add to
+            return parse_wrap_ttl(environ.get("HTTP_X_VAULT_WRAP_TTL")) is None
         except InvalidRequest:
             return False  # Vault refuses the header itself
-
-        method = environ.get("REQUEST_METHOD", "GET")
-        listing = method == "LIST" or (
-            method == "GET" and parse_qs(environ.get("QUERY_STRING", "")).get("list") == ["true"])
-        local = self._local(environ)
-        return listing and local is not None and local.strip("/") == "sys/leases/lookup"
 
     def _with_broker_leases(self, answer: Any, start_response: StartResponse) -> Iterable[bytes]:
         """Vault's root list of lease prefixes (200, or 404 for none), with ``jenkins/``
