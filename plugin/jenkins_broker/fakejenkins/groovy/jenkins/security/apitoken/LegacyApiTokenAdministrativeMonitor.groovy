@@ -44,23 +44,24 @@ class LegacyApiTokenAdministrativeMonitor extends AdministrativeMonitor {
 
     /** A new token made after the legacy token's last use (or its creation). */
     boolean hasFreshToken(User user, ApiTokenProperty.TokenInfoAndStats legacyStats) {
-        if (legacyStats == null) {
-            return false
-        }
-        Date legacyLast = legacyStats.lastUseDate ?: legacyStats.creationDate
-        return user.getProperty(ApiTokenProperty).getTokenList().any {
-            !it.isLegacy && it.creationDate != null && legacyLast != null && it.creationDate.after(legacyLast)
-        }
+        return anyNewTokenAfterLegacy(user, legacyStats) { it.creationDate }
     }
 
     /** A new token used after the legacy token's last use (or its creation). */
     boolean hasMoreRecentlyUsedToken(User user, ApiTokenProperty.TokenInfoAndStats legacyStats) {
+        return anyNewTokenAfterLegacy(user, legacyStats) { it.lastUseDate }
+    }
+
+    /** Whether a non-legacy token's date (``dateOf``) is after the legacy token's last use. */
+    private static boolean anyNewTokenAfterLegacy(User user, ApiTokenProperty.TokenInfoAndStats legacyStats,
+                                                  Closure<Date> dateOf) {
         if (legacyStats == null) {
             return false
         }
         Date legacyLast = legacyStats.lastUseDate ?: legacyStats.creationDate
         return user.getProperty(ApiTokenProperty).getTokenList().any {
-            !it.isLegacy && it.lastUseDate != null && legacyLast != null && it.lastUseDate.after(legacyLast)
+            Date date = dateOf(it)
+            !it.isLegacy && date != null && legacyLast != null && date.after(legacyLast)
         }
     }
 }
